@@ -1,0 +1,112 @@
+package dev.rbd.protocol;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.DefaultByteBufHolder;
+import io.netty.buffer.Unpooled;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * One structured reply chunk. The content is the chunk's whole payload (for OFFSET_DATA: the 8-byte offset then
+ * the data), so one type serves both the encoder and the decoder.
+ */
+public final class NbdStructuredReply extends DefaultByteBufHolder {
+    private final int flags;
+    private final int type;
+    private final long cookie;
+
+    public NbdStructuredReply(int flags, int type, long cookie, ByteBuf payload) {
+        super(payload);
+        this.flags = flags & 0xffff;
+        this.type = type & 0xffff;
+        this.cookie = cookie;
+    }
+
+    /** {@code NBD_REPLY_TYPE_NONE} with DONE: success of a command whose data came in earlier chunks. */
+    public static NbdStructuredReply done(long cookie) {
+        return new NbdStructuredReply(NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_NONE, cookie,
+                Unpooled.EMPTY_BUFFER);
+    }
+
+    /**
+     * An OFFSET_DATA chunk. The offset travels in its own small buffer composed with {@code data}, so the data is
+     * never copied; ownership of {@code data} passes to the chunk.
+     */
+    public static NbdStructuredReply offsetData(long cookie, long offset, ByteBuf data, boolean done) {
+        ByteBuf prefix = Unpooled.buffer(8, 8).writeLong(offset);
+        return new NbdStructuredReply(done ? NbdConstants.REPLY_FLAG_DONE : 0, NbdConstants.REPLY_TYPE_OFFSET_DATA,
+                cookie, Unpooled.wrappedBuffer(2, prefix, data));
+    }
+
+    /**
+     * An ERROR chunk with DONE: error u32, message length u16, message (UTF-8, cut to the spec's 4096 bytes).
+     */
+    public static NbdStructuredReply error(long cookie, NbdError error, String message) {
+        byte[] text = message == null ? new byte[0] : message.getBytes(StandardCharsets.UTF_8);
+        int n = Math.min(text.length, NbdConstants.MAX_STRING_LENGTH);
+        ByteBuf payload = Unpooled.buffer(6 + n).writeInt(error.code()).writeShort(n).writeBytes(text, 0, n);
+        return new NbdStructuredReply(NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_ERROR, cookie, payload);
+    }
+
+    public int flags() {
+        return flags;
+    }
+
+    public boolean isDone() {
+        return (flags & NbdConstants.REPLY_FLAG_DONE) != 0;
+    }
+
+    public int type() {
+        return type;
+    }
+
+    public long cookie() {
+        return cookie;
+    }
+
+    public boolean isError() {
+        return NbdConstants.isErrorChunk(type);
+    }
+
+    /** For an error chunk with a well-formed payload: its error value, else 0. */
+    public int errorCode() {
+        ByteBuf c = content();
+        return isError() && c.readableBytes() >= 6 ? c.getInt(c.readerIndex()) : 0;
+    }
+
+    /** For an error chunk with a well-formed payload: its message, else the empty string. */
+    public String errorMessage() {
+        ByteBuf c = content();
+        if (!isError() || c.readableBytes() < 6) {
+            return "";
+        }
+        int n = c.getUnsignedShort(c.readerIndex() + 4);
+        if (n > c.readableBytes() - 6) {
+            return "";
+        }
+        return c.toString(c.readerIndex() + 6, n, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public NbdStructuredReply replace(ByteBuf content) {
+        return new NbdStructuredReply(flags, type, cookie, content);
+    }
+
+    @Override
+    public NbdStructuredReply retain() {
+        super.retain();
+        return this;
+    }
+
+    @Override
+    public String toString() {
+        return "NbdStructuredReply(type=0x" + Integer.toHexString(type) + ", flags=" + flags + ", cookie="
+                + Long.toUnsignedString(cookie) + ", payload=" + content().readableBytes()
+                + (isError() ? ", error=" + errorCode() + " " + errorMessage() : "") + ")";
+    }
+
+    /** Hex of the payload, for tests and traces. */
+    public String payloadHex() {
+        return ByteBufUtil.hexDump(content());
+    }
+}

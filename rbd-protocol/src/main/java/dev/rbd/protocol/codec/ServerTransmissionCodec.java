@@ -1,0 +1,10 @@
+package dev.rbd.protocol.codec;
+
+import io.netty.channel.CombinedChannelDuplexHandler;
+
+/** Server side of the transmission phase: requests in, replies out. */
+public final class ServerTransmissionCodec extends CombinedChannelDuplexHandler<RequestDecoder, ReplyEncoder> {
+    public ServerTransmissionCodec(int maxPayload) {
+        super(new RequestDecoder(maxPayload), new ReplyEncoder());
+    }
+}

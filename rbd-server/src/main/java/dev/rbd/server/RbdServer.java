@@ -1,0 +1,252 @@
+package dev.rbd.server;
+
+import dev.rbd.protocol.codec.ServerHandshakeDecoder;
+import dev.rbd.protocol.codec.ServerHandshakeEncoder;
+import dev.rbd.server.handshake.HandshakeHandler;
+import dev.rbd.server.transmission.ConnectionInfo;
+import dev.rbd.server.transmission.TransmissionHandler;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.AdaptiveRecvByteBufAllocator;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.ServerChannel;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollServerDomainSocketChannel;
+import io.netty.channel.epoll.EpollServerSocketChannel;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioServerSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.channel.unix.PeerCredentials;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The rbd server: binds its listeners, runs the handshake and transmission handlers over the exports, and shuts
+ * down cleanly (in-flight requests finish, exports are synced and closed).
+ */
+public final class RbdServer implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(RbdServer.class);
+
+    private final ServerConfig config;
+    private final List<Export> exports;
+    private final List<Channel> listeners = new ArrayList<>();
+    private EventLoopGroup boss;
+    private EventLoopGroup workers;
+    private ExecutorService io;
+    private ServerContext context;
+    private boolean closed;
+
+    public RbdServer(ServerConfig config, List<Export> exports) {
+        this.config = config;
+        this.exports = List.copyOf(exports);
+    }
+
+    /** Whether the native epoll transport is in use (else NIO). */
+    public static boolean nativeTransport() {
+        return Epoll.isAvailable();
+    }
+
+    /** Binds every listener; returns once the server accepts connections. */
+    public RbdServer start() throws InterruptedException, IOException {
+        boolean epoll = nativeTransport();
+        IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        boss = new MultiThreadIoEventLoopGroup(1, factory);
+        workers = new MultiThreadIoEventLoopGroup(config.eventLoopThreads(), factory);
+        io = newIoExecutor(config.ioThreads());
+        ChannelGroup channels = new DefaultChannelGroup("rbd-connections", GlobalEventExecutor.INSTANCE);
+        context = new ServerContext(exports, io, channels, config.handshakeTimeout(), config.maxInFlightBytes());
+        try {
+            for (InetSocketAddress a : config.listen()) {
+                listeners.add(bind(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class, a));
+            }
+            if (config.unixSocket() != null) {
+                if (!epoll) {
+                    throw new IOException("--unix needs the native epoll transport, which is unavailable here: "
+                            + Epoll.unavailabilityCause());
+                }
+                Files.deleteIfExists(config.unixSocket());
+                listeners.add(bind(EpollServerDomainSocketChannel.class,
+                        new DomainSocketAddress(config.unixSocket().toFile())));
+            }
+        } catch (IOException | RuntimeException | InterruptedException e) {
+            close();
+            throw e;
+        }
+        log.info("rbd-server listening on {} ({} transport, {} I/O threads)", boundAddresses(),
+                epoll ? "epoll" : "nio", config.ioThreads());
+        for (Export e : exports) {
+            log.info("export '{}': {} size={} {} sync={}", e.name(), e.store().describe(), e.size(),
+                    e.readOnly() ? "read-only" : "read-write", e.syncMode().name().toLowerCase());
+        }
+        return this;
+    }
+
+    private static ExecutorService newIoExecutor(int threads) {
+        AtomicInteger n = new AtomicInteger();
+        return new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread t = new Thread(r, "rbd-io-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    private Channel bind(Class<? extends ServerChannel> type, SocketAddress address) throws InterruptedException,
+            IOException {
+        ServerBootstrap b = new ServerBootstrap().group(boss, workers).channel(type)
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        initConnection(ch);
+                    }
+                })
+                // 1 MiB writes arrive in few reads instead of sixteen 64 KiB ones.
+                .childOption(ChannelOption.RCVBUF_ALLOCATOR, new AdaptiveRecvByteBufAllocator(512, 64 << 10, 1 << 20));
+        if (address instanceof InetSocketAddress) {
+            b.option(ChannelOption.SO_REUSEADDR, true).childOption(ChannelOption.TCP_NODELAY, true);
+        }
+        try {
+            return b.bind(address).sync().channel();
+        } catch (Exception e) {
+            if (e instanceof InterruptedException ie) {
+                throw ie;
+            }
+            throw new IOException("cannot listen on " + address + ": " + e.getMessage(), e);
+        }
+    }
+
+    private void initConnection(Channel ch) {
+        context.channels().add(ch);
+        ConnectionInfo conn = new ConnectionInfo(String.valueOf(ch.remoteAddress()), clientIdentity(ch));
+        ch.pipeline()
+                .addLast(HandshakeHandler.DECODER, new ServerHandshakeDecoder(64 << 10))
+                .addLast(HandshakeHandler.ENCODER, new ServerHandshakeEncoder())
+                .addLast("handshake", new HandshakeHandler(context, conn));
+    }
+
+    /** The writer lock's notion of "the same client": the source address, or a Unix peer's uid and pid. */
+    private static String clientIdentity(Channel ch) {
+        if (ch instanceof EpollDomainSocketChannel d) {
+            try {
+                PeerCredentials c = d.peerCredentials();
+                return "unix:uid=" + c.uid() + ",pid=" + c.pid();
+            } catch (IOException e) {
+                return "unix:unknown";
+            }
+        }
+        SocketAddress a = ch.remoteAddress();
+        return a instanceof InetSocketAddress i ? i.getAddress().getHostAddress() : String.valueOf(a);
+    }
+
+    /** The addresses actually bound (with real ports when port 0 was asked for). */
+    public List<SocketAddress> boundAddresses() {
+        List<SocketAddress> out = new ArrayList<>();
+        for (Channel c : listeners) {
+            out.add(c.localAddress());
+        }
+        return out;
+    }
+
+    /** The first TCP port bound. */
+    public int port() {
+        for (Channel c : listeners) {
+            if (c.localAddress() instanceof InetSocketAddress a) {
+                return a.getPort();
+            }
+        }
+        throw new IllegalStateException("no TCP listener");
+    }
+
+    public ServerContext context() {
+        return context;
+    }
+
+    /**
+     * Stops accepting, lets in-flight requests finish (new ones get ESHUTDOWN), closes connections, then syncs and
+     * closes every export.
+     */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        log.info("rbd-server shutting down");
+        for (Channel c : listeners) {
+            c.close().awaitUninterruptibly();
+        }
+        if (context != null) {
+            context.startDraining();
+            long deadline = System.nanoTime() + config.drainTimeout().toNanos();
+            while (inFlight() > 0 && System.nanoTime() < deadline) {
+                sleepQuietly();
+            }
+            context.channels().close().awaitUninterruptibly();
+        }
+        if (io != null) {
+            io.shutdown();
+            try {
+                if (!io.awaitTermination(config.drainTimeout().toMillis(), TimeUnit.MILLISECONDS)) {
+                    log.warn("disk I/O did not finish in {}", config.drainTimeout());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        for (Export e : exports) {
+            e.close();
+        }
+        if (workers != null) {
+            workers.shutdownGracefully(0, 5, TimeUnit.SECONDS).awaitUninterruptibly();
+        }
+        if (boss != null) {
+            boss.shutdownGracefully(0, 5, TimeUnit.SECONDS).awaitUninterruptibly();
+        }
+        if (config.unixSocket() != null) {
+            try {
+                Files.deleteIfExists(config.unixSocket());
+            } catch (IOException e) {
+                log.debug("could not remove {}: {}", config.unixSocket(), e.toString());
+            }
+        }
+        log.info("rbd-server stopped");
+    }
+
+    private int inFlight() {
+        int n = 0;
+        for (Channel c : context.channels()) {
+            TransmissionHandler h = c.pipeline().get(TransmissionHandler.class);
+            if (h != null) {
+                n += c.eventLoop().submit(h::inFlight).syncUninterruptibly().getNow();
+            }
+        }
+        return n;
+    }
+
+    private static void sleepQuietly() {
+        try {
+            Thread.sleep(20);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,72 @@
+package dev.rbd.server;
+
+import io.netty.channel.group.ChannelGroup;
+import java.time.Duration;
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.ExecutorService;
+
+/** What every connection's handlers share: the exports, limits, the I/O executor, and the server's state. */
+public final class ServerContext {
+    private final Map<String, Export> exports = new LinkedHashMap<>();
+    private final ExecutorService io;
+    private final ChannelGroup channels;
+    private final Duration handshakeTimeout;
+    private final long maxInFlightBytes;
+    private volatile boolean draining;
+
+    public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
+                         Duration handshakeTimeout, long maxInFlightBytes) {
+        for (Export e : exports) {
+            if (this.exports.putIfAbsent(e.name(), e) != null) {
+                throw new IllegalArgumentException("two exports are named '" + e.name() + "'");
+            }
+        }
+        if (this.exports.isEmpty()) {
+            throw new IllegalArgumentException("no exports");
+        }
+        this.io = io;
+        this.channels = channels;
+        this.handshakeTimeout = handshakeTimeout;
+        this.maxInFlightBytes = maxInFlightBytes;
+    }
+
+    /** The export of that name; the empty name is the default export (the first one). */
+    public Export export(String name) {
+        if (name.isEmpty()) {
+            return exports.values().iterator().next();
+        }
+        return exports.get(name);
+    }
+
+    public Collection<Export> exports() {
+        return exports.values();
+    }
+
+    public ExecutorService io() {
+        return io;
+    }
+
+    public ChannelGroup channels() {
+        return channels;
+    }
+
+    public Duration handshakeTimeout() {
+        return handshakeTimeout;
+    }
+
+    /** Request bytes (write payloads and read lengths) one connection may have in flight before reading pauses. */
+    public long maxInFlightBytes() {
+        return maxInFlightBytes;
+    }
+
+    /** The server is shutting down: no new exports are opened, new requests get ESHUTDOWN. */
+    public boolean draining() {
+        return draining;
+    }
+
+    void startDraining() {
+        draining = true;
+    }
+}

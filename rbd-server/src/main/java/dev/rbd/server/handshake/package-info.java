@@ -1,0 +1,2 @@
+/** The fixed-newstyle handshake, server side. */
+package dev.rbd.server.handshake;

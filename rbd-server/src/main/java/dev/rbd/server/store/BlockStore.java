@@ -1,0 +1,47 @@
+package dev.rbd.server.store;
+
+import io.netty.buffer.ByteBuf;
+import java.io.Closeable;
+import java.io.IOException;
+
+/**
+ * The storage behind one export. Offsets and lengths passed in are already checked against {@link #size()} by the
+ * dispatcher. Implementations are thread-safe: requests of several connections run concurrently.
+ */
+public interface BlockStore extends Closeable {
+    /** Size in bytes. */
+    long size();
+
+    /** Reads {@code length} bytes at {@code offset} into {@code dst} (advancing its writer index). */
+    void read(long offset, ByteBuf dst, int length) throws IOException;
+
+    /** Writes the readable bytes of {@code src} at {@code offset}; does not change {@code src}'s indices. */
+    void write(long offset, ByteBuf src) throws IOException;
+
+    /** Makes every completed write durable (fdatasync). */
+    void sync() throws IOException;
+
+    /** Advisory discard: may deallocate the range; its contents are undefined until rewritten. */
+    void trim(long offset, long length) throws IOException;
+
+    /**
+     * Makes the range read as zeroes.
+     *
+     * @param mayPunch the range may be deallocated (no {@code NO_HOLE})
+     * @param fastOnly only if it is cheaper than writing zeroes ({@code FAST_ZERO}); otherwise throw
+     *                 {@link FastZeroUnsupportedException} without changing anything
+     */
+    void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly) throws IOException;
+
+    /** Prefetch hint. */
+    void cache(long offset, long length) throws IOException;
+
+    /** Whether {@link #trim} can deallocate (advertised as SEND_TRIM). */
+    boolean canTrim();
+
+    /** Whether zeroing can be faster than writing zeroes (advertised as SEND_FAST_ZERO). */
+    boolean canFastZero();
+
+    /** One line for logs and the export description, e.g. the backing path. */
+    String describe();
+}

@@ -1,0 +1,238 @@
+package dev.rbd.server.store;
+
+import com.sun.jna.LastErrorException;
+import io.netty.buffer.ByteBuf;
+import java.io.EOFException;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A regular file or a block device. Data moves with positional reads and writes on one shared {@link FileChannel}
+ * (so one fdatasync covers the writes of every connection); hole punching and zeroing go through fallocate on a
+ * second descriptor of the same file.
+ */
+public final class FileBlockStore implements BlockStore {
+    private static final Logger log = LoggerFactory.getLogger(FileBlockStore.class);
+    private static final int ZERO_CHUNK = 1 << 20;
+    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(ZERO_CHUNK).asReadOnlyBuffer();
+
+    private final Path path;
+    private final FileChannel channel;
+    private final int fd;
+    private final long size;
+    private final boolean blockDevice;
+    private final boolean readOnly;
+    private volatile boolean punchWorks;
+    private volatile boolean zeroRangeWorks;
+
+    private FileBlockStore(Path path, FileChannel channel, int fd, long size, boolean blockDevice, boolean readOnly) {
+        this.path = path;
+        this.channel = channel;
+        this.fd = fd;
+        this.size = size;
+        this.blockDevice = blockDevice;
+        this.readOnly = readOnly;
+        this.punchWorks = fd >= 0 && !readOnly;
+        this.zeroRangeWorks = fd >= 0 && !readOnly;
+    }
+
+    /** Opens an existing regular file or block device. */
+    public static FileBlockStore open(Path path, boolean readOnly) throws IOException {
+        if (!Files.exists(path)) {
+            throw new NoSuchFileException(path.toString(), null, "image does not exist (use --create SIZE)");
+        }
+        if (Files.isDirectory(path)) {
+            throw new IOException(path + ": is a directory, not an image");
+        }
+        boolean device = !Files.isRegularFile(path);
+        FileChannel ch = readOnly ? FileChannel.open(path, StandardOpenOption.READ)
+                : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
+        int fd = -1;
+        try {
+            // Files.size() says 0 for a block device; the channel's size is the device's real size.
+            long size = ch.size();
+            if (NativeIo.available()) {
+                try {
+                    fd = NativeIo.open(path.toString(), (readOnly ? NativeIo.O_RDONLY : NativeIo.O_RDWR)
+                            | NativeIo.O_CLOEXEC);
+                } catch (LastErrorException e) {
+                    log.warn("{}: no second descriptor for fallocate (errno {}): trim and fast zero disabled", path,
+                            e.getErrorCode());
+                }
+            }
+            return new FileBlockStore(path, ch, fd, size, device, readOnly);
+        } catch (IOException | RuntimeException e) {
+            ch.close();
+            throw e;
+        }
+    }
+
+    /** Creates a sparse image of {@code size} bytes; fails if the file exists. */
+    public static void createSparse(Path path, long size) throws IOException {
+        Path parent = path.toAbsolutePath().getParent();
+        if (parent != null) {
+            Files.createDirectories(parent);
+        }
+        Files.createFile(path);
+        try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "rw")) {
+            f.setLength(size);
+        }
+    }
+
+    public boolean isBlockDevice() {
+        return blockDevice;
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public void read(long offset, ByteBuf dst, int length) throws IOException {
+        int start = dst.writerIndex();
+        dst.ensureWritable(length);
+        ByteBuffer nb = dst.nioBuffer(start, length);
+        long pos = offset;
+        while (nb.hasRemaining()) {
+            int n = channel.read(nb, pos);
+            if (n < 0) {
+                throw new EOFException(path + ": end of file at " + pos + " (the image shrank?)");
+            }
+            pos += n;
+        }
+        dst.writerIndex(start + length);
+    }
+
+    @Override
+    public void write(long offset, ByteBuf src) throws IOException {
+        long pos = offset;
+        if (src.nioBufferCount() == 1) {
+            pos = writeFully(src.nioBuffer(), pos);
+        } else {
+            for (ByteBuffer nb : src.nioBuffers()) {
+                pos = writeFully(nb, pos);
+            }
+        }
+    }
+
+    private long writeFully(ByteBuffer nb, long pos) throws IOException {
+        while (nb.hasRemaining()) {
+            pos += channel.write(nb, pos);
+        }
+        return pos;
+    }
+
+    @Override
+    public void sync() throws IOException {
+        channel.force(false);
+    }
+
+    @Override
+    public void trim(long offset, long length) throws IOException {
+        if (punchWorks && length > 0) {
+            punchWorks = fallocate(NativeIo.FALLOC_FL_PUNCH_HOLE | NativeIo.FALLOC_FL_KEEP_SIZE, offset, length,
+                    "punch hole");
+        }
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly) throws IOException {
+        if (length == 0) {
+            return;
+        }
+        if (mayPunch && punchWorks) {
+            if (fallocate(NativeIo.FALLOC_FL_PUNCH_HOLE | NativeIo.FALLOC_FL_KEEP_SIZE, offset, length,
+                    "punch hole")) {
+                return;
+            }
+            punchWorks = false;
+        }
+        if (zeroRangeWorks) {
+            if (fallocate(NativeIo.FALLOC_FL_ZERO_RANGE | NativeIo.FALLOC_FL_KEEP_SIZE, offset, length,
+                    "zero range")) {
+                return;
+            }
+            zeroRangeWorks = false;
+        }
+        if (fastOnly) {
+            throw new FastZeroUnsupportedException(path + ": no fast way to zero on this file system");
+        }
+        long pos = offset;
+        long end = offset + length;
+        while (pos < end) {
+            ByteBuffer z = ZEROES.duplicate();
+            z.limit((int) Math.min(ZERO_CHUNK, end - pos));
+            pos = writeFully(z, pos);
+        }
+    }
+
+    /** True when done, false when this file does not support the mode; other errors are thrown. */
+    private boolean fallocate(int mode, long offset, long length, String what) throws IOException {
+        for (;;) {
+            try {
+                NativeIo.fallocate(fd, mode, offset, length);
+                return true;
+            } catch (LastErrorException e) {
+                int errno = e.getErrorCode();
+                if (errno == NativeIo.EINTR) {
+                    continue;
+                }
+                if (NativeIo.isUnsupported(errno)) {
+                    log.info("{}: {} not supported here (errno {}), falling back", path, what, errno);
+                    return false;
+                }
+                throw new IOException(path + ": fallocate(" + what + ") failed, errno " + errno);
+            }
+        }
+    }
+
+    @Override
+    public void cache(long offset, long length) {
+        if (fd >= 0 && length > 0) {
+            NativeIo.posix_fadvise(fd, offset, length, NativeIo.POSIX_FADV_WILLNEED);
+        }
+    }
+
+    @Override
+    public boolean canTrim() {
+        return punchWorks;
+    }
+
+    @Override
+    public boolean canFastZero() {
+        return zeroRangeWorks || punchWorks;
+    }
+
+    @Override
+    public String describe() {
+        return (blockDevice ? "block device " : "file ") + path;
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            channel.close();
+        } finally {
+            if (fd >= 0) {
+                try {
+                    NativeIo.close(fd);
+                } catch (LastErrorException e) {
+                    log.warn("{}: close failed, errno {}", path, e.getErrorCode());
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+package dev.rbd.server.store;
+
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Native;
+import com.sun.jna.Platform;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The few Linux calls Java 17's FileChannel cannot make: fallocate (punch hole, zero range) and posix_fadvise.
+ * When JNA cannot load (another OS, a locked-down JVM) every call reports "unsupported" and callers fall back.
+ */
+final class NativeIo {
+    private static final Logger log = LoggerFactory.getLogger(NativeIo.class);
+
+    static final int O_RDONLY = 0;
+    static final int O_RDWR = 2;
+    static final int O_CLOEXEC = 0x80000;
+    static final int FALLOC_FL_KEEP_SIZE = 0x01;
+    static final int FALLOC_FL_PUNCH_HOLE = 0x02;
+    static final int FALLOC_FL_ZERO_RANGE = 0x10;
+    static final int POSIX_FADV_WILLNEED = 3;
+    static final int EOPNOTSUPP = 95;
+    static final int ENOSYS = 38;
+    static final int EINVAL = 22;
+    static final int EINTR = 4;
+
+    private static final boolean AVAILABLE;
+
+    static {
+        boolean ok = false;
+        if (Platform.isLinux()) {
+            try {
+                Native.register(NativeIo.class, Platform.C_LIBRARY_NAME);
+                ok = true;
+            } catch (Throwable t) {
+                log.warn("native file calls unavailable ({}): trim and fast zeroing are disabled", t.toString());
+            }
+        }
+        AVAILABLE = ok;
+    }
+
+    private NativeIo() {
+    }
+
+    static boolean available() {
+        return AVAILABLE;
+    }
+
+    static native int open(String path, int flags) throws LastErrorException;
+
+    static native int close(int fd) throws LastErrorException;
+
+    static native int fallocate(int fd, int mode, long offset, long len) throws LastErrorException;
+
+    /** Returns an error number, not -1 (POSIX). */
+    static native int posix_fadvise(int fd, long offset, long len, int advice);
+
+    /** True when the errno says the operation is not supported by this file or file system. */
+    static boolean isUnsupported(int errno) {
+        return errno == EOPNOTSUPP || errno == ENOSYS || errno == EINVAL;
+    }
+}

@@ -1,0 +1,178 @@
+package dev.rbd.server.transmission;
+
+import static dev.rbd.protocol.NbdConstants.CMD_FLAG_DF;
+import static dev.rbd.protocol.NbdConstants.CMD_FLAG_FAST_ZERO;
+import static dev.rbd.protocol.NbdConstants.CMD_FLAG_FUA;
+import static dev.rbd.protocol.NbdConstants.CMD_FLAG_NO_HOLE;
+
+import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdError;
+import dev.rbd.protocol.NbdRequest;
+import dev.rbd.server.Export;
+import dev.rbd.server.SyncMode;
+import dev.rbd.server.store.BlockStore;
+import dev.rbd.server.store.SyncFailedException;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+
+/**
+ * Validates each request against the export (command, flags, range, alignment, size limits, read-only) on the
+ * caller's thread, then runs the storage work on the I/O executor, never on an event loop. A write is answered
+ * only after the group commit's sync covered it when the export syncs always, or when the request has FUA.
+ */
+public final class Dispatcher {
+    private static final int ALL_FLAGS = CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_DF | CMD_FLAG_FAST_ZERO;
+
+    private final Export export;
+    private final BlockStore store;
+    private final Executor io;
+
+    public Dispatcher(Export export, Executor io) {
+        this.export = export;
+        this.store = export.store();
+        this.io = io;
+    }
+
+    /**
+     * Runs one request. Takes ownership of the request (its payload is released here); the returned outcome owns
+     * its data. The future never completes exceptionally.
+     */
+    public CompletableFuture<Outcome> dispatch(NbdRequest req, boolean structured, ByteBufAllocator alloc) {
+        Outcome invalid;
+        try {
+            invalid = validate(req, structured);
+        } catch (RuntimeException e) {
+            req.release();
+            throw e;
+        }
+        if (invalid != null) {
+            req.release();
+            return CompletableFuture.completedFuture(invalid);
+        }
+        CompletableFuture<Outcome> result = new CompletableFuture<>();
+        try {
+            io.execute(() -> run(req, alloc, result));
+        } catch (RejectedExecutionException e) {
+            req.release();
+            result.complete(Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
+        }
+        return result;
+    }
+
+    /** The spec's error for a request that must not reach the store, or {@code null} when it may. */
+    Outcome validate(NbdRequest req, boolean structured) {
+        NbdCommand cmd = req.command();
+        if (cmd == null || cmd == NbdCommand.DISC || cmd == NbdCommand.BLOCK_STATUS) {
+            return Outcome.error(NbdError.EINVAL, "unsupported command type " + req.type());
+        }
+        int flags = req.flags();
+        if ((flags & ~ALL_FLAGS) != 0) {
+            return Outcome.error(NbdError.EINVAL, "unknown command flags 0x" + Integer.toHexString(flags));
+        }
+        if ((flags & (CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO)) != 0 && cmd != NbdCommand.WRITE_ZEROES) {
+            return Outcome.error(NbdError.EINVAL, "NO_HOLE/FAST_ZERO are only valid on WRITE_ZEROES");
+        }
+        if ((flags & CMD_FLAG_DF) != 0 && (cmd != NbdCommand.READ || !structured)) {
+            return Outcome.error(NbdError.EINVAL, "DF is only valid on READ with structured replies");
+        }
+        if ((flags & CMD_FLAG_FAST_ZERO) != 0 && !store.canFastZero()) {
+            return Outcome.error(NbdError.EINVAL, "FAST_ZERO was not advertised for this export");
+        }
+        boolean writes = cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
+        if (writes && export.readOnly()) {
+            return Outcome.error(NbdError.EPERM, "export '" + export.name() + "' is read-only");
+        }
+        if (req.payloadDropped()) {
+            return Outcome.error(NbdError.EINVAL, "write payload of " + req.length()
+                    + " bytes exceeds the maximum of " + export.blockSizes().maxPayload());
+        }
+        if (cmd == NbdCommand.FLUSH) {
+            return poisoned();
+        }
+        long offset = req.offset();
+        long length = req.length();
+        // Unsigned, overflow-safe: offset <= size and length <= size - offset.
+        long size = export.size();
+        if (Long.compareUnsigned(offset, size) > 0 || Long.compareUnsigned(length, size - offset) > 0) {
+            NbdError e = cmd == NbdCommand.WRITE || cmd == NbdCommand.WRITE_ZEROES ? NbdError.ENOSPC : NbdError.EINVAL;
+            return Outcome.error(e, "range " + Long.toUnsignedString(offset) + "+" + length
+                    + " is beyond the end of the export (size " + size + ")");
+        }
+        if (!export.blockSizes().aligned(offset, length)) {
+            return Outcome.error(NbdError.EINVAL, "range " + Long.toUnsignedString(offset) + "+" + length
+                    + " is not aligned to the minimum block size " + export.blockSizes().minimum());
+        }
+        if (cmd == NbdCommand.READ && length > export.blockSizes().maxPayload()) {
+            return Outcome.error(NbdError.EINVAL, "read of " + length + " bytes exceeds the maximum payload of "
+                    + export.blockSizes().maxPayload());
+        }
+        return writes ? poisoned() : null;
+    }
+
+    private Outcome poisoned() {
+        SyncFailedException f = export.commit().failure();
+        return f == null ? null : Outcome.error(NbdError.EIO, f.getMessage());
+    }
+
+    private void run(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result) {
+        try {
+            NbdCommand cmd = req.command();
+            long offset = req.offset();
+            int length = (int) Math.min(req.length(), Integer.MAX_VALUE);
+            switch (cmd) {
+                case READ -> {
+                    result.complete(Outcome.data(read(offset, length, alloc)));
+                    return;
+                }
+                case WRITE -> {
+                    if (length > 0) {
+                        store.write(offset, req.content());
+                    }
+                }
+                case TRIM -> store.trim(offset, req.length());
+                case WRITE_ZEROES -> store.writeZeroes(offset, req.length(), !req.hasFlag(CMD_FLAG_NO_HOLE),
+                        req.hasFlag(CMD_FLAG_FAST_ZERO));
+                case CACHE -> {
+                    store.cache(offset, req.length());
+                    result.complete(Outcome.OK);
+                    return;
+                }
+                case FLUSH -> {
+                    durable(result);
+                    return;
+                }
+                default -> throw new IllegalStateException("not dispatched: " + cmd);
+            }
+            boolean mustSync = export.syncMode() == SyncMode.ALWAYS || req.hasFlag(CMD_FLAG_FUA);
+            if (mustSync && req.length() > 0) {
+                durable(result);
+            } else {
+                result.complete(Outcome.OK);
+            }
+        } catch (IOException | RuntimeException e) {
+            result.complete(StoreErrors.toOutcome(e));
+        } finally {
+            req.release();
+        }
+    }
+
+    private ByteBuf read(long offset, int length, ByteBufAllocator alloc) throws IOException {
+        ByteBuf buf = alloc.directBuffer(length, length);
+        try {
+            store.read(offset, buf, length);
+            return buf;
+        } catch (IOException | RuntimeException e) {
+            buf.release();
+            throw e;
+        }
+    }
+
+    private void durable(CompletableFuture<Outcome> result) {
+        export.commit().sync().whenComplete((v, e) -> result.complete(e == null ? Outcome.OK
+                : StoreErrors.toOutcome(e)));
+    }
+}

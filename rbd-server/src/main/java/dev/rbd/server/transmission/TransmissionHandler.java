@@ -1,0 +1,197 @@
+package dev.rbd.server.transmission;
+
+import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdError;
+import dev.rbd.protocol.NbdRequest;
+import dev.rbd.protocol.NbdSimpleReply;
+import dev.rbd.protocol.NbdStructuredReply;
+import dev.rbd.server.Export;
+import dev.rbd.server.ServerContext;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.EventLoop;
+import io.netty.handler.codec.DecoderException;
+import java.io.IOException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The transmission phase of one connection: hands requests to the {@link Dispatcher}, writes replies in whatever
+ * order they complete, pauses reading while too much is in flight, and on DISC finishes what is in flight before
+ * closing. All its state is touched on the channel's event loop only.
+ */
+public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
+    private static final Logger log = LoggerFactory.getLogger(TransmissionHandler.class);
+
+    private final ServerContext server;
+    private final Export export;
+    private final ConnectionInfo conn;
+    private final boolean structured;
+    private final Dispatcher dispatcher;
+    private ChannelHandlerContext ctx;
+    private int inFlight;
+    private long inFlightBytes;
+    private boolean paused;
+    private boolean disconnecting;
+    private boolean flushPending;
+
+    public TransmissionHandler(ServerContext server, Export export, ConnectionInfo conn, boolean structured) {
+        this.server = server;
+        this.export = export;
+        this.conn = conn;
+        this.structured = structured;
+        this.dispatcher = new Dispatcher(export, server.io());
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof NbdRequest req)) {
+            ctx.fireChannelRead(msg);
+            return;
+        }
+        if (disconnecting) {
+            // "the client MUST NOT send any further requests" after DISC: drop them.
+            req.release();
+            return;
+        }
+        if (req.command() == NbdCommand.DISC) {
+            req.release();
+            disconnecting = true;
+            log.debug("[{}] DISC with {} requests in flight", conn.id(), inFlight);
+            closeIfDone();
+            return;
+        }
+        conn.requests().incrementAndGet();
+        if (server.draining()) {
+            long cookie = req.cookie();
+            req.release();
+            reply(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
+            return;
+        }
+        NbdCommand cmd = req.command();
+        long cookie = req.cookie();
+        long offset = req.offset();
+        long weight = weight(req);
+        inFlight++;
+        inFlightBytes += weight;
+        if (!paused && inFlightBytes > server.maxInFlightBytes()) {
+            paused = true;
+            ctx.channel().config().setAutoRead(false);
+        }
+        dispatcher.dispatch(req, structured, ctx.alloc()).whenComplete((outcome, e) -> {
+            Outcome o = e == null ? outcome : StoreErrors.toOutcome(e);
+            EventLoop loop = ctx.channel().eventLoop();
+            if (loop.inEventLoop()) {
+                completed(cmd, cookie, offset, weight, o);
+            } else {
+                loop.execute(() -> completed(cmd, cookie, offset, weight, o));
+            }
+        });
+    }
+
+    /** What a request holds in memory while in flight: its payload, or the buffer its read reply will need. */
+    private static long weight(NbdRequest req) {
+        NbdCommand c = req.command();
+        return c == NbdCommand.READ || c == NbdCommand.WRITE ? req.length() + 64 : 64;
+    }
+
+    private void completed(NbdCommand cmd, long cookie, long offset, long weight, Outcome o) {
+        inFlight--;
+        inFlightBytes -= weight;
+        if (o.ok()) {
+            if (cmd == NbdCommand.READ) {
+                conn.bytesRead().addAndGet(o.data().readableBytes());
+            } else if (cmd == NbdCommand.WRITE) {
+                conn.bytesWritten().addAndGet(weight - 64);
+            }
+        }
+        reply(cmd, cookie, offset, o);
+        if (paused && inFlightBytes <= server.maxInFlightBytes() / 2) {
+            paused = false;
+            ctx.channel().config().setAutoRead(true);
+        }
+        closeIfDone();
+    }
+
+    private void reply(NbdCommand cmd, long cookie, long offset, Outcome o) {
+        Channel ch = ctx.channel();
+        if (!ch.isActive()) {
+            if (o.data() != null) {
+                o.data().release();
+            }
+            return;
+        }
+        Object msg;
+        if (o.ok()) {
+            if (cmd == NbdCommand.READ && structured) {
+                msg = o.data().isReadable() ? NbdStructuredReply.offsetData(cookie, offset, o.data(), true)
+                        : releaseAnd(o, NbdStructuredReply.done(cookie));
+            } else if (cmd == NbdCommand.READ) {
+                msg = new NbdSimpleReply(cookie, 0, o.data());
+            } else {
+                msg = NbdSimpleReply.ok(cookie);
+            }
+        } else {
+            log.debug("[{}] {} cookie {} -> {}: {}", conn.id(), cmd, cookie, o.error(), o.message());
+            if (o.error() == NbdError.EIO) {
+                log.warn("[{}] export {}: {} failed: {}", conn.id(), export.name(), cmd, o.message());
+            }
+            msg = structured ? NbdStructuredReply.error(cookie, o.error(), o.message())
+                    : NbdSimpleReply.error(cookie, o.error());
+        }
+        ctx.write(msg, ctx.voidPromise());
+        // Coalesce: one flush after every reply that completed in this turn of the event loop.
+        if (!flushPending) {
+            flushPending = true;
+            ch.eventLoop().execute(() -> {
+                flushPending = false;
+                ctx.flush();
+            });
+        }
+    }
+
+    private static Object releaseAnd(Outcome o, Object msg) {
+        o.data().release();
+        return msg;
+    }
+
+    private void closeIfDone() {
+        if (disconnecting && inFlight == 0) {
+            ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER)
+                    .addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+        }
+    }
+
+    /** Requests still running for this connection. */
+    public int inFlight() {
+        return inFlight;
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        export.release(conn.client());
+        log.info("[{}] closed peer={} export={} duration={}ms requests={} read={}B written={}B", conn.id(),
+                conn.peer(), export.name(), conn.ageMillis(), conn.requests().get(), conn.bytesRead().get(),
+                conn.bytesWritten().get());
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof DecoderException) {
+            log.warn("[{}] {}: protocol error, closing: {}", conn.id(), conn.peer(),
+                    cause.getCause() != null ? cause.getCause().getMessage() : cause.getMessage());
+        } else if (cause instanceof IOException) {
+            log.debug("[{}] {}: {}", conn.id(), conn.peer(), cause.toString());
+        } else {
+            log.error("[{}] {}: unexpected error, closing", conn.id(), conn.peer(), cause);
+        }
+        ctx.close();
+    }
+}
