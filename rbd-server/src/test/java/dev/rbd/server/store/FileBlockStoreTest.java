@@ -1,0 +1,136 @@
+package dev.rbd.server.store;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class FileBlockStoreTest {
+    @TempDir
+    Path dir;
+
+    /** Allocated 512-byte blocks of a file (st_blocks), from stat(1). */
+    private static long allocatedBlocks(Path p) throws Exception {
+        Process proc = new ProcessBuilder("stat", "-c", "%b", p.toString()).redirectErrorStream(true).start();
+        String out = new String(proc.getInputStream().readAllBytes()).trim();
+        assertThat(proc.waitFor()).isZero();
+        return Long.parseLong(out);
+    }
+
+    private static byte[] read(BlockStore s, long offset, int length) throws IOException {
+        ByteBuf b = Unpooled.directBuffer(length);
+        try {
+            s.read(offset, b, length);
+            byte[] out = new byte[length];
+            b.getBytes(0, out);
+            return out;
+        } finally {
+            b.release();
+        }
+    }
+
+    @Test
+    void createsSparseImagesAndRefusesMissingOnes() throws Exception {
+        Path img = dir.resolve("a.img");
+        assertThatThrownBy(() -> FileBlockStore.open(img, false)).isInstanceOf(NoSuchFileException.class)
+                .hasMessageContaining("--create");
+        FileBlockStore.createSparse(img, 1L << 30);
+        assertThat(Files.size(img)).isEqualTo(1L << 30);
+        assertThat(allocatedBlocks(img)).isLessThan(64);
+        try (FileBlockStore s = FileBlockStore.open(img, false)) {
+            assertThat(s.size()).isEqualTo(1L << 30);
+            assertThat(s.isBlockDevice()).isFalse();
+        }
+    }
+
+    @Test
+    void writesReadsAndSyncsThroughDirectAndCompositeBuffers() throws Exception {
+        Path img = dir.resolve("b.img");
+        FileBlockStore.createSparse(img, 1 << 20);
+        try (FileBlockStore s = FileBlockStore.open(img, false)) {
+            byte[] a = new byte[3000];
+            Arrays.fill(a, (byte) 7);
+            byte[] b = new byte[5000];
+            Arrays.fill(b, (byte) 9);
+            ByteBuf composite = Unpooled.wrappedBuffer(Unpooled.directBuffer().writeBytes(a),
+                    Unpooled.directBuffer().writeBytes(b));
+            s.write(4096, composite);
+            composite.release();
+            s.sync();
+            byte[] got = read(s, 4096, 8000);
+            assertThat(Arrays.copyOfRange(got, 0, 3000)).containsOnly(7);
+            assertThat(Arrays.copyOfRange(got, 3000, 8000)).containsOnly(9);
+        }
+    }
+
+    @Test
+    void trimAndWriteZeroesPunchHolesButNoHoleKeepsBlocksAllocated() throws Exception {
+        Path img = dir.resolve("c.img");
+        FileBlockStore.createSparse(img, 8 << 20);
+        try (FileBlockStore s = FileBlockStore.open(img, false)) {
+            assumeTrue(s.canTrim(), "SKIP: this file system cannot punch holes");
+            byte[] ones = new byte[4 << 20];
+            Arrays.fill(ones, (byte) 1);
+            s.write(0, Unpooled.wrappedBuffer(ones));
+            s.sync();
+            long full = allocatedBlocks(img);
+            assertThat(full).isGreaterThanOrEqualTo((4 << 20) / 512);
+
+            s.trim(0, 1 << 20);
+            s.writeZeroes(1 << 20, 1 << 20, true, false);
+            s.sync();
+            long afterPunch = allocatedBlocks(img);
+            assertThat(afterPunch).as("trim and zero without NO_HOLE deallocate").isLessThanOrEqualTo(full - 2 * 2048);
+
+            s.writeZeroes(2 << 20, 1 << 20, false, true);
+            s.sync();
+            assertThat(allocatedBlocks(img)).as("NO_HOLE keeps the blocks").isEqualTo(afterPunch);
+            assertThat(read(s, 1 << 20, 2 << 20)).containsOnly(0);
+            assertThat(read(s, 3 << 20, 1 << 20)).containsOnly(1);
+        }
+    }
+
+    @Test
+    void readOnlyStoreCannotTrimOrWrite() throws Exception {
+        Path img = dir.resolve("d.img");
+        FileBlockStore.createSparse(img, 1 << 20);
+        try (FileBlockStore s = FileBlockStore.open(img, true)) {
+            assertThat(s.canTrim()).isFalse();
+            assertThatThrownBy(() -> s.write(0, Unpooled.wrappedBuffer(new byte[1])))
+                    .isInstanceOf(java.nio.channels.NonWritableChannelException.class);
+        }
+    }
+
+    @Test
+    void blockDeviceSizeComesFromTheDevice() throws Exception {
+        Path img = dir.resolve("loop.img");
+        FileBlockStore.createSparse(img, 16 << 20);
+        Process p;
+        try {
+            p = new ProcessBuilder("losetup", "-f", "--show", img.toString()).redirectErrorStream(true).start();
+        } catch (IOException e) {
+            assumeTrue(false, "SKIP: losetup not available: " + e.getMessage());
+            return;
+        }
+        String dev = new String(p.getInputStream().readAllBytes()).trim();
+        assumeTrue(p.waitFor() == 0 && dev.startsWith("/dev/"), "SKIP: no loop device here: " + dev);
+        try (FileBlockStore s = FileBlockStore.open(Path.of(dev), false)) {
+            assertThat(s.isBlockDevice()).isTrue();
+            assertThat(s.size()).isEqualTo(16 << 20);
+            s.write(512, Unpooled.wrappedBuffer(new byte[] {42}));
+            s.sync();
+            assertThat(read(s, 512, 1)).containsExactly(42);
+        } finally {
+            new ProcessBuilder("losetup", "-d", dev).start().waitFor();
+        }
+    }
+}
