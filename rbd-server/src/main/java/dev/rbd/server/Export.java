@@ -4,6 +4,7 @@ import static dev.rbd.protocol.NbdConstants.FLAG_CAN_MULTI_CONN;
 import static dev.rbd.protocol.NbdConstants.FLAG_HAS_FLAGS;
 import static dev.rbd.protocol.NbdConstants.FLAG_READ_ONLY;
 import static dev.rbd.protocol.NbdConstants.FLAG_SEND_CACHE;
+import static dev.rbd.protocol.NbdConstants.FLAG_SEND_DF;
 import static dev.rbd.protocol.NbdConstants.FLAG_SEND_FAST_ZERO;
 import static dev.rbd.protocol.NbdConstants.FLAG_SEND_FLUSH;
 import static dev.rbd.protocol.NbdConstants.FLAG_SEND_FUA;
@@ -96,7 +97,7 @@ public final class Export implements AutoCloseable {
             }
         }
         if (structuredReplies) {
-            flags |= dev.rbd.protocol.NbdConstants.FLAG_SEND_DF;
+            flags |= FLAG_SEND_DF;
         }
         return flags;
     }

@@ -98,7 +98,6 @@ class DurabilityTest {
     static void assertEveryReplyCovered(List<Event> events, int expectedWrites) {
         Map<Long, Integer> writeDone = new HashMap<>();
         int replies = 0;
-        int lastSyncStartAfterWrite;
         // index of the latest SYNC_START, and for it the matching end; syncs never overlap (one sync thread)
         List<int[]> syncs = new ArrayList<>();
         int openStart = -1;
@@ -113,7 +112,6 @@ class DurabilityTest {
                     Integer w = writeDone.get(e.offset());
                     assertThat(w).as("reply for offset %d without a completed write", e.offset()).isNotNull();
                     int reply = i;
-                    lastSyncStartAfterWrite = -1;
                     boolean covered = syncs.stream().anyMatch(s -> s[0] > w && s[1] < reply);
                     assertThat(covered).as("write at %d (event %d) replied (event %d) with no covering sync",
                             e.offset(), w, reply).isTrue();

@@ -7,7 +7,9 @@ import dev.rbd.protocol.NbdSimpleReply;
 import dev.rbd.protocol.NbdStructuredReply;
 import dev.rbd.server.Export;
 import dev.rbd.server.ServerContext;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
@@ -163,8 +165,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
 
     private void closeIfDone() {
         if (disconnecting && inFlight == 0) {
-            ctx.writeAndFlush(io.netty.buffer.Unpooled.EMPTY_BUFFER)
-                    .addListener(io.netty.channel.ChannelFutureListener.CLOSE);
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
     }
 
