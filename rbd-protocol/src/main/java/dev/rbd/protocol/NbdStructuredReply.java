@@ -7,19 +7,30 @@ import io.netty.buffer.Unpooled;
 import java.nio.charset.StandardCharsets;
 
 /**
- * One structured reply chunk. The content is the chunk's whole payload (for OFFSET_DATA: the 8-byte offset then
- * the data), so one type serves both the encoder and the decoder.
+ * One structured reply chunk. For OFFSET_DATA the chunk's 8-byte offset is held in {@link #offset()} and the
+ * content is the data alone (so read data is never copied to sit behind it); for every other type the content is
+ * the chunk's whole payload. One type serves both the encoder and the decoder.
  */
 public final class NbdStructuredReply extends DefaultByteBufHolder {
     private final int flags;
     private final int type;
     private final long cookie;
+    private final long offset;
 
+    /** A chunk whose content is its whole payload (any type but OFFSET_DATA). */
     public NbdStructuredReply(int flags, int type, long cookie, ByteBuf payload) {
-        super(payload);
+        this(flags, type, cookie, 0, payload);
+        if (this.type == NbdConstants.REPLY_TYPE_OFFSET_DATA) {
+            throw new IllegalArgumentException("OFFSET_DATA chunks are made with offsetData(...)");
+        }
+    }
+
+    private NbdStructuredReply(int flags, int type, long cookie, long offset, ByteBuf content) {
+        super(content);
         this.flags = flags & 0xffff;
         this.type = type & 0xffff;
         this.cookie = cookie;
+        this.offset = offset;
     }
 
     /** {@code NBD_REPLY_TYPE_NONE} with DONE: success of a command whose data came in earlier chunks. */
@@ -28,14 +39,10 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
                 Unpooled.EMPTY_BUFFER);
     }
 
-    /**
-     * An OFFSET_DATA chunk. The offset travels in its own small buffer composed with {@code data}, so the data is
-     * never copied; ownership of {@code data} passes to the chunk.
-     */
+    /** An OFFSET_DATA chunk: {@code data} read at {@code offset}; ownership of {@code data} passes to the chunk. */
     public static NbdStructuredReply offsetData(long cookie, long offset, ByteBuf data, boolean done) {
-        ByteBuf prefix = Unpooled.buffer(8, 8).writeLong(offset);
         return new NbdStructuredReply(done ? NbdConstants.REPLY_FLAG_DONE : 0, NbdConstants.REPLY_TYPE_OFFSET_DATA,
-                cookie, Unpooled.wrappedBuffer(2, prefix, data));
+                cookie, offset, data);
     }
 
     /**
@@ -64,6 +71,16 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
         return cookie;
     }
 
+    /** For OFFSET_DATA: the offset the data was read at (unsigned); 0 for other types. */
+    public long offset() {
+        return offset;
+    }
+
+    /** The payload length on the wire: the content, plus the 8-byte offset for OFFSET_DATA. */
+    public int payloadLength() {
+        return content().readableBytes() + (type == NbdConstants.REPLY_TYPE_OFFSET_DATA ? 8 : 0);
+    }
+
     public boolean isError() {
         return NbdConstants.isErrorChunk(type);
     }
@@ -89,7 +106,7 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
 
     @Override
     public NbdStructuredReply replace(ByteBuf content) {
-        return new NbdStructuredReply(flags, type, cookie, content);
+        return new NbdStructuredReply(flags, type, cookie, offset, content);
     }
 
     @Override
@@ -101,7 +118,8 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
     @Override
     public String toString() {
         return "NbdStructuredReply(type=0x" + Integer.toHexString(type) + ", flags=" + flags + ", cookie="
-                + Long.toUnsignedString(cookie) + ", payload=" + content().readableBytes()
+                + Long.toUnsignedString(cookie) + (type == NbdConstants.REPLY_TYPE_OFFSET_DATA ? ", offset="
+                + Long.toUnsignedString(offset) : "") + ", payload=" + payloadLength()
                 + (isError() ? ", error=" + errorCode() + " " + errorMessage() : "") + ")";
     }
 

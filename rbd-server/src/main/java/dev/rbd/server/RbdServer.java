@@ -6,6 +6,7 @@ import dev.rbd.server.handshake.HandshakeHandler;
 import dev.rbd.server.transmission.ConnectionInfo;
 import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelInitializer;
@@ -25,6 +26,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
 import io.netty.channel.unix.PeerCredentials;
+import io.netty.util.concurrent.DefaultThreadFactory;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -36,7 +38,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -102,12 +103,10 @@ public final class RbdServer implements AutoCloseable {
     }
 
     private static ExecutorService newIoExecutor(int threads) {
-        AtomicInteger n = new AtomicInteger();
-        return new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
-            Thread t = new Thread(r, "rbd-io-" + n.incrementAndGet());
-            t.setDaemon(true);
-            return t;
-        });
+        // Netty's thread factory makes FastThreadLocalThreads, which get the pooled allocator's thread caches
+        // for the read buffers allocated here.
+        return new ThreadPoolExecutor(threads, threads, 60, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                new DefaultThreadFactory("rbd-io", true));
     }
 
     private Channel bind(Class<? extends ServerChannel> type, SocketAddress address) throws InterruptedException,
@@ -120,6 +119,8 @@ public final class RbdServer implements AutoCloseable {
                     }
                 })
                 // 1 MiB writes arrive in few reads instead of sixteen 64 KiB ones.
+                // Measured here: the pooled allocator serves 1 MiB reads about twice as fast as 4.2's adaptive one.
+                .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new AdaptiveRecvByteBufAllocator(512, 64 << 10, 1 << 20));
         if (address instanceof InetSocketAddress) {
             b.option(ChannelOption.SO_REUSEADDR, true).childOption(ChannelOption.TCP_NODELAY, true);

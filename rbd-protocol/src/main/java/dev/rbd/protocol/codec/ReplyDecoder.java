@@ -1,5 +1,7 @@
 package dev.rbd.protocol.codec;
 
+import static dev.rbd.protocol.NbdConstants.REPLY_FLAG_DONE;
+import static dev.rbd.protocol.NbdConstants.REPLY_TYPE_OFFSET_DATA;
 import static dev.rbd.protocol.NbdConstants.SIMPLE_REPLY_HEADER_LENGTH;
 import static dev.rbd.protocol.NbdConstants.SIMPLE_REPLY_MAGIC;
 import static dev.rbd.protocol.NbdConstants.STRUCTURED_REPLY_HEADER_LENGTH;
@@ -121,6 +123,15 @@ public final class ReplyDecoder extends ByteToMessageDecoder {
             return false;
         }
         state = State.HEADER;
+        if (type == REPLY_TYPE_OFFSET_DATA) {
+            if (length < 9) {
+                throw new NbdProtocolException("OFFSET_DATA chunk of " + length + " bytes (expected: >= 9)");
+            }
+            long offset = in.readLong();
+            out.add(NbdStructuredReply.offsetData(cookie, offset, in.readRetainedSlice(length - 8),
+                    (flags & REPLY_FLAG_DONE) != 0));
+            return true;
+        }
         out.add(new NbdStructuredReply(flags, type, cookie, in.readRetainedSlice(length)));
         return true;
     }

@@ -1,5 +1,6 @@
 package dev.rbd.protocol.codec;
 
+import static dev.rbd.protocol.NbdConstants.REPLY_TYPE_OFFSET_DATA;
 import static dev.rbd.protocol.NbdConstants.SIMPLE_REPLY_HEADER_LENGTH;
 import static dev.rbd.protocol.NbdConstants.SIMPLE_REPLY_MAGIC;
 import static dev.rbd.protocol.NbdConstants.STRUCTURED_REPLY_HEADER_LENGTH;
@@ -19,6 +20,7 @@ import java.util.List;
  * <pre>
  * simple:     magic u32 (0x67446698), error u32, cookie u64, [data]
  * structured: magic u32 (0x668e33ef), flags u16, type u16, cookie u64, length u32, payload
+ *             (OFFSET_DATA payload: offset u64, data; the offset goes into the header buffer)
  * </pre>
  */
 public final class ReplyEncoder extends MessageToMessageEncoder<Object> {
@@ -40,9 +42,13 @@ public final class ReplyEncoder extends MessageToMessageEncoder<Object> {
             addPayload(r.content(), out);
         } else {
             NbdStructuredReply r = (NbdStructuredReply) msg;
-            ByteBuf header = ctx.alloc().ioBuffer(STRUCTURED_REPLY_HEADER_LENGTH);
+            boolean offsetData = r.type() == REPLY_TYPE_OFFSET_DATA;
+            ByteBuf header = ctx.alloc().ioBuffer(STRUCTURED_REPLY_HEADER_LENGTH + (offsetData ? 8 : 0));
             header.writeInt(STRUCTURED_REPLY_MAGIC).writeShort(r.flags()).writeShort(r.type()).writeLong(r.cookie())
-                    .writeInt(r.content().readableBytes());
+                    .writeInt(r.payloadLength());
+            if (offsetData) {
+                header.writeLong(r.offset());
+            }
             out.add(header);
             addPayload(r.content(), out);
         }
