@@ -39,8 +39,15 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
                 Unpooled.EMPTY_BUFFER);
     }
 
-    /** An OFFSET_DATA chunk: {@code data} read at {@code offset}; ownership of {@code data} passes to the chunk. */
+    /**
+     * An OFFSET_DATA chunk: {@code data} (at least one byte, as the spec requires) read at {@code offset};
+     * ownership of {@code data} passes to the chunk.
+     */
     public static NbdStructuredReply offsetData(long cookie, long offset, ByteBuf data, boolean done) {
+        if (!data.isReadable()) {
+            data.release();
+            throw new IllegalArgumentException("OFFSET_DATA needs at least one byte of data");
+        }
         return new NbdStructuredReply(done ? NbdConstants.REPLY_FLAG_DONE : 0, NbdConstants.REPLY_TYPE_OFFSET_DATA,
                 cookie, offset, data);
     }
@@ -49,9 +56,9 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
      * An ERROR chunk with DONE: error u32, message length u16, message (UTF-8, cut to the spec's 4096 bytes).
      */
     public static NbdStructuredReply error(long cookie, NbdError error, String message) {
-        byte[] text = message == null ? new byte[0] : message.getBytes(StandardCharsets.UTF_8);
-        int n = Math.min(text.length, NbdConstants.MAX_STRING_LENGTH);
-        ByteBuf payload = Unpooled.buffer(6 + n).writeInt(error.code()).writeShort(n).writeBytes(text, 0, n);
+        byte[] text = NbdString.encode(message);
+        ByteBuf payload = Unpooled.buffer(6 + text.length).writeInt(error.code()).writeShort(text.length)
+                .writeBytes(text);
         return new NbdStructuredReply(NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_ERROR, cookie, payload);
     }
 

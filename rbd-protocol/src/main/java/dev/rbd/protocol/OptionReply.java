@@ -3,7 +3,6 @@ package dev.rbd.protocol;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.DefaultByteBufHolder;
 import io.netty.buffer.Unpooled;
-import java.nio.charset.StandardCharsets;
 
 /** An option reply: magic, option u32, reply type u32, length u32, data. */
 public final class OptionReply extends DefaultByteBufHolder {
@@ -25,7 +24,7 @@ public final class OptionReply extends DefaultByteBufHolder {
         if (!type.isError()) {
             throw new IllegalArgumentException("type: " + type + " (expected: an error type)");
         }
-        return new OptionReply(option, type.code(), Unpooled.copiedBuffer(message, StandardCharsets.UTF_8));
+        return new OptionReply(option, type.code(), Unpooled.wrappedBuffer(NbdString.encode(message)));
     }
 
     public int option() {

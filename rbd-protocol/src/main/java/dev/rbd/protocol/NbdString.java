@@ -1,0 +1,34 @@
+package dev.rbd.protocol;
+
+import java.nio.ByteBuffer;
+import java.nio.CharBuffer;
+import java.nio.charset.CharsetEncoder;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/** Strings on the wire: UTF-8, at most {@link NbdConstants#MAX_STRING_LENGTH} bytes, never cut inside a character. */
+public final class NbdString {
+    private NbdString() {
+    }
+
+    /** The UTF-8 bytes of {@code s} (null reads as empty), cut at a character boundary to 4096 bytes at most. */
+    public static byte[] encode(String s) {
+        return encode(s, NbdConstants.MAX_STRING_LENGTH);
+    }
+
+    /** The UTF-8 bytes of {@code s}, cut at a character boundary to {@code maxBytes} at most. */
+    public static byte[] encode(String s, int maxBytes) {
+        if (s == null || s.isEmpty()) {
+            return new byte[0];
+        }
+        byte[] all = s.getBytes(StandardCharsets.UTF_8);
+        if (all.length <= maxBytes) {
+            return all;
+        }
+        // The encoder stops before a character that does not fit whole (surrogate pairs included).
+        CharsetEncoder enc = StandardCharsets.UTF_8.newEncoder();
+        ByteBuffer out = ByteBuffer.allocate(maxBytes);
+        enc.encode(CharBuffer.wrap(s), out, true);
+        return Arrays.copyOf(out.array(), out.position());
+    }
+}
