@@ -6,6 +6,7 @@ import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
 import dev.rbd.protocol.ServerGreeting;
@@ -138,8 +139,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         for (Export e : server.exports()) {
-            byte[] name = e.name().getBytes(StandardCharsets.UTF_8);
-            byte[] desc = e.description().getBytes(StandardCharsets.UTF_8);
+            byte[] name = NbdString.encode(e.name());
+            byte[] desc = NbdString.encode(e.description());
             ByteBuf b = Unpooled.buffer(4 + name.length + desc.length).writeInt(name.length).writeBytes(name)
                     .writeBytes(desc);
             ctx.write(new OptionReply(code, NbdReplyType.SERVER.code(), b));
@@ -216,9 +217,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     }
 
     private static ByteBuf stringInfo(NbdInfo type, String s) {
-        byte[] b = s.getBytes(StandardCharsets.UTF_8);
-        int n = Math.min(b.length, NbdConstants.MAX_STRING_LENGTH);
-        return Unpooled.buffer(2 + n).writeShort(type.code()).writeBytes(b, 0, n);
+        byte[] b = NbdString.encode(s);
+        return Unpooled.buffer(2 + b.length).writeShort(type.code()).writeBytes(b);
     }
 
     private void structuredReply(ChannelHandlerContext ctx, int code, ByteBuf data) {
