@@ -72,4 +72,20 @@ class ShutdownTest {
         }
         assertThat(sock).doesNotExist();
     }
+
+    @Test
+    void listensOnIpv6Loopback() throws Exception {
+        java.net.InetAddress v6 = java.net.InetAddress.getByName("::1");
+        org.junit.jupiter.api.Assumptions.assumeTrue(java.net.NetworkInterface.getByInetAddress(v6) != null,
+                "SKIP: no IPv6 loopback on this machine");
+        RbdServer server = TestServers.start(ServerConfig.defaults(java.util.List.of(
+                new java.net.InetSocketAddress(v6, 0))), TestServers.export("disk", new MemoryBlockStore(4096), false));
+        try (java.net.Socket s = new java.net.Socket(v6, ((java.net.InetSocketAddress) server.boundAddresses().get(0))
+                .getPort())) {
+            assertThat(new java.io.DataInputStream(s.getInputStream()).readLong())
+                    .isEqualTo(dev.rbd.protocol.NbdConstants.NBDMAGIC);
+        } finally {
+            server.close();
+        }
+    }
 }
