@@ -1,0 +1,553 @@
+#!/usr/bin/env bash
+# Interoperability test: drives a freshly started rbd-server with the real NBD
+# tools (libnbd's nbdinfo/nbdcopy/nbdsh/nbdfuse, qemu-img/qemu-io, fio's nbd
+# engine) and prints one line per check:
+#
+#   PASS name | FAIL name: reason | SKIP name: reason
+#
+# followed by exactly one summary line "N passed, N failed, N skipped".
+# Exit status is non-zero when anything failed.
+#
+# A check whose tool is missing is skipped (never passed). With
+# RBD_INTEROP_REQUIRE_ALL=1 (CI) such a skip counts as a failure instead --
+# except the nbdfuse + loop + ext4 check, which needs /dev/fuse, loop devices
+# and mount rights that a sandbox may legitimately lack; it only ever skips.
+#
+# Environment:
+#   RBD_INTEROP_REQUIRE_ALL=1   missing tools are failures
+#   RBD_INTEROP_KEEP=1          keep the temp dir (images, logs, tool output)
+#   RBD_INTEROP_TIMEOUT=SECS    per tool call bound (default 60)
+#   RBD_SERVER=PATH             server launcher (default: scripts/rbd-server)
+#
+# The server is built with: mvn -q -B -DskipTests package (repository root).
+set -u
+
+here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
+RBD=${RBD_SERVER:-$here/rbd-server}
+REQUIRE_ALL=${RBD_INTEROP_REQUIRE_ALL:-0}
+TMO=${RBD_INTEROP_TIMEOUT:-60}
+IMG_SIZE=268435456            # 256 MiB, what --create 256M makes
+MiB=1048576
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbd-interop.XXXXXX") || { echo "FAIL setup: mktemp failed"; exit 1; }
+
+n_pass=0 n_fail=0 n_skip=0
+server_pids=()   # every server process started (stopped on exit)
+live_servers=()  # the ones that became ready
+fuse_pid=
+loop_dev=
+mnt_dir=
+fuse_dir=
+
+# ---------------------------------------------------------------- cleanup --
+stop_pid() {  # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL
+  local pid=$1 i
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+    sleep 0.1
+  done
+  echo "interop: pid $pid did not stop on SIGTERM within 10s, killing" >&2
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+cleanup() {
+  local i
+  if [ -n "$mnt_dir" ] && timeout 10 mountpoint -q "$mnt_dir" 2>/dev/null; then
+    timeout 20 umount "$mnt_dir" 2>/dev/null || timeout 10 umount -l "$mnt_dir" 2>/dev/null
+  fi
+  if [ -n "$loop_dev" ]; then
+    timeout 10 losetup -d "$loop_dev" 2>/dev/null
+    loop_dev=
+  fi
+  if [ -n "$fuse_dir" ] && timeout 10 mountpoint -q "$fuse_dir" 2>/dev/null; then
+    for ((i = 0; i < 20; i++)); do
+      timeout 10 fusermount3 -u "$fuse_dir" 2>/dev/null && break
+      sleep 0.2
+    done
+    timeout 10 mountpoint -q "$fuse_dir" 2>/dev/null && { timeout 10 fusermount3 -uz "$fuse_dir" 2>/dev/null || timeout 10 umount -l "$fuse_dir" 2>/dev/null; }
+  fi
+  [ -n "$fuse_pid" ] && stop_pid "$fuse_pid"
+  for pid in "${server_pids[@]}"; do stop_pid "$pid"; done
+  if [ "${RBD_INTEROP_KEEP:-0}" = 1 ]; then
+    echo "interop: kept $tmp" >&2
+  else
+    rm -rf "$tmp"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# -------------------------------------------------------------- reporting --
+pass() { echo "PASS $1"; n_pass=$((n_pass + 1)); }
+fail() { echo "FAIL $1: $2"; n_fail=$((n_fail + 1)); }
+skip() { echo "SKIP $1: $2"; n_skip=$((n_skip + 1)); }
+
+# skip_missing NAME WHAT: a skip caused by a missing tool (a failure under
+# RBD_INTEROP_REQUIRE_ALL=1).
+skip_missing() {
+  if [ "$REQUIRE_ALL" = 1 ]; then
+    fail "$1" "$2 (RBD_INTEROP_REQUIRE_ALL=1 forbids skipping)"
+  else
+    skip "$1" "$2"
+  fi
+}
+
+# need NAME TOOL...: true when all tools exist, otherwise records a loud skip.
+need() {
+  local name=$1 t missing=()
+  shift
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  skip_missing "$name" "missing tool: ${missing[*]} (not on PATH)"
+  return 1
+}
+
+# why FILE: a one-line excerpt of a tool's output for FAIL reasons.
+why() {
+  grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n 3 | tr '\n' '|' | cut -c1-400
+}
+
+summary() {
+  echo "$n_pass passed, $n_fail failed, $n_skip skipped"
+}
+
+# ----------------------------------------------------------------- helpers --
+PY=$(command -v python3 || true)
+
+# A python3 that has libnbd's "nbd" module (nbdsh is "python3 -m nbd"; the
+# python3 first on PATH, e.g. a pyenv one, may lack it).
+PY_NBD=
+for p in python3 /usr/bin/python3 /usr/local/bin/python3; do
+  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import nbd' 2>/dev/null; then
+    PY_NBD=$(command -v "$p"); break
+  fi
+done
+# How to run nbdsh. Empty when unavailable; NBDSH_NOTE explains substitutions.
+NBDSH=()
+NBDSH_NOTE=
+if command -v nbdsh >/dev/null 2>&1 && timeout 20 nbdsh -c 'pass' >/dev/null 2>&1; then
+  NBDSH=(nbdsh)
+elif command -v nbdsh >/dev/null 2>&1 && [ -n "$PY_NBD" ]; then
+  NBDSH=("$PY_NBD" -m nbd)
+  NBDSH_NOTE="(nbdsh's python3 on PATH lacks the nbd module; ran nbdsh as $PY_NBD -m nbd)"
+fi
+nbdsh_missing_reason() {
+  if ! command -v nbdsh >/dev/null 2>&1; then
+    echo "missing tool: nbdsh (apt-get install python3-libnbd)"
+  else
+    echo "missing tool: nbdsh is installed but no python3 can import the nbd module (apt-get install python3-libnbd)"
+  fi
+}
+
+free_port() {
+  if [ -n "$PY" ]; then
+    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' && return 0
+  fi
+  local p
+  for ((p = 20000 + RANDOM % 5000; p < 30000; p++)); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
+  done
+  return 1
+}
+
+# wait_ready PID PORT EXPORT: poll until the server answers (bounded, 30 s).
+wait_ready() {
+  local pid=$1 port=$2 export=$3 i
+  for ((i = 0; i < 150; i++)); do
+    kill -0 "$pid" 2>/dev/null || return 1
+    if command -v nbdinfo >/dev/null 2>&1; then
+      timeout 5 nbdinfo --size "nbd://127.0.0.1:$port/$export" >/dev/null 2>&1 && return 0
+    else
+      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
+    fi
+    sleep 0.2
+  done
+  return 1
+}
+
+# start_server LOGNAME FIRST_EXPORT ARGS...: starts rbd-server on a free
+# loopback port (retrying if the port was taken meanwhile). Sets PORT.
+start_server() {
+  local log=$tmp/$1.log first=$2 attempt pid
+  shift 2
+  for attempt in 1 2 3; do
+    PORT=$(free_port) || return 1
+    "$RBD" export "$@" --listen "127.0.0.1:$PORT" >>"$log" 2>&1 &
+    pid=$!
+    server_pids+=("$pid")
+    if wait_ready "$pid" "$PORT" "$first"; then live_servers+=("$pid"); return 0; fi
+    stop_pid "$pid"
+  done
+  return 1
+}
+
+[ -n "$NBDSH_NOTE" ] && echo "interop: note: $NBDSH_NOTE" >&2
+
+# ------------------------------------------------------------------ server --
+if [ ! -x "$RBD" ]; then
+  fail server-start "launcher $RBD not found/executable"
+  summary; exit 1
+fi
+if ! start_server server disk "disk=$tmp/disk.img" "other=$tmp/other.img" --create 256M; then
+  fail server-start "rbd-server did not become ready within 30s: $(why "$tmp/server.log")"
+  summary; exit 1
+fi
+RW_PORT=$PORT
+URI=nbd://127.0.0.1:$RW_PORT/disk
+URI_OTHER=nbd://127.0.0.1:$RW_PORT/other
+
+# ------------------------------------------------------------ nbdinfo-json --
+check_nbdinfo_json() {
+  local name=nbdinfo-json out=$tmp/nbdinfo.json r
+  need $name nbdinfo python3 || return
+  if ! timeout "$TMO" nbdinfo --json "$URI" >"$out" 2>&1; then
+    fail $name "nbdinfo --json exited non-zero: $(why "$out")"; return
+  fi
+  r=$("$PY" - "$out" "$IMG_SIZE" <<'EOF' 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+e = [x for x in d["exports"] if x.get("export-name") == "disk"] or d["exports"]
+e = e[0]
+want = {
+    "export-size": int(sys.argv[2]), "is_read_only": False,
+    "can_flush": True, "can_fua": True, "can_trim": True, "can_zero": True,
+    "can_multi_conn": True, "block_size_minimum": 1,
+    "block_size_preferred": 4096, "block_size_maximum": 33554432,
+}
+bad = ["%s=%r (want %r)" % (k, e.get(k), v) for k, v in want.items() if e.get(k) != v]
+print("; ".join(bad))
+EOF
+  ) || { fail $name "could not parse nbdinfo JSON: $r"; return; }
+  if [ -n "$r" ]; then fail $name "$r"; else pass $name; fi
+}
+
+# ------------------------------------------------------------ nbdinfo-list --
+check_nbdinfo_list() {
+  local name=nbdinfo-list out=$tmp/nbdinfo-list.json r
+  need $name nbdinfo python3 || return
+  if ! timeout "$TMO" nbdinfo --list --json "nbd://127.0.0.1:$RW_PORT" >"$out" 2>&1; then
+    fail $name "nbdinfo --list --json exited non-zero: $(why "$out")"; return
+  fi
+  r=$("$PY" - "$out" <<'EOF' 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+names = sorted(x.get("export-name") for x in d["exports"])
+missing = [n for n in ("disk", "other") if n not in names]
+print(("missing exports %s; listed %s" % (missing, names)) if missing else "")
+EOF
+  ) || { fail $name "could not parse nbdinfo JSON: $r"; return; }
+  if [ -n "$r" ]; then fail $name "$r"; else pass $name; fi
+}
+
+# ----------------------------------------------------------- qemu-img-info --
+check_qemu_img_info() {
+  local name=qemu-img-info out=$tmp/qemu-img-info.txt
+  need $name qemu-img || return
+  if ! timeout "$TMO" qemu-img info "$URI" >"$out" 2>&1; then
+    fail $name "qemu-img info exited non-zero: $(why "$out")"; return
+  fi
+  if grep -q "^virtual size: .*($IMG_SIZE bytes)" "$out"; then
+    pass $name
+  else
+    fail $name "virtual size is not $IMG_SIZE bytes: $(grep '^virtual size' "$out" || why "$out")"
+  fi
+}
+
+# -------------------------------------------------------- qemu-io-patterns --
+check_qemu_io() {
+  local name=qemu-io-patterns out=$tmp/qemu-io.txt rc
+  need $name qemu-io || return
+  timeout "$TMO" qemu-io -f raw "$URI" \
+    -c 'write -P 0xab 0 1M' \
+    -c 'write -f -P 0xcd 1M 64k' \
+    -c 'write -P 0xee 2M 64k' \
+    -c 'read -P 0xee 2M 64k' \
+    -c 'write -z 2M 64k' \
+    -c 'read -P 0 2M 64k' \
+    -c 'write -P 0x5a 3M 64k' \
+    -c 'discard 3M 64k' \
+    -c 'flush' \
+    -c 'read -P 0xab 0 1M' \
+    -c 'read -P 0xcd 1M 64k' >"$out" 2>&1
+  rc=$?
+  # qemu-io's exit status does not reliably reflect failed -P checks: grep.
+  if [ $rc -ne 0 ]; then
+    fail $name "qemu-io exited $rc: $(why "$out")"
+  elif grep -Eiq 'verification failed|failed|error' "$out"; then
+    fail $name "$(grep -Ei 'verification failed|failed|error' "$out" | head -n 3 | tr '\n' '|')"
+  elif [ "$(grep -c '^wrote ' "$out")" -ne 5 ] || [ "$(grep -c '^read ' "$out")" -ne 4 ] \
+       || [ "$(grep -c '^discard ' "$out")" -ne 1 ]; then
+    fail $name "unexpected qemu-io output (expected 5 writes, 4 reads, 1 discard): $(why "$out")"
+  else
+    pass $name
+  fi
+}
+
+# -------------------------------------------------------- nbdcopy-roundtrip --
+check_nbdcopy() {
+  local name=nbdcopy-roundtrip src=$tmp/copy-src dst=$tmp/copy-dst out=$tmp/nbdcopy.txt
+  need $name nbdcopy cmp || return
+  if ! head -c $((64 * MiB)) /dev/urandom >"$src"; then
+    fail $name "could not create 64 MiB random file"; return
+  fi
+  if ! timeout "$TMO" nbdcopy --flush "$src" "$URI" >"$out" 2>&1; then
+    fail $name "nbdcopy file -> export failed: $(why "$out")"; rm -f "$src"; return
+  fi
+  if ! timeout "$TMO" nbdcopy "$URI" "$dst" >>"$out" 2>&1; then
+    fail $name "nbdcopy export -> file failed: $(why "$out")"; rm -f "$src" "$dst"; return
+  fi
+  if cmp -n $((64 * MiB)) "$src" "$dst" >>"$out" 2>&1; then
+    pass $name
+  else
+    fail $name "copy differs: $(why "$out")"
+  fi
+  rm -f "$src" "$dst"
+}
+
+# --------------------------------------------------------------- fio-verify --
+check_fio() {
+  local name=fio-verify out=$tmp/fio.txt rc
+  need $name fio || return
+  if ! fio --enghelp=nbd >/dev/null 2>&1; then
+    skip_missing $name "missing tool: this fio has no nbd ioengine"; return
+  fi
+  # (run in $tmp, and without a verify state file, so nothing lands in $PWD)
+  (cd "$tmp" && timeout "$TMO" fio --name=t --ioengine=nbd --uri="$URI" --rw=randrw --bs=4k \
+    --iodepth=32 --size=64M --verify=crc32c --verify_state_save=0 --time_based=0) >"$out" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then
+    fail $name "fio exited $rc: $(grep -Ei 'verify|err|fio:' "$out" | head -n 3 | tr '\n' '|')"
+  elif grep -qi 'verify' "$out"; then
+    fail $name "$(grep -i 'verify' "$out" | head -n 3 | tr '\n' '|')"
+  elif ! grep -q 'err= 0' "$out"; then
+    fail $name "fio reported an error: $(grep -E 'err=' "$out" | head -n 1)"
+  else
+    pass $name
+  fi
+}
+
+# ---------------------------------------------------------------- read-only --
+RO_URI=
+start_readonly() {
+  truncate -s 16M "$tmp/ro.img" || return 1
+  start_server server-ro ro "ro=$tmp/ro.img" --readonly || return 1
+  RO_URI=nbd://127.0.0.1:$PORT/ro
+}
+
+check_readonly() {
+  local out r rc
+  if ! start_readonly; then
+    fail readonly-server "read-only rbd-server did not become ready: $(why "$tmp/server-ro.log")"
+    return
+  fi
+
+  # nbdinfo reports the export read-only.
+  out=$tmp/ro-nbdinfo.json
+  if need readonly-nbdinfo nbdinfo python3; then
+    if ! timeout "$TMO" nbdinfo --json "$RO_URI" >"$out" 2>&1; then
+      fail readonly-nbdinfo "nbdinfo exited non-zero: $(why "$out")"
+    else
+      r=$("$PY" -c 'import json,sys; e=json.load(open(sys.argv[1]))["exports"][0]; print(e.get("is_read_only"))' "$out" 2>&1)
+      if [ "$r" = True ]; then pass readonly-nbdinfo; else fail readonly-nbdinfo "is_read_only=$r"; fi
+    fi
+  fi
+
+  # qemu-io: a write must fail (qemu refuses to open it read-write, or the
+  # write errors), and a read must still work.
+  out=$tmp/ro-qemu-io.txt
+  if need readonly-qemu-io qemu-io; then
+    timeout "$TMO" qemu-io -f raw "$RO_URI" -c 'write -P 0xab 0 4k' >"$out" 2>&1
+    rc=$?
+    if [ $rc -eq 0 ] && grep -q '^wrote ' "$out" && ! grep -Eiq 'fail|error|denied|not permitted' "$out"; then
+      fail readonly-qemu-io "write to read-only export succeeded: $(why "$out")"
+    elif ! grep -Eiq 'fail|error|denied|not permitted|read-only|read only' "$out"; then
+      fail readonly-qemu-io "write was not refused with an error message (rc=$rc): $(why "$out")"
+    elif ! timeout "$TMO" qemu-io -r -f raw "$RO_URI" -c 'read -P 0 0 64k' >"$out.read" 2>&1 \
+         || grep -Eiq 'fail|error' "$out.read"; then
+      fail readonly-qemu-io "write refused, but read-only read failed too: $(why "$out.read")"
+    else
+      pass readonly-qemu-io
+    fi
+  fi
+
+  # nbdsh: h.pwrite must raise EPERM. With libnbd's default strict mode the
+  # client itself refuses (the server advertised read-only), so also check
+  # with strict mode off that the server answers EPERM to WRITE and TRIM.
+  if [ ${#NBDSH[@]} -eq 0 ]; then
+    skip_missing readonly-nbdsh "$(nbdsh_missing_reason) (read-only refusal is then only covered by readonly-qemu-io)"
+    skip_missing readonly-nbdsh-server "$(nbdsh_missing_reason)"
+    return
+  fi
+  out=$tmp/ro-nbdsh.txt
+  timeout "$TMO" "${NBDSH[@]}" -u "$RO_URI" -c '
+import sys
+try:
+    h.pwrite(b"x" * 512, 0)
+    print("pwrite succeeded on a read-only export"); sys.exit(1)
+except nbd.Error as e:
+    if e.errno != "EPERM":
+        print("pwrite raised %s, want EPERM: %s" % (e.errno, e.string)); sys.exit(1)
+    print("ok client-side", e.errno)
+' >"$out" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then fail readonly-nbdsh "$(why "$out") $NBDSH_NOTE"; else pass readonly-nbdsh; fi
+
+  out=$tmp/ro-nbdsh-server.txt
+  timeout "$TMO" "${NBDSH[@]}" -c "
+import sys
+h.set_strict_mode(0)
+h.connect_uri('$RO_URI')
+bad = []
+for what, fn in (('write', lambda: h.pwrite(b'x' * 512, 0)),
+                 ('trim', lambda: h.trim(512, 0))):
+    try:
+        fn(); bad.append(what + ' succeeded')
+    except nbd.Error as e:
+        if e.errno != 'EPERM':
+            bad.append('%s got %s (%s), want EPERM' % (what, e.errno, e.string))
+if len(h.pread(4096, 0)) != 4096:
+    bad.append('read after refused write returned a short buffer')
+h.shutdown()
+print('; '.join(bad) if bad else 'ok')
+sys.exit(1 if bad else 0)
+" >"$out" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then fail readonly-nbdsh-server "$(why "$out") $NBDSH_NOTE"; else pass readonly-nbdsh-server; fi
+}
+
+# ------------------------------------------------------------- out-of-range --
+check_out_of_range() {
+  local name=out-of-range out=$tmp/oob.txt rc
+  if [ ${#NBDSH[@]} -eq 0 ]; then
+    skip_missing $name "$(nbdsh_missing_reason)"; return
+  fi
+  timeout "$TMO" "${NBDSH[@]}" -c "
+import sys
+h.set_strict_mode(0)          # let the requests reach the server
+h.connect_uri('$URI')
+size = h.get_size()
+bad = []
+def expect(what, want, fn):
+    try:
+        fn(); bad.append('%s succeeded, want %s' % (what, want))
+    except nbd.Error as e:
+        if e.errno != want:
+            bad.append('%s got %s (%s), want %s' % (what, e.errno, e.string, want))
+expect('read past end', 'EINVAL', lambda: h.pread(512, size))
+expect('read straddling end', 'EINVAL', lambda: h.pread(1024, size - 512))
+expect('write past end', 'ENOSPC', lambda: h.pwrite(b'x' * 512, size))
+expect('write straddling end', 'ENOSPC', lambda: h.pwrite(b'x' * 1024, size - 512))
+expect('trim past end', 'EINVAL', lambda: h.trim(512, size))
+expect('write-zeroes past end', 'ENOSPC', lambda: h.zero(512, size))
+# the connection must still be usable
+h.pwrite(b'\x42' * 4096, 8 * 1048576)
+if h.pread(4096, 8 * 1048576) != b'\x42' * 4096:
+    bad.append('read after errors returned wrong data')
+h.shutdown()
+print('; '.join(bad) if bad else 'ok')
+sys.exit(1 if bad else 0)
+" >"$out" 2>&1
+  rc=$?
+  if [ $rc -ne 0 ]; then fail $name "$(why "$out") $NBDSH_NOTE"; else pass $name; fi
+}
+
+# ------------------------------------------------------ nbdfuse + ext4 fs --
+# Environment problems (no /dev/fuse, no loop devices, no mount rights) are
+# skips, always; data-path problems once the device is attached are failures.
+check_filesystem() {
+  local name=ext4-on-nbdfuse out=$tmp/fs.txt i t missing=()
+  for t in nbdfuse fusermount3 losetup mkfs.ext4 fsck.ext4 mount umount mountpoint sha256sum; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then skip $name "missing tool: ${missing[*]}"; return; fi
+  if [ ! -c /dev/fuse ]; then skip $name "/dev/fuse is not available"; return; fi
+  if ! { exec 9<>/dev/fuse; } 2>/dev/null; then skip $name "/dev/fuse cannot be opened (no permission)"; return; fi
+  exec 9>&-
+  if [ "$(id -u)" -ne 0 ]; then skip $name "mounting ext4 on a loop device needs root"; return; fi
+
+  fuse_dir=$tmp/fuse
+  mnt_dir=$tmp/mnt
+  mkdir -p "$fuse_dir" "$mnt_dir" "$tmp/files"
+  nbdfuse "$fuse_dir" "$URI_OTHER" >"$tmp/nbdfuse.log" 2>&1 &
+  fuse_pid=$!
+  for ((i = 0; i < 100; i++)); do
+    [ -e "$fuse_dir/nbd" ] && break
+    kill -0 "$fuse_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ ! -e "$fuse_dir/nbd" ]; then
+    skip $name "nbdfuse could not mount (FUSE unavailable?): $(why "$tmp/nbdfuse.log")"; return
+  fi
+  if ! loop_dev=$(timeout "$TMO" losetup -f --show "$fuse_dir/nbd" 2>"$out"); then
+    loop_dev=
+    skip $name "no loop device available: $(why "$out")"; return
+  fi
+  if ! timeout "$TMO" mkfs.ext4 -q -F "$loop_dev" >"$out" 2>&1; then
+    fail $name "mkfs.ext4 on $loop_dev failed: $(why "$out")"; return
+  fi
+  if ! timeout "$TMO" mount -t ext4 "$loop_dev" "$mnt_dir" >"$out" 2>&1; then
+    skip $name "cannot mount ext4 here: $(why "$out")"; return
+  fi
+  # 20 MiB of random data in a few files plus a small tree of source files.
+  head -c $((12 * MiB)) /dev/urandom >"$tmp/files/a.bin"
+  head -c $((8 * MiB)) /dev/urandom >"$tmp/files/b.bin"
+  cp -r "$here" "$tmp/files/scripts-copy" 2>/dev/null
+  (cd "$tmp/files" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >"$tmp/files.sha256"
+  if ! timeout "$TMO" cp -r "$tmp/files/." "$mnt_dir/" >"$out" 2>&1 || ! timeout "$TMO" sync >>"$out" 2>&1; then
+    fail $name "copying files into the mounted fs failed: $(why "$out")"; return
+  fi
+  if ! timeout "$TMO" umount "$mnt_dir" >"$out" 2>&1; then
+    fail $name "umount failed: $(why "$out")"; return
+  fi
+  # Drop cached pages of the loop device so fsck reads through NBD.
+  timeout 10 blockdev --flushbufs "$loop_dev" 2>/dev/null
+  if ! timeout "$TMO" fsck.ext4 -fn "$loop_dev" >"$out" 2>&1; then
+    fail $name "fsck.ext4 -fn not clean: $(why "$out")"; return
+  fi
+  if ! timeout "$TMO" mount -o ro -t ext4 "$loop_dev" "$mnt_dir" >"$out" 2>&1; then
+    fail $name "read-only remount failed: $(why "$out")"; return
+  fi
+  if ! (cd "$mnt_dir" && timeout "$TMO" sha256sum --quiet -c "$tmp/files.sha256") >"$out" 2>&1; then
+    fail $name "files read back differ: $(why "$out")"; return
+  fi
+  timeout "$TMO" umount "$mnt_dir" >"$out" 2>&1 || { fail $name "final umount failed: $(why "$out")"; return; }
+  timeout 10 losetup -d "$loop_dev" 2>/dev/null; loop_dev=
+  for ((i = 0; i < 20; i++)); do
+    timeout 10 fusermount3 -u "$fuse_dir" >"$out" 2>&1 && break
+    sleep 0.2
+  done
+  if timeout 10 mountpoint -q "$fuse_dir"; then fail $name "fusermount3 -u failed: $(why "$out")"; return; fi
+  for ((i = 0; i < 50; i++)); do kill -0 "$fuse_pid" 2>/dev/null || break; sleep 0.1; done
+  stop_pid "$fuse_pid"; fuse_pid=
+  pass $name
+}
+
+check_nbdinfo_json
+check_nbdinfo_list
+check_qemu_img_info
+check_qemu_io
+check_nbdcopy
+check_fio
+check_readonly
+check_out_of_range
+check_filesystem
+
+# The server must still be alive after all of the above.
+for pid in "${live_servers[@]}"; do
+  kill -0 "$pid" 2>/dev/null || { fail server-alive "rbd-server pid $pid died during the run: $(why "$tmp/server.log")"; break; }
+done
+
+if [ $n_fail -gt 0 ]; then
+  for log in "$tmp"/server*.log; do
+    [ -f "$log" ] || continue
+    echo "--- last lines of $(basename "$log") ---" >&2
+    tail -n 15 "$log" >&2
+  done
+fi
+summary
+[ $n_fail -eq 0 ]
