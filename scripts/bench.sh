@@ -31,6 +31,8 @@ set -u
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 RBD=${RBD_SERVER:-$here/rbd-server}
+LOG_PREFIX=bench
+. "$here/lib/processes.sh"
 RUNTIME=${BENCH_RUNTIME:-10}
 RAMP=${BENCH_RAMP:-2}
 WARMUP=${BENCH_WARMUP:-10}
@@ -86,19 +88,6 @@ RES=$tmp/results.tsv         # mode server job iops mbps p50 p99 (µs)
 srv_pid=
 srv_name=
 
-stop_pid() {
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    sleep 0.1
-  done
-  echo "bench: pid $pid ignored SIGTERM for 10s, killing" >&2
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  return 0
-}
 cleanup() {
   [ -n "$srv_pid" ] && stop_pid "$srv_pid"
   srv_pid=
@@ -108,26 +97,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-wait_ready() {  # wait_ready PID URI: bounded poll (30 s)
-  local pid=$1 uri=$2 port i
-  port=${uri#nbd://127.0.0.1:}; port=${port%%/*}
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if command -v nbdinfo >/dev/null 2>&1; then
-      timeout 5 nbdinfo --size "$uri" >/dev/null 2>&1 && return 0
-    else
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    fi
-    sleep 0.2
-  done
-  return 1
-}
-
-# start_server rbd|nbdkit MODE: sets srv_pid, URI.
 start_server() {
   local kind=$1 mode=$2 port log=$tmp/$1-$2.log attempt
   for attempt in 1 2 3; do

@@ -24,6 +24,8 @@ set -u
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 RBD=${RBD_SERVER:-$here/rbd-server}
+LOG_PREFIX=interop
+. "$here/lib/processes.sh"
 REQUIRE_ALL=${RBD_INTEROP_REQUIRE_ALL:-0}
 TMO=${RBD_INTEROP_TIMEOUT:-60}
 IMG_SIZE=268435456            # 256 MiB, what --create 256M makes
@@ -40,20 +42,6 @@ mnt_dir=
 fuse_dir=
 
 # ---------------------------------------------------------------- cleanup --
-stop_pid() {  # stop_pid PID: SIGTERM, wait up to 10 s, then SIGKILL
-  local pid=$1 i
-  kill -0 "$pid" 2>/dev/null || return 0
-  kill -TERM "$pid" 2>/dev/null
-  for ((i = 0; i < 100; i++)); do
-    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
-    sleep 0.1
-  done
-  echo "interop: pid $pid did not stop on SIGTERM within 10s, killing" >&2
-  kill -KILL "$pid" 2>/dev/null
-  wait "$pid" 2>/dev/null
-  return 0
-}
-
 cleanup() {
   local i
   if [ -n "$mnt_dir" ] && timeout 10 mountpoint -q "$mnt_dir" 2>/dev/null; then
@@ -144,32 +132,6 @@ nbdsh_missing_reason() {
   fi
 }
 
-free_port() {
-  if [ -n "$PY" ]; then
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])' && return 0
-  fi
-  local p
-  for ((p = 20000 + RANDOM % 5000; p < 30000; p++)); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || { echo "$p"; return 0; }
-  done
-  return 1
-}
-
-# wait_ready PID PORT EXPORT: poll until the server answers (bounded, 30 s).
-wait_ready() {
-  local pid=$1 port=$2 export=$3 i
-  for ((i = 0; i < 150; i++)); do
-    kill -0 "$pid" 2>/dev/null || return 1
-    if command -v nbdinfo >/dev/null 2>&1; then
-      timeout 5 nbdinfo --size "nbd://127.0.0.1:$port/$export" >/dev/null 2>&1 && return 0
-    else
-      (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && return 0
-    fi
-    sleep 0.2
-  done
-  return 1
-}
-
 # start_server LOGNAME FIRST_EXPORT ARGS...: starts rbd-server on a free
 # loopback port (retrying if the port was taken meanwhile). Sets PORT.
 start_server() {
@@ -180,7 +142,7 @@ start_server() {
     "$RBD" export "$@" --listen "127.0.0.1:$PORT" >>"$log" 2>&1 &
     pid=$!
     server_pids+=("$pid")
-    if wait_ready "$pid" "$PORT" "$first"; then live_servers+=("$pid"); return 0; fi
+    if wait_ready "$pid" "nbd://127.0.0.1:$PORT/$first"; then live_servers+=("$pid"); return 0; fi
     stop_pid "$pid"
   done
   return 1
