@@ -5,7 +5,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /** A sparse in-memory store: pages are allocated on first write, so even a 2^63-byte export costs nothing. */
-public final class MemoryBlockStore implements BlockStore {
+public class MemoryBlockStore implements BlockStore {
     private static final int PAGE = 4096;
 
     private final long size;

@@ -1,0 +1,46 @@
+package dev.rbd.client;
+
+import dev.rbd.protocol.NbdConstants;
+
+/**
+ * What the server told about an export during negotiation.
+ *
+ * @param transmissionFlags the NBD transmission flags
+ * @param minimumBlock      alignment (1 when the server sent no block sizes)
+ * @param preferredBlock    preferred request granularity
+ * @param maxPayload        largest payload the server accepts
+ */
+public record ExportInfo(String name, String description, long size, int transmissionFlags, int minimumBlock,
+                         int preferredBlock, int maxPayload, boolean structuredReplies) {
+    public boolean readOnly() {
+        return has(NbdConstants.FLAG_READ_ONLY);
+    }
+
+    public boolean canFlush() {
+        return has(NbdConstants.FLAG_SEND_FLUSH);
+    }
+
+    public boolean canFua() {
+        return has(NbdConstants.FLAG_SEND_FUA);
+    }
+
+    public boolean canTrim() {
+        return has(NbdConstants.FLAG_SEND_TRIM);
+    }
+
+    public boolean canWriteZeroes() {
+        return has(NbdConstants.FLAG_SEND_WRITE_ZEROES);
+    }
+
+    public boolean canCache() {
+        return has(NbdConstants.FLAG_SEND_CACHE);
+    }
+
+    public boolean canMultiConn() {
+        return has(NbdConstants.FLAG_CAN_MULTI_CONN);
+    }
+
+    private boolean has(int flag) {
+        return (transmissionFlags & flag) != 0;
+    }
+}

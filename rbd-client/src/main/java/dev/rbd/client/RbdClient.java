@@ -1,0 +1,260 @@
+package dev.rbd.client;
+
+import dev.rbd.client.internal.Connection;
+import dev.rbd.client.internal.Negotiator;
+import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.codec.ClientHandshakeDecoder;
+import dev.rbd.protocol.codec.ClientHandshakeEncoder;
+import dev.rbd.protocol.codec.ClientTransmissionCodec;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.IoHandlerFactory;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
+import io.netty.channel.epoll.EpollIoHandler;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.unix.DomainSocketAddress;
+import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Function;
+
+/**
+ * A client of one NBD export over one connection: requests are pipelined, replies matched by cookie in any order,
+ * and large requests split to the server's maximum payload. Every operation returns a future that completes off
+ * the network thread; failures are {@link RbdException}s ({@link NbdErrorException} carries the server's error).
+ */
+public final class RbdClient implements AutoCloseable {
+    private final NbdUri uri;
+    private final ClientOptions options;
+    private final EventLoopGroup group;
+    private final Channel channel;
+    private final Connection connection;
+    private final ExportInfo info;
+
+    private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, Channel channel, Connection connection,
+                      ExportInfo info) {
+        this.uri = uri;
+        this.options = options;
+        this.group = group;
+        this.channel = channel;
+        this.connection = connection;
+        this.info = info;
+    }
+
+    public static RbdClient connect(String uri) {
+        return connect(uri, ClientOptions.defaults());
+    }
+
+    /** Connects and negotiates; throws {@link RbdException} with the reason (refused, unknown export, ...). */
+    public static RbdClient connect(String uriText, ClientOptions options) {
+        NbdUri uri = NbdUri.parse(uriText);
+        Negotiator negotiator = Negotiator.forExport(uri.export());
+        return open(uri, options, negotiator, ch -> {
+            ExportInfo info = await(negotiator.info(), options, uri);
+            // Swap to the transmission handlers on the event loop, where the negotiator completed.
+            return CompletableFuture.supplyAsync(() -> {
+                Connection c = new Connection(ch, info.structuredReplies(), options.callbackExecutor());
+                ChannelPipeline p = ch.pipeline();
+                p.addAfter(Negotiator.DECODER, "transmission-codec",
+                        new ClientTransmissionCodec(c, Math.max(info.maxPayload(), options.maxRequestSize()) + 8));
+                p.addAfter("transmission-codec", "connection", c);
+                p.remove(negotiator);
+                p.remove(Negotiator.ENCODER);
+                p.remove(Negotiator.DECODER);
+                return c;
+            }, ch.eventLoop()).thenApply(c -> new Object[] {c, info}).join();
+        });
+    }
+
+    /** Lists the exports of the server a URI points at (its export part is ignored). */
+    public static List<ExportEntry> listExports(String uriText, ClientOptions options) {
+        NbdUri uri = NbdUri.parse(uriText);
+        Negotiator negotiator = Negotiator.forList();
+        RbdClient c = open(uri, options, negotiator, ch -> new Object[] {null, null});
+        try {
+            return await(negotiator.entries(), options, uri);
+        } finally {
+            c.close();
+        }
+    }
+
+    private static RbdClient open(NbdUri uri, ClientOptions options, Negotiator negotiator,
+                                  Function<Channel, Object[]> after) {
+        boolean epoll = Epoll.isAvailable();
+        if (uri.isUnix() && !epoll) {
+            throw new RbdException("nbd+unix needs the native epoll transport, unavailable here");
+        }
+        IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, factory);
+        Channel ch = null;
+        try {
+            SocketAddress address = uri.isUnix() ? new DomainSocketAddress(uri.socket().toFile())
+                    : new InetSocketAddress(uri.host(), uri.port());
+            Bootstrap b = new Bootstrap().group(group)
+                    .channel(uri.isUnix() ? EpollDomainSocketChannel.class
+                            : epoll ? EpollSocketChannel.class : NioSocketChannel.class)
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) options.connectTimeout().toMillis())
+                    .handler(new ChannelInitializer<Channel>() {
+                        @Override
+                        protected void initChannel(Channel c) {
+                            c.pipeline().addLast(Negotiator.DECODER, new ClientHandshakeDecoder(1 << 20))
+                                    .addLast(Negotiator.ENCODER, new ClientHandshakeEncoder())
+                                    .addLast("negotiator", (ChannelHandler) negotiator);
+                        }
+                    });
+            if (!uri.isUnix()) {
+                b.option(ChannelOption.TCP_NODELAY, true);
+            }
+            io.netty.channel.ChannelFuture f = b.connect(address).awaitUninterruptibly();
+            if (!f.isSuccess()) {
+                throw new RbdException("cannot connect to " + uri + ": " + rootMessage(f.cause()), null, f.cause());
+            }
+            ch = f.channel();
+            Object[] result = after.apply(ch);
+            return new RbdClient(uri, options, group, ch, (Connection) result[0], (ExportInfo) result[1]);
+        } catch (RuntimeException e) {
+            if (ch != null) {
+                ch.close().awaitUninterruptibly();
+            }
+            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
+            throw e;
+        }
+    }
+
+    private static <T> T await(CompletableFuture<T> f, ClientOptions options, NbdUri uri) {
+        try {
+            return f.get(options.connectTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof RbdException r ? r : new RbdException(rootMessage(e), null, e.getCause());
+        } catch (TimeoutException e) {
+            throw new RbdException("negotiation with " + uri + " timed out after " + options.connectTimeout());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new RbdException("interrupted while connecting to " + uri);
+        }
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return c.getMessage() != null ? c.getMessage() : c.toString();
+    }
+
+    public ExportInfo info() {
+        return info;
+    }
+
+    public NbdUri uri() {
+        return uri;
+    }
+
+    private int chunk() {
+        int max = Math.min(options.maxRequestSize(), info.maxPayload());
+        // keep chunks aligned to the server's minimum block
+        return Math.max(info.minimumBlock(), max - max % info.minimumBlock());
+    }
+
+    /** Reads {@code length} bytes at {@code offset} (unsigned), split into requests of the server's maximum size. */
+    public CompletableFuture<byte[]> read(long offset, int length) {
+        byte[] out = new byte[length];
+        int chunk = chunk();
+        List<CompletableFuture<Void>> parts = new ArrayList<>();
+        int done = 0;
+        do {
+            int n = Math.min(chunk, length - done);
+            parts.add(connection.submit(0, NbdCommand.READ, offset + done, n, Unpooled.EMPTY_BUFFER, out, done));
+            done += n;
+        } while (done < length);
+        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).thenApply(v -> out);
+    }
+
+    public CompletableFuture<Void> write(long offset, byte[] data) {
+        return write(offset, data, false);
+    }
+
+    /** Writes {@code data} at {@code offset}; with {@code fua} the reply means it is on stable storage. */
+    public CompletableFuture<Void> write(long offset, byte[] data, boolean fua) {
+        int chunk = chunk();
+        List<CompletableFuture<Void>> parts = new ArrayList<>();
+        int done = 0;
+        do {
+            int n = Math.min(chunk, data.length - done);
+            ByteBuf payload = Unpooled.wrappedBuffer(data, done, n);
+            parts.add(connection.submit(fua ? NbdConstants.CMD_FLAG_FUA : 0, NbdCommand.WRITE, offset + done, n,
+                    payload, null, 0));
+            done += n;
+        } while (done < data.length);
+        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));
+    }
+
+    /** Makes every write that completed before this call durable. */
+    public CompletableFuture<Void> flush() {
+        return connection.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0);
+    }
+
+    public CompletableFuture<Void> trim(long offset, long length) {
+        return ranged(NbdCommand.TRIM, 0, offset, length);
+    }
+
+    /** Zeroes a range; {@code mayPunch=false} sends NO_HOLE so the range stays allocated. */
+    public CompletableFuture<Void> writeZeroes(long offset, long length, boolean mayPunch) {
+        return ranged(NbdCommand.WRITE_ZEROES, mayPunch ? 0 : NbdConstants.CMD_FLAG_NO_HOLE, offset, length);
+    }
+
+    public CompletableFuture<Void> cache(long offset, long length) {
+        return ranged(NbdCommand.CACHE, 0, offset, length);
+    }
+
+    /** Payload-less commands may cover up to 4 GiB - 1 per request; longer ranges are split on block bounds. */
+    private CompletableFuture<Void> ranged(NbdCommand cmd, int flags, long offset, long length) {
+        long max = 0xFFFF_FFFFL - 0xFFFF_FFFFL % Math.max(info.preferredBlock(), info.minimumBlock());
+        List<CompletableFuture<Void>> parts = new ArrayList<>();
+        long done = 0;
+        do {
+            long n = Math.min(max, length - done);
+            parts.add(connection.submit(flags, cmd, offset + done, (int) n, Unpooled.EMPTY_BUFFER, null, 0));
+            done += n;
+        } while (done < length);
+        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));
+    }
+
+    /** A blocking view of this client. */
+    public BlockDevice blocking() {
+        return new BlockDevice(this);
+    }
+
+    /** Requests sent and not yet answered (for tests and metrics). */
+    public int inFlight() {
+        return connection.inFlight().join();
+    }
+
+    /** Sends DISC once every request was answered, then closes the connection. */
+    @Override
+    public void close() {
+        if (connection != null && channel.isActive()) {
+            channel.eventLoop().execute(() -> channel.writeAndFlush(
+                    dev.rbd.protocol.NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)));
+        }
+        channel.close().awaitUninterruptibly();
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
+    }
+}

@@ -1,0 +1,223 @@
+package dev.rbd.client.internal;
+
+import dev.rbd.client.NbdErrorException;
+import dev.rbd.client.OutcomeUnknownException;
+import dev.rbd.client.RbdException;
+import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.NbdError;
+import dev.rbd.protocol.NbdRequest;
+import dev.rbd.protocol.NbdSimpleReply;
+import dev.rbd.protocol.NbdStructuredReply;
+import dev.rbd.protocol.codec.ReplyDecoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+
+/**
+ * One connection in the transmission phase. Pending requests live in a map keyed by cookie, touched only on the
+ * event loop; a request is registered before it is written, replies may come in any order, and a reply for an
+ * unknown cookie is a protocol error that ends the connection. Futures complete on the callback executor.
+ */
+public final class Connection extends ChannelInboundHandlerAdapter implements ReplyDecoder.ReadLengths {
+    private static final class Pending {
+        final NbdCommand command;
+        final long offset;
+        final int length;
+        final byte[] target;
+        final int targetOffset;
+        final CompletableFuture<Void> future;
+        NbdErrorException error;
+
+        Pending(NbdCommand command, long offset, int length, byte[] target, int targetOffset,
+                CompletableFuture<Void> future) {
+            this.command = command;
+            this.offset = offset;
+            this.length = length;
+            this.target = target;
+            this.targetOffset = targetOffset;
+            this.future = future;
+        }
+    }
+
+    private final Channel channel;
+    private final boolean structured;
+    private final Executor callbacks;
+    private final Map<Long, Pending> pending = new HashMap<>();
+    private long nextCookie = 1;
+    private RbdException closeCause;
+
+    public Connection(Channel channel, boolean structured, Executor callbacks) {
+        this.channel = channel;
+        this.structured = structured;
+        this.callbacks = callbacks;
+    }
+
+    /**
+     * Sends a request from any thread. For a READ, the data lands in {@code target} at {@code targetOffset}.
+     * Takes ownership of {@code payload}.
+     */
+    public CompletableFuture<Void> submit(int flags, NbdCommand command, long offset, int length, ByteBuf payload,
+                                          byte[] target, int targetOffset) {
+        CompletableFuture<Void> f = new CompletableFuture<>();
+        channel.eventLoop().execute(() -> {
+            if (closeCause != null || !channel.isActive()) {
+                ReferenceCountUtil.release(payload);
+                complete(f, null, new RbdException("connection is closed; the request was not sent", null,
+                        closeCause));
+                return;
+            }
+            long cookie = nextCookie++;
+            pending.put(cookie, new Pending(command, offset, length, target, targetOffset, f));
+            channel.writeAndFlush(new NbdRequest(flags, command.code(), cookie, offset, length, payload));
+        });
+        return f;
+    }
+
+    /** Requests still waiting for their reply. */
+    public CompletableFuture<Integer> inFlight() {
+        return CompletableFuture.supplyAsync(pending::size, channel.eventLoop());
+    }
+
+    @Override
+    public long readLength(long cookie) {
+        Pending p = pending.get(cookie);
+        return p != null && p.command == NbdCommand.READ ? p.length : -1;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        try {
+            if (msg instanceof NbdSimpleReply r) {
+                onSimpleReply(r);
+            } else if (msg instanceof NbdStructuredReply r) {
+                onChunk(r);
+            }
+        } finally {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void onSimpleReply(NbdSimpleReply r) {
+        Pending p = pending.remove(r.cookie());
+        if (p == null) {
+            protocolError("simple reply for unknown cookie " + Long.toUnsignedString(r.cookie()));
+            return;
+        }
+        if (r.error() != 0) {
+            NbdError e = NbdError.fromCode(r.error());
+            complete(p.future, null, new NbdErrorException(e, p.command + " at " + Long.toUnsignedString(p.offset)
+                    + "+" + p.length + " failed: " + e));
+            return;
+        }
+        if (p.command == NbdCommand.READ) {
+            r.content().getBytes(r.content().readerIndex(), p.target, p.targetOffset, p.length);
+        }
+        complete(p.future, null, null);
+    }
+
+    private void onChunk(NbdStructuredReply r) {
+        Pending p = pending.get(r.cookie());
+        if (p == null) {
+            protocolError("structured reply for unknown cookie " + Long.toUnsignedString(r.cookie()));
+            return;
+        }
+        int type = r.type();
+        if (type == NbdConstants.REPLY_TYPE_OFFSET_DATA || type == NbdConstants.REPLY_TYPE_OFFSET_HOLE) {
+            long at;
+            long n;
+            if (type == NbdConstants.REPLY_TYPE_OFFSET_DATA) {
+                at = r.offset();
+                n = r.content().readableBytes();
+            } else {
+                ByteBuf c = r.content();
+                if (c.readableBytes() != 12) {
+                    protocolError("OFFSET_HOLE chunk of " + c.readableBytes() + " bytes");
+                    return;
+                }
+                at = c.getLong(c.readerIndex());
+                n = c.getUnsignedInt(c.readerIndex() + 8);
+            }
+            long rel = at - p.offset;
+            if (p.command != NbdCommand.READ || Long.compareUnsigned(at, p.offset) < 0 || rel > p.length
+                    || n > p.length - rel) {
+                protocolError("read chunk " + Long.toUnsignedString(at) + "+" + n + " outside the request "
+                        + Long.toUnsignedString(p.offset) + "+" + p.length);
+                return;
+            }
+            if (type == NbdConstants.REPLY_TYPE_OFFSET_DATA) {
+                r.content().getBytes(r.content().readerIndex(), p.target, p.targetOffset + (int) rel, (int) n);
+            } else {
+                java.util.Arrays.fill(p.target, p.targetOffset + (int) rel, p.targetOffset + (int) (rel + n),
+                        (byte) 0);
+            }
+        } else if (r.isError()) {
+            NbdError e = NbdError.fromCode(r.errorCode());
+            String m = r.errorMessage();
+            p.error = new NbdErrorException(e, p.command + " at " + Long.toUnsignedString(p.offset) + "+" + p.length
+                    + " failed: " + e + (m.isEmpty() ? "" : " (" + m + ")"));
+        } else if (type != NbdConstants.REPLY_TYPE_NONE) {
+            // "unknown type without bit 15: the client MUST hard-disconnect"
+            protocolError("unknown structured reply type " + type);
+            return;
+        }
+        if (r.isDone()) {
+            pending.remove(r.cookie());
+            complete(p.future, null, p.error);
+        }
+    }
+
+    private void protocolError(String message) {
+        if (closeCause == null) {
+            closeCause = new RbdException("protocol error from server: " + message);
+        }
+        channel.close();
+    }
+
+    private void complete(CompletableFuture<Void> f, Void v, RbdException e) {
+        callbacks.execute(() -> {
+            if (e == null) {
+                f.complete(v);
+            } else {
+                f.completeExceptionally(e);
+            }
+        });
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (closeCause == null) {
+            closeCause = new RbdException("connection closed");
+        }
+        List<Pending> lost = new ArrayList<>(pending.values());
+        pending.clear();
+        for (Pending p : lost) {
+            if (p.command == NbdCommand.READ || p.command == NbdCommand.CACHE) {
+                complete(p.future, null, new RbdException(p.command + " lost: " + closeCause.getMessage(), null,
+                        closeCause));
+            } else {
+                complete(p.future, null, new OutcomeUnknownException(p.command + " at "
+                        + Long.toUnsignedString(p.offset) + "+" + p.length + " was sent but not answered before "
+                        + closeCause.getMessage() + "; it may or may not have taken effect", closeCause));
+            }
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        protocolError(cause.getMessage() != null ? cause.getMessage() : cause.toString());
+    }
+
+    public boolean structured() {
+        return structured;
+    }
+}

@@ -1,0 +1,216 @@
+package dev.rbd.client.internal;
+
+import dev.rbd.client.ExportEntry;
+import dev.rbd.client.ExportInfo;
+import dev.rbd.client.RbdException;
+import dev.rbd.protocol.ClientFlags;
+import dev.rbd.protocol.ExportNameReply;
+import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.NbdInfo;
+import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.NbdString;
+import dev.rbd.protocol.OptionReply;
+import dev.rbd.protocol.OptionRequest;
+import dev.rbd.protocol.ServerGreeting;
+import dev.rbd.protocol.codec.ClientHandshakeDecoder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+
+/**
+ * The fixed-newstyle handshake, client side: asks for structured replies, then GO with the export's description
+ * and block sizes (falling back to EXPORT_NAME for servers without GO); or, in list mode, LIST then ABORT.
+ */
+public final class Negotiator extends ChannelInboundHandlerAdapter {
+    public static final String DECODER = "handshake-decoder";
+    public static final String ENCODER = "handshake-encoder";
+
+    private enum Step { GREETING, STRUCTURED_REPLY, GO, EXPORT_NAME, LIST, DONE }
+
+    private final String export;
+    private final boolean list;
+    private final CompletableFuture<ExportInfo> info = new CompletableFuture<>();
+    private final CompletableFuture<List<ExportEntry>> entries = new CompletableFuture<>();
+    private final List<ExportEntry> listed = new ArrayList<>();
+    private Step step = Step.GREETING;
+    private boolean noZeroes;
+    private boolean structured;
+    private long size = -1;
+    private int flags;
+    private String description = "";
+    private int minBlock = 1;
+    private int preferredBlock = 4096;
+    private int maxPayload = NbdConstants.PORTABLE_MAX_PAYLOAD;
+
+    private Negotiator(String export, boolean list) {
+        this.export = export;
+        this.list = list;
+    }
+
+    /** Negotiates the export; {@link #info()} completes on the event loop once transmission may begin. */
+    public static Negotiator forExport(String export) {
+        return new Negotiator(export, false);
+    }
+
+    /** Lists the server's exports, then aborts. */
+    public static Negotiator forList() {
+        return new Negotiator("", true);
+    }
+
+    public CompletableFuture<ExportInfo> info() {
+        return info;
+    }
+
+    public CompletableFuture<List<ExportEntry>> entries() {
+        return entries;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        try {
+            if (msg instanceof ServerGreeting g) {
+                onGreeting(ctx, g);
+            } else if (msg instanceof OptionReply r) {
+                onOptionReply(ctx, r);
+            } else if (msg instanceof ExportNameReply e) {
+                size = e.size();
+                flags = e.transmissionFlags();
+                finish(ctx);
+            }
+        } finally {
+            io.netty.util.ReferenceCountUtil.release(msg);
+        }
+    }
+
+    private void onGreeting(ChannelHandlerContext ctx, ServerGreeting g) {
+        if ((g.handshakeFlags() & NbdConstants.FLAG_FIXED_NEWSTYLE) == 0) {
+            fail(ctx, new RbdException("server does not speak the fixed-newstyle handshake"));
+            return;
+        }
+        noZeroes = (g.handshakeFlags() & NbdConstants.FLAG_NO_ZEROES) != 0;
+        ctx.write(new ClientFlags(NbdConstants.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? NbdConstants.FLAG_C_NO_ZEROES : 0)));
+        if (list) {
+            step = Step.LIST;
+            ctx.writeAndFlush(new OptionRequest(NbdOption.LIST.code(), Unpooled.EMPTY_BUFFER));
+        } else {
+            step = Step.STRUCTURED_REPLY;
+            ctx.writeAndFlush(new OptionRequest(NbdOption.STRUCTURED_REPLY.code(), Unpooled.EMPTY_BUFFER));
+        }
+    }
+
+    private void onOptionReply(ChannelHandlerContext ctx, OptionReply r) {
+        NbdReplyType type = r.replyType();
+        ByteBuf data = r.content();
+        switch (step) {
+            case STRUCTURED_REPLY -> {
+                structured = type == NbdReplyType.ACK;
+                sendGo(ctx);
+            }
+            case GO -> onGoReply(ctx, r, type, data);
+            case LIST -> {
+                if (type == NbdReplyType.SERVER && data.readableBytes() >= 4) {
+                    int n = data.readInt();
+                    if (n > data.readableBytes()) {
+                        fail(ctx, new RbdException("malformed LIST reply"));
+                        return;
+                    }
+                    String name = data.readCharSequence(n, StandardCharsets.UTF_8).toString();
+                    listed.add(new ExportEntry(name, data.toString(StandardCharsets.UTF_8)));
+                } else if (type == NbdReplyType.ACK) {
+                    step = Step.DONE;
+                    entries.complete(List.copyOf(listed));
+                    ctx.writeAndFlush(new OptionRequest(NbdOption.ABORT.code(), Unpooled.EMPTY_BUFFER))
+                            .addListener(f -> ctx.close());
+                } else {
+                    fail(ctx, refusal("LIST", r));
+                }
+            }
+            default -> fail(ctx, new RbdException("unexpected option reply " + r + " during " + step));
+        }
+    }
+
+    private void sendGo(ChannelHandlerContext ctx) {
+        step = Step.GO;
+        byte[] name = NbdString.encode(export);
+        ByteBuf b = Unpooled.buffer(4 + name.length + 2 + 4).writeInt(name.length).writeBytes(name).writeShort(2)
+                .writeShort(NbdInfo.DESCRIPTION.code()).writeShort(NbdInfo.BLOCK_SIZE.code());
+        ctx.writeAndFlush(new OptionRequest(NbdOption.GO.code(), b));
+    }
+
+    private void onGoReply(ChannelHandlerContext ctx, OptionReply r, NbdReplyType type, ByteBuf data) {
+        if (type == NbdReplyType.INFO && data.readableBytes() >= 2) {
+            NbdInfo info = NbdInfo.fromCode(data.readUnsignedShort());
+            if (info == NbdInfo.EXPORT && data.readableBytes() >= 10) {
+                size = data.readLong();
+                flags = data.readUnsignedShort();
+            } else if (info == NbdInfo.DESCRIPTION) {
+                description = data.toString(StandardCharsets.UTF_8);
+            } else if (info == NbdInfo.BLOCK_SIZE && data.readableBytes() >= 12) {
+                minBlock = data.readInt();
+                preferredBlock = data.readInt();
+                maxPayload = data.readInt();
+            }
+        } else if (type == NbdReplyType.ACK) {
+            if (size < 0) {
+                fail(ctx, new RbdException("server acknowledged GO without NBD_INFO_EXPORT"));
+                return;
+            }
+            finish(ctx);
+        } else if (type == NbdReplyType.ERR_UNSUP) {
+            // A server without GO: EXPORT_NAME has no error reply, a refusal closes the connection.
+            step = Step.EXPORT_NAME;
+            ((ClientHandshakeDecoder) ctx.pipeline().get(DECODER)).expectExportNameReply(noZeroes);
+            ctx.writeAndFlush(new OptionRequest(NbdOption.EXPORT_NAME.code(),
+                    Unpooled.wrappedBuffer(NbdString.encode(export))));
+        } else if (type == null || type.isError()) {
+            fail(ctx, refusal("export '" + export + "'", r));
+        }
+    }
+
+    private static RbdException refusal(String what, OptionReply r) {
+        NbdReplyType type = r.replyType();
+        String text = r.content().toString(StandardCharsets.UTF_8);
+        String reason = type == NbdReplyType.ERR_UNKNOWN ? "unknown export"
+                : type == NbdReplyType.ERR_POLICY ? "refused by server policy"
+                : type == NbdReplyType.ERR_SHUTDOWN ? "server is shutting down"
+                : type != null ? type.name() : "reply type 0x" + Integer.toHexString(r.type());
+        return new RbdException(what + ": " + reason + (text.isEmpty() ? "" : " (" + text + ")"));
+    }
+
+    private void finish(ChannelHandlerContext ctx) {
+        step = Step.DONE;
+        info.complete(new ExportInfo(export, description, size, flags, Math.max(1, minBlock),
+                Math.max(512, preferredBlock), maxPayload > 0 ? maxPayload : NbdConstants.PORTABLE_MAX_PAYLOAD,
+                structured));
+    }
+
+    private void fail(ChannelHandlerContext ctx, RbdException e) {
+        step = Step.DONE;
+        info.completeExceptionally(e);
+        entries.completeExceptionally(e);
+        ctx.close();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        if (step != Step.DONE || !info.isDone() && !entries.isDone()) {
+            RbdException e = new RbdException(step == Step.EXPORT_NAME
+                    ? "server closed the connection: export '" + export + "' unknown or refused"
+                    : "server closed the connection during negotiation");
+            info.completeExceptionally(e);
+            entries.completeExceptionally(e);
+        }
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        fail(ctx, new RbdException("negotiation failed: " + cause.getMessage(), null, cause));
+    }
+}

@@ -1,0 +1,200 @@
+package dev.rbd.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.rbd.protocol.NbdError;
+import dev.rbd.server.BlockSizes;
+import dev.rbd.server.Export;
+import dev.rbd.server.RbdServer;
+import dev.rbd.server.ServerConfig;
+import dev.rbd.server.SyncMode;
+import dev.rbd.server.store.MemoryBlockStore;
+import io.netty.buffer.ByteBuf;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The client against the in-process rbd server. */
+class RbdClientTest {
+    private final CountDownLatch writing = new CountDownLatch(1);
+    private final CountDownLatch releaseWrites = new CountDownLatch(1);
+    private RbdServer server;
+    private String base;
+
+    @TempDir
+    Path dir;
+
+    @BeforeEach
+    void start() throws Exception {
+        server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
+                .withUnixSocket(dir.resolve("rbd.sock")), List.of(
+                new Export("disk", "a test disk", new MemoryBlockStore(8 << 20), false, false, SyncMode.ALWAYS,
+                        BlockSizes.DEFAULT),
+                new Export("usr", "read-only", new MemoryBlockStore(1 << 20), true, false, SyncMode.ALWAYS,
+                        BlockSizes.DEFAULT),
+                new Export("held", "writes wait", new HeldStore(writing, releaseWrites), false, false,
+                        SyncMode.FLUSH, BlockSizes.DEFAULT))).start();
+        base = "nbd://127.0.0.1:" + server.port() + "/";
+    }
+
+    @AfterEach
+    void stop() {
+        releaseWrites.countDown();
+        server.close();
+    }
+
+    private static byte[] random(int n, long seed) {
+        byte[] b = new byte[n];
+        new Random(seed).nextBytes(b);
+        return b;
+    }
+
+    @Test
+    void negotiatesTheExportsInfo() {
+        try (RbdClient c = RbdClient.connect(base + "disk")) {
+            ExportInfo i = c.info();
+            assertThat(i.size()).isEqualTo(8 << 20);
+            assertThat(i.description()).isEqualTo("a test disk");
+            assertThat(i.readOnly()).isFalse();
+            assertThat(i.canFlush()).isTrue();
+            assertThat(i.canFua()).isTrue();
+            assertThat(i.canTrim()).isTrue();
+            assertThat(i.canWriteZeroes()).isTrue();
+            assertThat(i.canMultiConn()).isTrue();
+            assertThat(i.structuredReplies()).isTrue();
+            assertThat(i.minimumBlock()).isEqualTo(1);
+            assertThat(i.preferredBlock()).isEqualTo(4096);
+            assertThat(i.maxPayload()).isEqualTo(32 << 20);
+        }
+    }
+
+    @Test
+    void writesAndReadsBackSplittingLargeRequests() {
+        try (RbdClient c = RbdClient.connect(base + "disk", ClientOptions.defaults().withMaxRequestSize(4096))) {
+            byte[] data = random(100_000, 1);
+            c.write(12345, data, true).join();
+            assertThat(c.read(12345, data.length).join()).isEqualTo(data);
+            c.writeZeroes(12345, 1000, true).join();
+            c.trim(20000, 4096).join();
+            c.flush().join();
+            c.cache(0, 65536).join();
+            byte[] back = c.read(12345, 1000).join();
+            assertThat(back).containsOnly(0);
+        }
+    }
+
+    @Test
+    void pipelinesManyRequestsAndCompletesOffTheEventLoop() {
+        try (RbdClient c = RbdClient.connect(base + "disk")) {
+            List<CompletableFuture<Void>> writes = new ArrayList<>();
+            for (int i = 0; i < 256; i++) {
+                writes.add(c.write(i * 4096L, random(4096, i)));
+            }
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).join();
+            List<CompletableFuture<String>> threads = new ArrayList<>();
+            List<CompletableFuture<byte[]>> reads = new ArrayList<>();
+            for (int i = 0; i < 256; i++) {
+                CompletableFuture<byte[]> r = c.read(i * 4096L, 4096);
+                reads.add(r);
+                threads.add(r.thenApply(x -> Thread.currentThread().getName()));
+            }
+            for (int i = 0; i < 256; i++) {
+                assertThat(reads.get(i).join()).isEqualTo(random(4096, i));
+            }
+            assertThat(threads).allSatisfy(t -> assertThat(t.join()).doesNotContain("IoEventLoop"));
+            assertThat(c.inFlight()).isZero();
+        }
+    }
+
+    @Test
+    void serverErrorsArriveAsTypedExceptions() {
+        try (RbdClient c = RbdClient.connect(base + "disk")) {
+            assertNbdError(c.read(8 << 20, 1), NbdError.EINVAL);
+            assertNbdError(c.write((8 << 20) - 1, new byte[2]), NbdError.ENOSPC);
+            // the connection is still usable
+            assertThat(c.read(0, 16).join()).hasSize(16);
+        }
+        try (RbdClient c = RbdClient.connect(base + "usr")) {
+            assertThat(c.info().readOnly()).isTrue();
+            assertNbdError(c.write(0, new byte[512]), NbdError.EPERM);
+        }
+    }
+
+    private static void assertNbdError(CompletableFuture<?> f, NbdError expected) {
+        assertThatThrownBy(f::join).isInstanceOf(CompletionException.class).cause()
+                .isInstanceOf(NbdErrorException.class)
+                .satisfies(e -> assertThat(((NbdErrorException) e).error()).isEqualTo(expected));
+    }
+
+    @Test
+    void refusalsSayWhy() throws Exception {
+        assertThatThrownBy(() -> RbdClient.connect(base + "nope")).isInstanceOf(RbdException.class)
+                .hasMessageContaining("unknown export");
+        int closedPort;
+        try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            closedPort = s.getLocalPort();
+        }
+        assertThatThrownBy(() -> RbdClient.connect("nbd://127.0.0.1:" + closedPort + "/disk"))
+                .isInstanceOf(RbdException.class).hasMessageContaining("cannot connect");
+    }
+
+    @Test
+    void aWriteInFlightWhenTheConnectionDiesIsOutcomeUnknown() throws Exception {
+        try (RbdClient c = RbdClient.connect(base + "held")) {
+            CompletableFuture<Void> w = c.write(0, new byte[512]);
+            assertThat(writing.await(5, TimeUnit.SECONDS)).isTrue();
+            server.context().channels().close().awaitUninterruptibly();
+            assertThatThrownBy(w::join).cause().isInstanceOf(OutcomeUnknownException.class)
+                    .hasMessageContaining("may or may not");
+            assertThatThrownBy(() -> c.read(0, 1).join()).cause().isInstanceOf(RbdException.class)
+                    .hasMessageContaining("not sent");
+        }
+    }
+
+    @Test
+    void listsExportsAndConnectsOverAUnixSocket() {
+        assertThat(RbdClient.listExports(base, ClientOptions.defaults())).extracting(ExportEntry::name)
+                .containsExactly("disk", "usr", "held");
+        try (RbdClient c = RbdClient.connect("nbd+unix:///disk?socket=" + dir.resolve("rbd.sock"))) {
+            c.blocking().write(0, new byte[] {1, 2, 3});
+            byte[] back = new byte[3];
+            c.blocking().read(0, back);
+            assertThat(back).containsExactly(1, 2, 3);
+        }
+    }
+
+    /** A store whose writes wait until released, to hold a write in flight. */
+    static final class HeldStore extends MemoryBlockStore {
+        private final CountDownLatch writing;
+        private final CountDownLatch release;
+
+        HeldStore(CountDownLatch writing, CountDownLatch release) {
+            super(1 << 20);
+            this.writing = writing;
+            this.release = release;
+        }
+
+        @Override
+        public void write(long offset, ByteBuf src) {
+            writing.countDown();
+            try {
+                release.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            super.write(offset, src);
+        }
+    }
+}
