@@ -2,6 +2,7 @@ package dev.rbd.client;
 
 import dev.rbd.client.internal.Connection;
 import dev.rbd.client.internal.Negotiator;
+import dev.rbd.client.internal.OverlapIndex;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.codec.ClientHandshakeDecoder;
@@ -47,6 +48,7 @@ public final class RbdClient implements AutoCloseable {
     private final Channel channel;
     private final Connection connection;
     private final ExportInfo info;
+    private final OverlapIndex overlaps = new OverlapIndex();
 
     private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, Channel channel, Connection connection,
                       ExportInfo info) {
@@ -181,7 +183,7 @@ public final class RbdClient implements AutoCloseable {
         int done = 0;
         do {
             int n = Math.min(chunk, length - done);
-            parts.add(connection.submit(0, NbdCommand.READ, offset + done, n, Unpooled.EMPTY_BUFFER, out, done));
+            parts.add(send(0, NbdCommand.READ, offset + done, n, Unpooled.EMPTY_BUFFER, out, done));
             done += n;
         } while (done < length);
         return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).thenApply(v -> out);
@@ -199,16 +201,34 @@ public final class RbdClient implements AutoCloseable {
         do {
             int n = Math.min(chunk, data.length - done);
             ByteBuf payload = Unpooled.wrappedBuffer(data, done, n);
-            parts.add(connection.submit(fua ? NbdConstants.CMD_FLAG_FUA : 0, NbdCommand.WRITE, offset + done, n,
-                    payload, null, 0));
+            parts.add(send(fua ? NbdConstants.CMD_FLAG_FUA : 0, NbdCommand.WRITE, offset + done, n, payload, null,
+                    0));
             done += n;
         } while (done < data.length);
         return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));
     }
 
-    /** Makes every write that completed before this call durable. */
+    /**
+     * Makes every write submitted before this call durable: the FLUSH is sent once their replies are in, since
+     * NBD's FLUSH covers only writes the server has already answered.
+     */
     public CompletableFuture<Void> flush() {
-        return connection.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0);
+        return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(
+                v -> connection.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0));
+    }
+
+    /**
+     * Sends one request once no earlier request it overlaps is in flight (reads run beside reads), so overlapping
+     * requests take effect in submission order.
+     */
+    private CompletableFuture<Void> send(int flags, NbdCommand cmd, long offset, long length, ByteBuf payload,
+                                         byte[] target, int targetOffset) {
+        OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
+        CompletableFuture<Void> sent = a.ready().isDone()
+                ? connection.submit(flags, cmd, offset, (int) length, payload, target, targetOffset)
+                : a.ready().thenCompose(v -> connection.submit(flags, cmd, offset, (int) length, payload, target,
+                        targetOffset));
+        return sent.whenComplete((v, e) -> a.entry().release());
     }
 
     public CompletableFuture<Void> trim(long offset, long length) {
@@ -231,7 +251,7 @@ public final class RbdClient implements AutoCloseable {
         long done = 0;
         do {
             long n = Math.min(max, length - done);
-            parts.add(connection.submit(flags, cmd, offset + done, (int) n, Unpooled.EMPTY_BUFFER, null, 0));
+            parts.add(send(flags, cmd, offset + done, n, Unpooled.EMPTY_BUFFER, null, 0));
             done += n;
         } while (done < length);
         return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));

@@ -45,7 +45,9 @@ class RbdClientTest {
                 new Export("usr", "read-only", new MemoryBlockStore(1 << 20), true, false, SyncMode.ALWAYS,
                         BlockSizes.DEFAULT),
                 new Export("held", "writes wait", new HeldStore(writing, releaseWrites), false, false,
-                        SyncMode.FLUSH, BlockSizes.DEFAULT))).start();
+                        SyncMode.FLUSH, BlockSizes.DEFAULT),
+                new Export("jitter", "writes take 0-3 ms", new JitterStore(), false, false, SyncMode.FLUSH,
+                        BlockSizes.DEFAULT))).start();
         base = "nbd://127.0.0.1:" + server.port() + "/";
     }
 
@@ -119,6 +121,24 @@ class RbdClientTest {
     }
 
     @Test
+    void overlappingWritesTakeEffectInSubmissionOrder() {
+        try (RbdClient c = RbdClient.connect(base + "jitter")) {
+            for (int round = 0; round < 20; round++) {
+                List<CompletableFuture<Void>> writes = new ArrayList<>();
+                byte[] last = null;
+                for (int i = 0; i < 16; i++) {
+                    last = random(16384, round * 100L + i);
+                    // all to the same bytes; the server runs requests concurrently and its writes take 0-3 ms
+                    writes.add(c.write(4096 + (i % 2) * 512L, last));
+                }
+                CompletableFuture<byte[]> read = c.read(4096 + 512, 16384);
+                CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).join();
+                assertThat(read.join()).as("round %d: the read sees the last write", round).isEqualTo(last);
+            }
+        }
+    }
+
+    @Test
     void serverErrorsArriveAsTypedExceptions() {
         try (RbdClient c = RbdClient.connect(base + "disk")) {
             assertNbdError(c.read(8 << 20, 1), NbdError.EINVAL);
@@ -166,12 +186,26 @@ class RbdClientTest {
     @Test
     void listsExportsAndConnectsOverAUnixSocket() {
         assertThat(RbdClient.listExports(base, ClientOptions.defaults())).extracting(ExportEntry::name)
-                .containsExactly("disk", "usr", "held");
+                .containsExactly("disk", "usr", "held", "jitter");
         try (RbdClient c = RbdClient.connect("nbd+unix:///disk?socket=" + dir.resolve("rbd.sock"))) {
             c.blocking().write(0, new byte[] {1, 2, 3});
             byte[] back = new byte[3];
             c.blocking().read(0, back);
             assertThat(back).containsExactly(1, 2, 3);
+        }
+    }
+
+    /** Writes take a varying time, as on a real disk, so concurrently running requests overtake each other. */
+    static final class JitterStore extends MemoryBlockStore {
+        JitterStore() {
+            super(1 << 20);
+        }
+
+        @Override
+        public void write(long offset, ByteBuf src) {
+            java.util.concurrent.locks.LockSupport.parkNanos(
+                    java.util.concurrent.ThreadLocalRandom.current().nextLong(3_000_000));
+            super.write(offset, src);
         }
     }
 
