@@ -7,27 +7,51 @@ import java.util.concurrent.ForkJoinPool;
 /**
  * Every client setting with its default, in one place.
  *
- * @param connectTimeout  how long connecting and negotiating may take (default 10 s)
- * @param maxRequestSize  largest single request; bigger reads and writes are split, also to the server's advertised
- *                        maximum payload (default 4 MiB)
+ * @param connectTimeout   how long connecting and negotiating may take (default 10 s)
+ * @param maxRequestSize   largest single request; bigger reads and writes are split, also to the server's
+ *                         advertised maximum payload (default 4 MiB)
+ * @param maxInFlight      requests sent and not yet answered, at most (default 64)
+ * @param maxRetainedBytes bytes of write payload held until acknowledged, at most (default 64 MiB)
+ * @param blockTimeout     how long a caller blocks for room under those limits before it gets an
+ *                         {@link RbdException} (default 30 s)
  * @param callbackExecutor where futures complete: never on a network thread (default the common pool)
  */
-public record ClientOptions(Duration connectTimeout, int maxRequestSize, Executor callbackExecutor) {
+public record ClientOptions(Duration connectTimeout, int maxRequestSize, int maxInFlight, int maxRetainedBytes,
+                            Duration blockTimeout, Executor callbackExecutor) {
     public static ClientOptions defaults() {
-        return new ClientOptions(Duration.ofSeconds(10), 4 << 20, ForkJoinPool.commonPool());
+        return new ClientOptions(Duration.ofSeconds(10), 4 << 20, 64, 64 << 20, Duration.ofSeconds(30),
+                ForkJoinPool.commonPool());
     }
 
     public ClientOptions {
         if (maxRequestSize < 512) {
             throw new IllegalArgumentException("maxRequestSize: " + maxRequestSize + " (expected: >= 512)");
         }
+        if (maxInFlight < 1) {
+            throw new IllegalArgumentException("maxInFlight: " + maxInFlight + " (expected: >= 1)");
+        }
+        if (maxRetainedBytes < 512) {
+            throw new IllegalArgumentException("maxRetainedBytes: " + maxRetainedBytes + " (expected: >= 512)");
+        }
     }
 
     public ClientOptions withConnectTimeout(Duration d) {
-        return new ClientOptions(d, maxRequestSize, callbackExecutor);
+        return new ClientOptions(d, maxRequestSize, maxInFlight, maxRetainedBytes, blockTimeout, callbackExecutor);
     }
 
     public ClientOptions withMaxRequestSize(int n) {
-        return new ClientOptions(connectTimeout, n, callbackExecutor);
+        return new ClientOptions(connectTimeout, n, maxInFlight, maxRetainedBytes, blockTimeout, callbackExecutor);
+    }
+
+    public ClientOptions withMaxInFlight(int n) {
+        return new ClientOptions(connectTimeout, maxRequestSize, n, maxRetainedBytes, blockTimeout, callbackExecutor);
+    }
+
+    public ClientOptions withMaxRetainedBytes(int n) {
+        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, n, blockTimeout, callbackExecutor);
+    }
+
+    public ClientOptions withBlockTimeout(Duration d) {
+        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes, d, callbackExecutor);
     }
 }

@@ -1,6 +1,7 @@
 package dev.rbd.client;
 
 import dev.rbd.client.internal.Connection;
+import dev.rbd.client.internal.Budget;
 import dev.rbd.client.internal.Negotiator;
 import dev.rbd.client.internal.OverlapIndex;
 import dev.rbd.protocol.NbdCommand;
@@ -49,6 +50,7 @@ public final class RbdClient implements AutoCloseable {
     private final Connection connection;
     private final ExportInfo info;
     private final OverlapIndex overlaps = new OverlapIndex();
+    private final Budget budget;
 
     private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, Channel channel, Connection connection,
                       ExportInfo info) {
@@ -58,6 +60,7 @@ public final class RbdClient implements AutoCloseable {
         this.channel = channel;
         this.connection = connection;
         this.info = info;
+        this.budget = new Budget(options.maxInFlight(), options.maxRetainedBytes(), options.blockTimeout());
     }
 
     public static RbdClient connect(String uri) {
@@ -175,7 +178,10 @@ public final class RbdClient implements AutoCloseable {
         return Math.max(info.minimumBlock(), max - max % info.minimumBlock());
     }
 
-    /** Reads {@code length} bytes at {@code offset} (unsigned), split into requests of the server's maximum size. */
+    /**
+     * Reads {@code length} bytes at {@code offset} (unsigned), split into requests of the server's maximum size.
+     * Like every operation here, it blocks the caller (up to the block timeout) when the in-flight limit is reached.
+     */
     public CompletableFuture<byte[]> read(long offset, int length) {
         byte[] out = new byte[length];
         int chunk = chunk();
@@ -223,12 +229,22 @@ public final class RbdClient implements AutoCloseable {
      */
     private CompletableFuture<Void> send(int flags, NbdCommand cmd, long offset, long length, ByteBuf payload,
                                          byte[] target, int targetOffset) {
+        int weight = budget.weight(payload.readableBytes());
+        try {
+            budget.acquire(weight);
+        } catch (RbdException e) {
+            payload.release();
+            throw e;
+        }
         OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
         CompletableFuture<Void> sent = a.ready().isDone()
                 ? connection.submit(flags, cmd, offset, (int) length, payload, target, targetOffset)
                 : a.ready().thenCompose(v -> connection.submit(flags, cmd, offset, (int) length, payload, target,
                         targetOffset));
-        return sent.whenComplete((v, e) -> a.entry().release());
+        return sent.whenComplete((v, e) -> {
+            a.entry().release();
+            budget.release(weight);
+        });
     }
 
     public CompletableFuture<Void> trim(long offset, long length) {
@@ -265,6 +281,16 @@ public final class RbdClient implements AutoCloseable {
     /** Requests sent and not yet answered (for tests and metrics). */
     public int inFlight() {
         return connection.inFlight().join();
+    }
+
+    /** Write payload bytes held until acknowledged. */
+    public int retainedBytes() {
+        return budget.bytesHeld();
+    }
+
+    /** Requests counted against the in-flight limit (admitted, not yet answered). */
+    public int admittedRequests() {
+        return budget.requestsHeld();
     }
 
     /** Sends DISC once every request was answered, then closes the connection. */

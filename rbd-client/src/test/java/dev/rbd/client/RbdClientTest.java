@@ -184,6 +184,29 @@ class RbdClientTest {
     }
 
     @Test
+    void callersBlockThenTimeOutWhenTheRetainedBudgetIsFullAndEverythingDrainsAfterwards() {
+        ClientOptions opts = ClientOptions.defaults().withMaxRetainedBytes(64 << 10)
+                .withBlockTimeout(java.time.Duration.ofMillis(300));
+        try (RbdClient c = RbdClient.connect(base + "held", opts)) {
+            List<CompletableFuture<Void>> accepted = new ArrayList<>();
+            for (int i = 0; i < 8; i++) {
+                accepted.add(c.write(i * 8192L, new byte[8192]));
+            }
+            assertThat(c.retainedBytes()).isEqualTo(64 << 10);
+            long t0 = System.nanoTime();
+            assertThatThrownBy(() -> c.write(1 << 19, new byte[8192])).isInstanceOf(RbdException.class)
+                    .hasMessageContaining("budget");
+            assertThat((System.nanoTime() - t0) / 1_000_000).as("blocked for the bound").isBetween(250L, 5000L);
+            assertThat(c.retainedBytes()).isLessThanOrEqualTo(64 << 10);
+            releaseWrites.countDown();
+            CompletableFuture.allOf(accepted.toArray(new CompletableFuture[0])).join();
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
+                    .until(() -> c.retainedBytes() == 0 && c.admittedRequests() == 0);
+            c.write(1 << 19, new byte[8192]).join();
+        }
+    }
+
+    @Test
     void listsExportsAndConnectsOverAUnixSocket() {
         assertThat(RbdClient.listExports(base, ClientOptions.defaults())).extracting(ExportEntry::name)
                 .containsExactly("disk", "usr", "held", "jitter");
