@@ -6,6 +6,7 @@ import dev.rbd.client.internal.Negotiator;
 import dev.rbd.client.internal.OverlapIndex;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.codec.ClientHandshakeDecoder;
 import dev.rbd.protocol.codec.ClientHandshakeEncoder;
 import dev.rbd.protocol.codec.ClientTransmissionCodec;
@@ -13,6 +14,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
@@ -35,7 +37,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.function.Function;
 
 /**
  * A client of one NBD export over one connection: requests are pipelined, replies matched by cookie in any order,
@@ -71,12 +72,16 @@ public final class RbdClient implements AutoCloseable {
     public static RbdClient connect(String uriText, ClientOptions options) {
         NbdUri uri = NbdUri.parse(uriText);
         Negotiator negotiator = Negotiator.forExport(uri.export());
-        return open(uri, options, negotiator, ch -> {
+        EventLoopGroup group = newGroup(uri);
+        Channel ch = null;
+        try {
+            ch = open(uri, options, negotiator, group);
             ExportInfo info = await(negotiator.info(), options, uri);
+            Channel channel = ch;
             // Swap to the transmission handlers on the event loop, where the negotiator completed.
-            return CompletableFuture.supplyAsync(() -> {
-                Connection c = new Connection(ch, info.structuredReplies(), options.callbackExecutor());
-                ChannelPipeline p = ch.pipeline();
+            Connection connection = CompletableFuture.supplyAsync(() -> {
+                Connection c = new Connection(channel, info.structuredReplies(), options.callbackExecutor());
+                ChannelPipeline p = channel.pipeline();
                 p.addAfter(Negotiator.DECODER, "transmission-codec",
                         new ClientTransmissionCodec(c, Math.max(info.maxPayload(), options.maxRequestSize()) + 8));
                 p.addAfter("transmission-codec", "connection", c);
@@ -84,63 +89,69 @@ public final class RbdClient implements AutoCloseable {
                 p.remove(Negotiator.ENCODER);
                 p.remove(Negotiator.DECODER);
                 return c;
-            }, ch.eventLoop()).thenApply(c -> new Object[] {c, info}).join();
-        });
+            }, channel.eventLoop()).join();
+            return new RbdClient(uri, options, group, channel, connection, info);
+        } catch (RuntimeException e) {
+            shutdown(ch, group);
+            throw e;
+        }
     }
 
     /** Lists the exports of the server a URI points at (its export part is ignored). */
     public static List<ExportEntry> listExports(String uriText, ClientOptions options) {
         NbdUri uri = NbdUri.parse(uriText);
         Negotiator negotiator = Negotiator.forList();
-        RbdClient c = open(uri, options, negotiator, ch -> new Object[] {null, null});
+        EventLoopGroup group = newGroup(uri);
+        Channel ch = null;
         try {
+            ch = open(uri, options, negotiator, group);
             return await(negotiator.entries(), options, uri);
         } finally {
-            c.close();
+            shutdown(ch, group);
         }
     }
 
-    private static RbdClient open(NbdUri uri, ClientOptions options, Negotiator negotiator,
-                                  Function<Channel, Object[]> after) {
+    private static EventLoopGroup newGroup(NbdUri uri) {
         boolean epoll = Epoll.isAvailable();
         if (uri.isUnix() && !epoll) {
             throw new RbdException("nbd+unix needs the native epoll transport, unavailable here");
         }
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, factory);
-        Channel ch = null;
-        try {
-            SocketAddress address = uri.isUnix() ? new DomainSocketAddress(uri.socket().toFile())
-                    : new InetSocketAddress(uri.host(), uri.port());
-            Bootstrap b = new Bootstrap().group(group)
-                    .channel(uri.isUnix() ? EpollDomainSocketChannel.class
-                            : epoll ? EpollSocketChannel.class : NioSocketChannel.class)
-                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) options.connectTimeout().toMillis())
-                    .handler(new ChannelInitializer<Channel>() {
-                        @Override
-                        protected void initChannel(Channel c) {
-                            c.pipeline().addLast(Negotiator.DECODER, new ClientHandshakeDecoder(1 << 20))
-                                    .addLast(Negotiator.ENCODER, new ClientHandshakeEncoder())
-                                    .addLast("negotiator", (ChannelHandler) negotiator);
-                        }
-                    });
-            if (!uri.isUnix()) {
-                b.option(ChannelOption.TCP_NODELAY, true);
-            }
-            io.netty.channel.ChannelFuture f = b.connect(address).awaitUninterruptibly();
-            if (!f.isSuccess()) {
-                throw new RbdException("cannot connect to " + uri + ": " + rootMessage(f.cause()), null, f.cause());
-            }
-            ch = f.channel();
-            Object[] result = after.apply(ch);
-            return new RbdClient(uri, options, group, ch, (Connection) result[0], (ExportInfo) result[1]);
-        } catch (RuntimeException e) {
-            if (ch != null) {
-                ch.close().awaitUninterruptibly();
-            }
-            group.shutdownGracefully(0, 1, TimeUnit.SECONDS);
-            throw e;
+        return new MultiThreadIoEventLoopGroup(1, factory);
+    }
+
+    /** Connects with the negotiation handlers in place; negotiation then runs on the event loop. */
+    private static Channel open(NbdUri uri, ClientOptions options, Negotiator negotiator, EventLoopGroup group) {
+        boolean epoll = Epoll.isAvailable();
+        SocketAddress address = uri.isUnix() ? new DomainSocketAddress(uri.socket().toFile())
+                : new InetSocketAddress(uri.host(), uri.port());
+        Bootstrap b = new Bootstrap().group(group)
+                .channel(uri.isUnix() ? EpollDomainSocketChannel.class
+                        : epoll ? EpollSocketChannel.class : NioSocketChannel.class)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) options.connectTimeout().toMillis())
+                .handler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel c) {
+                        c.pipeline().addLast(Negotiator.DECODER, new ClientHandshakeDecoder(1 << 20))
+                                .addLast(Negotiator.ENCODER, new ClientHandshakeEncoder())
+                                .addLast("negotiator", (ChannelHandler) negotiator);
+                    }
+                });
+        if (!uri.isUnix()) {
+            b.option(ChannelOption.TCP_NODELAY, true);
         }
+        ChannelFuture f = b.connect(address).awaitUninterruptibly();
+        if (!f.isSuccess()) {
+            throw new RbdException("cannot connect to " + uri + ": " + rootMessage(f.cause()), null, f.cause());
+        }
+        return f.channel();
+    }
+
+    private static void shutdown(Channel ch, EventLoopGroup group) {
+        if (ch != null) {
+            ch.close().awaitUninterruptibly();
+        }
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
     }
 
     private static <T> T await(CompletableFuture<T> f, ClientOptions options, NbdUri uri) {
@@ -293,14 +304,21 @@ public final class RbdClient implements AutoCloseable {
         return budget.requestsHeld();
     }
 
-    /** Sends DISC once every request was answered, then closes the connection. */
+    /**
+     * Waits (at most the block timeout) until every request was answered, sends DISC, and closes the connection.
+     */
     @Override
     public void close() {
-        if (connection != null && channel.isActive()) {
-            channel.eventLoop().execute(() -> channel.writeAndFlush(
-                    dev.rbd.protocol.NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)));
+        try {
+            overlaps.allSoFar().get(options.blockTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // close anyway: what is still in flight fails as the connection ends
         }
-        channel.close().awaitUninterruptibly();
-        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).awaitUninterruptibly();
+        if (channel.isActive()) {
+            channel.writeAndFlush(NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)).awaitUninterruptibly();
+        }
+        shutdown(channel, group);
     }
 }

@@ -207,6 +207,17 @@ class RbdClientTest {
     }
 
     @Test
+    void closeWaitsForRequestsInFlight() throws Exception {
+        RbdClient c = RbdClient.connect(base + "held");
+        CompletableFuture<Void> w = c.write(0, new byte[512]);
+        assertThat(writing.await(5, TimeUnit.SECONDS)).isTrue();
+        CompletableFuture<Void> closing = CompletableFuture.runAsync(c::close);
+        releaseWrites.countDown();
+        closing.get(10, TimeUnit.SECONDS);
+        w.get(5, TimeUnit.SECONDS); // answered, not failed by the close
+    }
+
+    @Test
     void listsExportsAndConnectsOverAUnixSocket() {
         assertThat(RbdClient.listExports(base, ClientOptions.defaults())).extracting(ExportEntry::name)
                 .containsExactly("disk", "usr", "held", "jitter");

@@ -70,10 +70,19 @@ public final class OverlapIndex {
     }
 
     /** Completes once every write admitted so far has been released (what a FLUSH must wait for to cover them). */
-    public synchronized CompletableFuture<Void> writesSoFar() {
+    public CompletableFuture<Void> writesSoFar() {
+        return soFar(true);
+    }
+
+    /** Completes once every request admitted so far has been released. */
+    public CompletableFuture<Void> allSoFar() {
+        return soFar(false);
+    }
+
+    private synchronized CompletableFuture<Void> soFar(boolean writesOnly) {
         List<CompletableFuture<Void>> waits = new ArrayList<>();
         for (Entry e : active) {
-            if (e.write) {
+            if (e.write || !writesOnly) {
                 waits.add(e.done);
             }
         }
