@@ -4,6 +4,7 @@ import dev.rbd.client.internal.Connection;
 import dev.rbd.client.internal.Budget;
 import dev.rbd.client.internal.Negotiator;
 import dev.rbd.client.internal.OverlapIndex;
+import dev.rbd.client.internal.Session;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdRequest;
@@ -47,21 +48,19 @@ public final class RbdClient implements AutoCloseable {
     private final NbdUri uri;
     private final ClientOptions options;
     private final EventLoopGroup group;
-    private final Channel channel;
-    private final Connection connection;
+    private final Session session;
     private final ExportInfo info;
     private final OverlapIndex overlaps = new OverlapIndex();
     private final Budget budget;
 
-    private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, Channel channel, Connection connection,
-                      ExportInfo info) {
+    private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, Session.Established first) {
         this.uri = uri;
         this.options = options;
         this.group = group;
-        this.channel = channel;
-        this.connection = connection;
-        this.info = info;
+        this.info = first.info();
         this.budget = new Budget(options.maxInFlight(), options.maxRetainedBytes(), options.blockTimeout());
+        this.session = new Session(first, () -> establish(uri, options, group), new Session.Policy(
+                options.reconnectWait(), options.backoffInitial(), options.backoffMax(), options.quiescence()));
     }
 
     public static RbdClient connect(String uri) {
@@ -71,8 +70,18 @@ public final class RbdClient implements AutoCloseable {
     /** Connects and negotiates; throws {@link RbdException} with the reason (refused, unknown export, ...). */
     public static RbdClient connect(String uriText, ClientOptions options) {
         NbdUri uri = NbdUri.parse(uriText);
-        Negotiator negotiator = Negotiator.forExport(uri.export());
         EventLoopGroup group = newGroup(uri);
+        try {
+            return new RbdClient(uri, options, group, establish(uri, options, group));
+        } catch (RuntimeException e) {
+            shutdown(null, group);
+            throw e;
+        }
+    }
+
+    /** Opens one connection and negotiates the export; also used for every reconnect. */
+    private static Session.Established establish(NbdUri uri, ClientOptions options, EventLoopGroup group) {
+        Negotiator negotiator = Negotiator.forExport(uri.export());
         Channel ch = null;
         try {
             ch = open(uri, options, negotiator, group);
@@ -90,9 +99,11 @@ public final class RbdClient implements AutoCloseable {
                 p.remove(Negotiator.DECODER);
                 return c;
             }, channel.eventLoop()).join();
-            return new RbdClient(uri, options, group, channel, connection, info);
+            return new Session.Established(connection, info);
         } catch (RuntimeException e) {
-            shutdown(ch, group);
+            if (ch != null) {
+                ch.close().awaitUninterruptibly();
+            }
             throw e;
         }
     }
@@ -231,7 +242,7 @@ public final class RbdClient implements AutoCloseable {
      */
     public CompletableFuture<Void> flush() {
         return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(
-                v -> connection.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0));
+                v -> session.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0));
     }
 
     /**
@@ -249,8 +260,8 @@ public final class RbdClient implements AutoCloseable {
         }
         OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
         CompletableFuture<Void> sent = a.ready().isDone()
-                ? connection.submit(flags, cmd, offset, (int) length, payload, target, targetOffset)
-                : a.ready().thenCompose(v -> connection.submit(flags, cmd, offset, (int) length, payload, target,
+                ? session.submit(flags, cmd, offset, (int) length, payload, target, targetOffset)
+                : a.ready().thenCompose(v -> session.submit(flags, cmd, offset, (int) length, payload, target,
                         targetOffset));
         return sent.whenComplete((v, e) -> {
             a.entry().release();
@@ -291,7 +302,18 @@ public final class RbdClient implements AutoCloseable {
 
     /** Requests sent and not yet answered (for tests and metrics). */
     public int inFlight() {
-        return connection.inFlight().join();
+        Connection c = session.connection();
+        return c == null ? 0 : c.inFlight().join();
+    }
+
+    /** Successful reconnects so far. */
+    public int reconnects() {
+        return session.reconnects();
+    }
+
+    /** Requests caught by a dead connection and sent again after a reconnect. */
+    public long replayed() {
+        return session.replayed();
     }
 
     /** Write payload bytes held until acknowledged. */
@@ -316,7 +338,9 @@ public final class RbdClient implements AutoCloseable {
         } catch (ExecutionException | TimeoutException e) {
             // close anyway: what is still in flight fails as the connection ends
         }
-        if (channel.isActive()) {
+        Connection c = session.close();
+        Channel channel = c == null ? null : c.channel();
+        if (channel != null && channel.isActive()) {
             channel.writeAndFlush(NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)).awaitUninterruptibly();
         }
         shutdown(channel, group);

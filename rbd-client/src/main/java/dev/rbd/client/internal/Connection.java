@@ -1,7 +1,6 @@
 package dev.rbd.client.internal;
 
 import dev.rbd.client.NbdErrorException;
-import dev.rbd.client.OutcomeUnknownException;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
@@ -71,8 +70,8 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         channel.eventLoop().execute(() -> {
             if (closeCause != null || !channel.isActive()) {
                 ReferenceCountUtil.release(payload);
-                complete(f, null, new RbdException("connection is closed; the request was not sent", null,
-                        closeCause));
+                complete(f, null, new ConnectionLostException("connection is closed; the request was not sent",
+                        false, closeCause));
                 return;
             }
             long cookie = nextCookie++;
@@ -200,14 +199,9 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         List<Pending> lost = new ArrayList<>(pending.values());
         pending.clear();
         for (Pending p : lost) {
-            if (p.command == NbdCommand.READ || p.command == NbdCommand.CACHE) {
-                complete(p.future, null, new RbdException(p.command + " lost: " + closeCause.getMessage(), null,
-                        closeCause));
-            } else {
-                complete(p.future, null, new OutcomeUnknownException(p.command + " at "
-                        + Long.toUnsignedString(p.offset) + "+" + p.length + " was sent but not answered before "
-                        + closeCause.getMessage() + "; it may or may not have taken effect", closeCause));
-            }
+            complete(p.future, null, new ConnectionLostException(p.command + " at " + Long.toUnsignedString(p.offset)
+                    + "+" + p.length + " was sent but not answered before " + closeCause.getMessage(), true,
+                    closeCause));
         }
         ctx.fireChannelInactive();
     }
@@ -219,5 +213,9 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
 
     public boolean structured() {
         return structured;
+    }
+
+    public Channel channel() {
+        return channel;
     }
 }

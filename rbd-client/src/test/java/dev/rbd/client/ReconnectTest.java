@@ -1,0 +1,123 @@
+package dev.rbd.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.rbd.server.BlockSizes;
+import dev.rbd.server.Export;
+import dev.rbd.server.RbdServer;
+import dev.rbd.server.ServerConfig;
+import dev.rbd.server.SyncMode;
+import dev.rbd.server.store.MemoryBlockStore;
+import io.netty.buffer.ByteBuf;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Test;
+
+/** The client survives its connection and its server: requests in flight and new ones are replayed in order. */
+class ReconnectTest {
+    private static final ClientOptions FAST = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(20))
+            .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50));
+
+    /** Outlives the servers that export it, like an image file; writes take 0-2 ms so requests overlap. */
+    static final class DurableMemory extends MemoryBlockStore {
+        DurableMemory() {
+            super(4 << 20);
+        }
+
+        @Override
+        public void write(long offset, ByteBuf src) {
+            LockSupport.parkNanos(ThreadLocalRandom.current().nextLong(2_000_000));
+            super.write(offset, src);
+        }
+
+        @Override
+        public void close() {
+        }
+    }
+
+    private static RbdServer start(MemoryBlockStore store, int port) throws Exception {
+        return new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", port))), List.of(
+                new Export("disk", "d", store, false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT))).start();
+    }
+
+    private static byte[] block(int i) {
+        byte[] b = new byte[4096];
+        new Random(i).nextBytes(b);
+        return b;
+    }
+
+    @Test
+    void requestsInFlightWhenTheConnectionIsCutAreReplayedInOrder() throws Exception {
+        DurableMemory store = new DurableMemory();
+        RbdServer server = start(store, 0);
+        try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk", FAST)) {
+            List<CompletableFuture<Void>> writes = new ArrayList<>();
+            for (int i = 0; i < 400; i++) {
+                // 64 distinct blocks written over and over: the last write of each must win
+                writes.add(c.write((i % 64) * 4096L, block(i)));
+                if (i == 150 || i == 300) {
+                    server.context().channels().close();
+                }
+            }
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).get(30, TimeUnit.SECONDS);
+            assertThat(c.reconnects()).isGreaterThanOrEqualTo(1);
+            assertThat(c.replayed()).as("requests caught by the cut were sent again").isPositive();
+            for (int b = 0; b < 64; b++) {
+                int last = b < 400 % 64 ? 384 + b : 320 + b; // the last i < 400 with i % 64 == b
+                byte[] got = c.read(b * 4096L, 4096).get(10, TimeUnit.SECONDS);
+                assertThat(java.util.Arrays.equals(got, block(last))).as("block %d holds write %d", b, last).isTrue();
+            }
+            assertThat(c.retainedBytes()).isZero();
+        } finally {
+            server.close();
+        }
+    }
+
+    @Test
+    void writesMadeWhileTheServerIsDownCompleteOnceItIsBack() throws Exception {
+        DurableMemory store = new DurableMemory();
+        RbdServer first = start(store, 0);
+        int port = first.port();
+        RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + port + "/disk", FAST);
+        RbdServer second = null;
+        try {
+            c.write(0, block(1)).get(10, TimeUnit.SECONDS);
+            first.close();
+            CompletableFuture<Void> parked = c.write(4096, block(2));
+            assertThat(parked).as("no server: the write waits").isNotDone();
+            second = start(store, port);
+            parked.get(20, TimeUnit.SECONDS);
+            assertThat(c.read(0, 8192).get(10, TimeUnit.SECONDS)).startsWith(block(1)).endsWith(block(2));
+        } finally {
+            c.close();
+            if (second != null) {
+                second.close();
+            }
+        }
+    }
+
+    @Test
+    void whenTheReconnectWaitRunsOutNeverSentRequestsFailPlainly() throws Exception {
+        RbdServer server = start(new DurableMemory(), 0);
+        RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
+                FAST.withReconnectWait(Duration.ofMillis(300)));
+        try {
+            server.close();
+            CompletableFuture<Void> w = c.write(0, block(3));
+            assertThatThrownBy(() -> w.get(10, TimeUnit.SECONDS)).cause().isInstanceOf(RbdException.class)
+                    .isNotInstanceOf(OutcomeUnknownException.class).hasMessageContaining("unreachable");
+            assertThatThrownBy(() -> c.read(0, 1).get(10, TimeUnit.SECONDS)).cause()
+                    .hasMessageContaining("unreachable");
+        } finally {
+            c.close();
+        }
+    }
+}
