@@ -30,6 +30,7 @@ import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.unix.DomainSocketAddress;
+import io.netty.handler.timeout.IdleStateHandler;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayList;
@@ -93,7 +94,9 @@ public final class RbdClient implements AutoCloseable {
                 ChannelPipeline p = channel.pipeline();
                 p.addAfter(Negotiator.DECODER, "transmission-codec",
                         new ClientTransmissionCodec(c, Math.max(info.maxPayload(), options.maxRequestSize()) + 8));
-                p.addAfter("transmission-codec", "connection", c);
+                p.addAfter("transmission-codec", "io-timeout",
+                        new IdleStateHandler(options.ioTimeout().toMillis(), 0, 0, TimeUnit.MILLISECONDS));
+                p.addAfter("io-timeout", "connection", c);
                 p.remove(negotiator);
                 p.remove(Negotiator.ENCODER);
                 p.remove(Negotiator.DECODER);

@@ -27,7 +27,7 @@ class ReconnectTest {
             .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50));
 
     /** Outlives the servers that export it, like an image file; writes take 0-2 ms so requests overlap. */
-    static final class DurableMemory extends MemoryBlockStore {
+    static class DurableMemory extends MemoryBlockStore {
         DurableMemory() {
             super(4 << 20);
         }
@@ -101,6 +101,39 @@ class ReconnectTest {
             if (second != null) {
                 second.close();
             }
+        }
+    }
+
+    @Test
+    void aServerThatStopsAnsweringIsTakenForDeadAfterTheIoTimeout() throws Exception {
+        java.util.concurrent.CountDownLatch stalled = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch wake = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        DurableMemory store = new DurableMemory() {
+            @Override
+            public void write(long offset, ByteBuf src) {
+                if (calls.incrementAndGet() == 1) { // the first attempt hangs, as on a stuck server
+                    stalled.countDown();
+                    try {
+                        wake.await(10, TimeUnit.SECONDS);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                    }
+                }
+                super.write(offset, src);
+            }
+        };
+        RbdServer server = start(store, 0);
+        try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
+                FAST.withIoTimeout(Duration.ofMillis(300)))) {
+            CompletableFuture<Void> w = c.write(0, block(5));
+            assertThat(stalled.await(5, TimeUnit.SECONDS)).isTrue();
+            w.get(10, TimeUnit.SECONDS); // replayed on a new connection, where the write goes through
+            assertThat(c.reconnects()).isEqualTo(1);
+            assertThat(java.util.Arrays.equals(c.read(0, 4096).get(5, TimeUnit.SECONDS), block(5))).isTrue();
+        } finally {
+            wake.countDown();
+            server.close();
         }
     }
 

@@ -13,6 +13,8 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.timeout.IdleState;
+import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -204,6 +206,19 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
                     closeCause));
         }
         ctx.fireChannelInactive();
+    }
+
+    /** Reader idle for the I/O timeout while requests wait: the server or the path to it is gone. */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof IdleStateEvent e && e.state() == IdleState.READER_IDLE && !pending.isEmpty()) {
+            if (closeCause == null) {
+                closeCause = new RbdException("I/O timeout: no reply to " + pending.size() + " request(s)");
+            }
+            channel.close();
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
     }
 
     @Override
