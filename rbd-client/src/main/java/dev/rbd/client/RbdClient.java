@@ -90,7 +90,7 @@ public final class RbdClient implements AutoCloseable {
             Channel channel = ch;
             // Swap to the transmission handlers on the event loop, where the negotiator completed.
             Connection connection = CompletableFuture.supplyAsync(() -> {
-                Connection c = new Connection(channel, info.structuredReplies(), options.callbackExecutor());
+                Connection c = new Connection(channel, options.callbackExecutor());
                 ChannelPipeline p = channel.pipeline();
                 p.addAfter(Negotiator.DECODER, "transmission-codec",
                         new ClientTransmissionCodec(c, Math.max(info.maxPayload(), options.maxRequestSize()) + 8));
@@ -209,15 +209,8 @@ public final class RbdClient implements AutoCloseable {
      */
     public CompletableFuture<byte[]> read(long offset, int length) {
         byte[] out = new byte[length];
-        int chunk = chunk();
-        List<CompletableFuture<Void>> parts = new ArrayList<>();
-        int done = 0;
-        do {
-            int n = Math.min(chunk, length - done);
-            parts.add(send(0, NbdCommand.READ, offset + done, n, Unpooled.EMPTY_BUFFER, out, done));
-            done += n;
-        } while (done < length);
-        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0])).thenApply(v -> out);
+        return split(length, chunk(), (at, n) -> send(0, NbdCommand.READ, offset + at, n, Unpooled.EMPTY_BUFFER,
+                out, (int) at)).thenApply(v -> out);
     }
 
     public CompletableFuture<Void> write(long offset, byte[] data) {
@@ -226,17 +219,9 @@ public final class RbdClient implements AutoCloseable {
 
     /** Writes {@code data} at {@code offset}; with {@code fua} the reply means it is on stable storage. */
     public CompletableFuture<Void> write(long offset, byte[] data, boolean fua) {
-        int chunk = chunk();
-        List<CompletableFuture<Void>> parts = new ArrayList<>();
-        int done = 0;
-        do {
-            int n = Math.min(chunk, data.length - done);
-            ByteBuf payload = Unpooled.wrappedBuffer(data, done, n);
-            parts.add(send(fua ? NbdConstants.CMD_FLAG_FUA : 0, NbdCommand.WRITE, offset + done, n, payload, null,
-                    0));
-            done += n;
-        } while (done < data.length);
-        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));
+        int flags = fua ? NbdConstants.CMD_FLAG_FUA : 0;
+        return split(data.length, chunk(), (at, n) -> send(flags, NbdCommand.WRITE, offset + at, n,
+                Unpooled.wrappedBuffer(data, (int) at, (int) n), null, 0));
     }
 
     /**
@@ -262,10 +247,9 @@ public final class RbdClient implements AutoCloseable {
             throw e;
         }
         OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
-        CompletableFuture<Void> sent = a.ready().isDone()
-                ? session.submit(flags, cmd, offset, (int) length, payload, target, targetOffset)
-                : a.ready().thenCompose(v -> session.submit(flags, cmd, offset, (int) length, payload, target,
-                        targetOffset));
+        // runs at once when nothing overlapping is in flight
+        CompletableFuture<Void> sent = a.ready().thenCompose(v -> session.submit(flags, cmd, offset, (int) length,
+                payload, target, targetOffset));
         return sent.whenComplete((v, e) -> {
             a.entry().release();
             budget.release(weight);
@@ -288,11 +272,25 @@ public final class RbdClient implements AutoCloseable {
     /** Payload-less commands may cover up to 4 GiB - 1 per request; longer ranges are split on block bounds. */
     private CompletableFuture<Void> ranged(NbdCommand cmd, int flags, long offset, long length) {
         long max = 0xFFFF_FFFFL - 0xFFFF_FFFFL % Math.max(info.preferredBlock(), info.minimumBlock());
+        return split(length, max, (at, n) -> send(flags, cmd, offset + at, n, Unpooled.EMPTY_BUFFER, null, 0));
+    }
+
+    /** One request of its own. */
+    @FunctionalInterface
+    private interface Part {
+        CompletableFuture<Void> send(long at, long length);
+    }
+
+    /**
+     * Splits {@code length} bytes into requests of at most {@code chunk} (a zero length still makes one request)
+     * and completes when all of them have.
+     */
+    private static CompletableFuture<Void> split(long length, long chunk, Part part) {
         List<CompletableFuture<Void>> parts = new ArrayList<>();
         long done = 0;
         do {
-            long n = Math.min(max, length - done);
-            parts.add(send(flags, cmd, offset + done, n, Unpooled.EMPTY_BUFFER, null, 0));
+            long n = Math.min(chunk, length - done);
+            parts.add(part.send(done, n));
             done += n;
         } while (done < length);
         return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));

@@ -50,15 +50,13 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     }
 
     private final Channel channel;
-    private final boolean structured;
     private final Executor callbacks;
     private final Map<Long, Pending> pending = new HashMap<>();
     private long nextCookie = 1;
     private RbdException closeCause;
 
-    public Connection(Channel channel, boolean structured, Executor callbacks) {
+    public Connection(Channel channel, Executor callbacks) {
         this.channel = channel;
-        this.structured = structured;
         this.callbacks = callbacks;
     }
 
@@ -224,10 +222,6 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         protocolError(cause.getMessage() != null ? cause.getMessage() : cause.toString());
-    }
-
-    public boolean structured() {
-        return structured;
     }
 
     public Channel channel() {
