@@ -293,7 +293,7 @@ public final class RbdClient implements AutoCloseable {
             parts.add(part.send(done, n));
             done += n;
         } while (done < length);
-        return CompletableFuture.allOf(parts.toArray(new CompletableFuture[0]));
+        return CompletableFuture.allOf(parts.toArray(new CompletableFuture<?>[0]));
     }
 
     /** A blocking view of this client. */

@@ -104,7 +104,7 @@ class RbdClientTest {
             for (int i = 0; i < 256; i++) {
                 writes.add(c.write(i * 4096L, random(4096, i)));
             }
-            CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).join();
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).join();
             List<CompletableFuture<String>> threads = new ArrayList<>();
             List<CompletableFuture<byte[]>> reads = new ArrayList<>();
             for (int i = 0; i < 256; i++) {
@@ -132,7 +132,7 @@ class RbdClientTest {
                     writes.add(c.write(4096 + (i % 2) * 512L, last));
                 }
                 CompletableFuture<byte[]> read = c.read(4096 + 512, 16384);
-                CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).join();
+                CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).join();
                 assertThat(read.join()).as("round %d: the read sees the last write", round).isEqualTo(last);
             }
         }
@@ -200,7 +200,7 @@ class RbdClientTest {
             assertThat((System.nanoTime() - t0) / 1_000_000).as("blocked for the bound").isBetween(250L, 5000L);
             assertThat(c.retainedBytes()).isLessThanOrEqualTo(64 << 10);
             releaseWrites.countDown();
-            CompletableFuture.allOf(accepted.toArray(new CompletableFuture[0])).join();
+            CompletableFuture.allOf(accepted.toArray(new CompletableFuture<?>[0])).join();
             org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
                     .until(() -> c.retainedBytes() == 0 && c.admittedRequests() == 0);
             c.write(1 << 19, new byte[8192]).join();

@@ -67,7 +67,7 @@ class ReconnectTest {
                     server.context().channels().close();
                 }
             }
-            CompletableFuture.allOf(writes.toArray(new CompletableFuture[0])).get(30, TimeUnit.SECONDS);
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
             assertThat(c.reconnects()).isGreaterThanOrEqualTo(1);
             assertThat(c.replayed()).as("requests caught by the cut were sent again").isPositive();
             for (int b = 0; b < 64; b++) {

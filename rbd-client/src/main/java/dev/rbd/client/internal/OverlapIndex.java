@@ -65,7 +65,7 @@ public final class OverlapIndex {
         }
         active.add(entry);
         CompletableFuture<Void> ready = waits.isEmpty() ? CompletableFuture.completedFuture(null)
-                : CompletableFuture.allOf(waits.toArray(new CompletableFuture[0]));
+                : CompletableFuture.allOf(waits.toArray(new CompletableFuture<?>[0]));
         return new Admission(entry, ready);
     }
 
@@ -86,7 +86,7 @@ public final class OverlapIndex {
                 waits.add(e.done);
             }
         }
-        return CompletableFuture.allOf(waits.toArray(new CompletableFuture[0]));
+        return CompletableFuture.allOf(waits.toArray(new CompletableFuture<?>[0]));
     }
 
     /** Requests admitted and not yet released. */
