@@ -12,7 +12,9 @@ public enum NbdOption {
     STRUCTURED_REPLY(8),
     LIST_META_CONTEXT(9),
     SET_META_CONTEXT(10),
-    EXTENDED_HEADERS(11);
+    EXTENDED_HEADERS(11),
+    /** rbd's session option: fencing and durability information (see {@link RbdSession}). */
+    RBD_SESSION(RbdSession.OPTION);
 
     private final int code;
 

@@ -6,6 +6,8 @@ public enum NbdReplyType {
     SERVER(2),
     INFO(3),
     META_CONTEXT(4),
+    /** rbd's reply to its session option (see {@link RbdSession}). */
+    RBD_SESSION(RbdSession.REPLY),
     ERR_UNSUP(0x80000001),
     ERR_POLICY(0x80000002),
     ERR_INVALID(0x80000003),

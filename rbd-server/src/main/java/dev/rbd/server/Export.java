@@ -13,7 +13,13 @@ import static dev.rbd.protocol.NbdConstants.FLAG_SEND_WRITE_ZEROES;
 
 import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.GroupCommit;
+import dev.rbd.server.transmission.ConnectionInfo;
 import java.io.IOException;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.UUID;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +40,24 @@ public final class Export implements AutoCloseable {
     private final GroupCommit commit;
     private String owner;
     private int ownerConnections;
+    private long ownerHeldUntil;
+    private Duration sessionGrace = Duration.ofSeconds(60);
+    /** rbd sessions seen on this export, the newest epoch and connection of each slot; the oldest are forgotten. */
+    private final Map<UUID, Map<Integer, Slot>> sessions = new LinkedHashMap<>(16, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<UUID, Map<Integer, Slot>> eldest) {
+            return size() > 4096;
+        }
+    };
+
+    private static final class Slot {
+        long epoch;
+        ConnectionInfo holder;
+    }
+
+    /** The outcome of {@link #register}: the connection to fence first (may be {@code null}), or a refusal. */
+    public record Registration(ConnectionInfo fence, long previousEpoch, String refusal) {
+    }
 
     public Export(String name, String description, BlockStore store, boolean readOnly, boolean shared,
                   SyncMode syncMode, BlockSizes blockSizes) {
@@ -112,23 +136,67 @@ public final class Export implements AutoCloseable {
         if (readOnly || shared) {
             return null;
         }
+        if (owner != null && ownerConnections == 0 && System.nanoTime() - ownerHeldUntil >= 0) {
+            owner = null; // a session's hold ran out without it coming back
+        }
         if (owner != null && !owner.equals(client)) {
-            return "export '" + name + "' is in use read-write by " + owner + " (" + ownerConnections
-                    + " connection(s)); one writer at a time unless the server runs with --shared";
+            return "export '" + name + "' is in use read-write by " + owner + (ownerConnections > 0
+                    ? " (" + ownerConnections + " connection(s))"
+                    : " (held for its reconnect, " + Math.max(1, (ownerHeldUntil - System.nanoTime()) / 1_000_000_000)
+                    + " s left)") + "; one writer at a time unless the server runs with --shared";
         }
         owner = client;
         ownerConnections++;
         return null;
     }
 
-    /** Releases a claim made by {@link #claim(String)}. */
-    public synchronized void release(String client) {
+    /**
+     * Releases a claim made by {@link #claim(String)}, once the connection's requests have all finished. An rbd
+     * session that lost its last connection without saying goodbye (no DISC) keeps the lock for the session grace
+     * period, so it can reconnect and replay while other clients stay refused.
+     */
+    public synchronized void release(String client, boolean clean) {
         if (readOnly || shared || owner == null || !owner.equals(client)) {
             return;
         }
         if (--ownerConnections == 0) {
-            owner = null;
+            if (!clean && client.startsWith("session ") && !sessionGrace.isZero()) {
+                ownerHeldUntil = System.nanoTime() + sessionGrace.toNanos();
+                log.info("export {}: {} lost its connections; writer lock held for {} s for its reconnect", name,
+                        client, sessionGrace.toSeconds());
+            } else {
+                owner = null;
+            }
         }
+    }
+
+    /** How long a session that lost its connections keeps the writer lock (default 60 s; 0 releases at once). */
+    public synchronized Export sessionGrace(Duration d) {
+        sessionGrace = d;
+        return this;
+    }
+
+    /**
+     * Registers a connection of an rbd session on one of its slots. The epoch must be newer (unsigned) than every
+     * epoch seen on that slot; the slot's previous connection, if any, is returned to be fenced.
+     */
+    public synchronized Registration register(UUID session, int slot, long epoch, ConnectionInfo conn) {
+        Map<Integer, Slot> slots = sessions.computeIfAbsent(session, k -> new HashMap<>());
+        Slot s = slots.get(slot);
+        if (s != null && Long.compareUnsigned(epoch, s.epoch) <= 0) {
+            return new Registration(null, s.epoch, "epoch " + Long.toUnsignedString(epoch) + " of session "
+                    + session + " slot " + slot + " is not newer than " + Long.toUnsignedString(s.epoch)
+                    + ": a stale connection");
+        }
+        if (s == null) {
+            s = new Slot();
+            slots.put(slot, s);
+        }
+        long previous = s.epoch;
+        ConnectionInfo old = s.holder;
+        s.epoch = epoch;
+        s.holder = conn;
+        return new Registration(old, previous, null);
     }
 
     /** The client that holds the writer lock, or {@code null}. */

@@ -72,6 +72,11 @@ public final class ExportCommand implements Callable<Integer> {
             description = "Drop clients that have not finished the handshake after this long. (default: ${DEFAULT-VALUE})")
     int handshakeTimeout;
 
+    @Option(names = "--session-grace", paramLabel = "SECONDS", defaultValue = "60",
+            description = "How long an rbd client that lost its connections keeps the writer lock to reconnect "
+                    + "(default: ${DEFAULT-VALUE}; 0 releases it at once).")
+    int sessionGrace;
+
     @Override
     public Integer call() throws Exception {
         SyncMode mode = switch (sync) {
@@ -140,7 +145,8 @@ public final class ExportCommand implements Callable<Integer> {
                     name, store.size(), sizes.minimum());
         }
         String description = store.describe() + (readOnly ? " (read-only)" : "");
-        return new Export(name, description, store, readOnly, shared, mode, sizes);
+        return new Export(name, description, store, readOnly, shared, mode, sizes)
+                .sessionGrace(Duration.ofSeconds(sessionGrace));
     }
 
     static InetSocketAddress parseAddress(String s) throws UnknownHostException {

@@ -138,6 +138,7 @@ public final class RbdServer implements AutoCloseable {
     private void initConnection(Channel ch) {
         context.channels().add(ch);
         ConnectionInfo conn = new ConnectionInfo(String.valueOf(ch.remoteAddress()), clientIdentity(ch));
+        conn.bind(ch);
         ch.pipeline()
                 .addLast(HandshakeHandler.DECODER, new ServerHandshakeDecoder(64 << 10))
                 .addLast(HandshakeHandler.ENCODER, new ServerHandshakeEncoder())

@@ -15,6 +15,7 @@ public final class ServerContext {
     private final Duration handshakeTimeout;
     private final long maxInFlightBytes;
     private volatile boolean draining;
+    private final long instance = new java.security.SecureRandom().nextLong();
 
     public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
                          Duration handshakeTimeout, long maxInFlightBytes) {
@@ -42,6 +43,11 @@ public final class ServerContext {
 
     public Collection<Export> exports() {
         return exports.values();
+    }
+
+    /** A random number for this server's lifetime: a client that sees it change knows the server restarted. */
+    public long instance() {
+        return instance;
     }
 
     public ExecutorService io() {

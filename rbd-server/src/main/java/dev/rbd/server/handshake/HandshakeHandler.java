@@ -9,10 +9,12 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
+import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.ServerGreeting;
 import dev.rbd.protocol.codec.ServerTransmissionCodec;
 import dev.rbd.server.Export;
 import dev.rbd.server.ServerContext;
+import dev.rbd.server.SyncMode;
 import dev.rbd.server.transmission.ConnectionInfo;
 import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.buffer.ByteBuf;
@@ -43,6 +45,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private boolean gotFlags;
     private boolean noZeroes;
     private boolean structured;
+    private Export sessionExport;
 
     public HandshakeHandler(ServerContext server, ConnectionInfo conn) {
         this.server = server;
@@ -114,6 +117,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             case LIST -> list(ctx, code, data);
             case INFO, GO -> infoOrGo(ctx, option, data);
             case STRUCTURED_REPLY -> structuredReply(ctx, code, data);
+            case RBD_SESSION -> session(ctx, code, data);
             default -> error(ctx, code, NbdReplyType.ERR_UNSUP, option + " is not supported by this server");
         }
     }
@@ -184,6 +188,11 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
             return;
         }
+        if (option == NbdOption.GO && sessionExport != null && sessionExport != export) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session was opened for export '"
+                    + sessionExport.name() + "', not '" + export.name() + "'");
+            return;
+        }
         if (option == NbdOption.GO) {
             String refusal = export.claim(conn.client());
             if (refusal != null) {
@@ -230,6 +239,65 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             structured = true;
             ctx.writeAndFlush(OptionReply.ack(code));
         }
+    }
+
+    /**
+     * rbd's session option (see {@link RbdSession}): registers this connection on its session's slot, fences the
+     * slot's older connection, and only then answers, with whether this export's write acks are durable.
+     */
+    private void session(ChannelHandlerContext ctx, int code, ByteBuf data) {
+        RbdSession.Request r = RbdSession.Request.decode(data);
+        if (r == null) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, "malformed rbd session option");
+            return;
+        }
+        if (sessionExport != null) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session option was already sent");
+            return;
+        }
+        Export export = server.export(r.export());
+        if (export == null) {
+            error(ctx, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + r.export() + "'");
+            return;
+        }
+        if (server.draining()) {
+            error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
+            return;
+        }
+        Export.Registration reg = export.register(r.session(), r.slot(), r.epoch(), conn);
+        if (reg.refusal() != null) {
+            log.warn("[{}] {}: rbd session refused: {}", conn.id(), conn.peer(), reg.refusal());
+            error(ctx, code, NbdReplyType.ERR_POLICY, reg.refusal());
+            return;
+        }
+        sessionExport = export;
+        conn.session(r.session());
+        int flags = export.syncMode() == SyncMode.ALWAYS ? RbdSession.ACKS_DURABLE : 0;
+        if (reg.fence() == null) {
+            log.debug("[{}] session {} slot {} epoch {}", conn.id(), r.session(), r.slot(),
+                    Long.toUnsignedString(r.epoch()));
+            ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(), 0, 0)
+                    .encode()));
+            ctx.writeAndFlush(OptionReply.ack(code));
+            return;
+        }
+        ConnectionInfo old = reg.fence();
+        log.info("[{}] session {} slot {} epoch {} -> {}: fencing connection [{}]", conn.id(), r.session(),
+                r.slot(), Long.toUnsignedString(reg.previousEpoch()), Long.toUnsignedString(r.epoch()), old.id());
+        old.fence().whenComplete((f, e) -> ctx.executor().execute(() -> {
+            if (!ctx.channel().isActive()) {
+                return;
+            }
+            if (e != null) {
+                error(ctx, code, NbdReplyType.ERR_PLATFORM, "fencing the old connection failed: " + e);
+                return;
+            }
+            log.info("[{}] connection [{}] fenced: {} request(s) finished, {} discarded", conn.id(), old.id(),
+                    f.finished(), f.discarded());
+            ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(),
+                    f.finished(), f.discarded()).encode()));
+            ctx.writeAndFlush(OptionReply.ack(code));
+        }));
     }
 
     private void error(ChannelHandlerContext ctx, int option, NbdReplyType type, String message) {

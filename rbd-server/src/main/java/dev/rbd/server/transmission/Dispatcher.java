@@ -18,6 +18,7 @@ import java.io.IOException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Validates each request against the export (command, flags, range, alignment, size limits, read-only) on the
@@ -30,6 +31,8 @@ public final class Dispatcher {
     private final Export export;
     private final BlockStore store;
     private final Executor io;
+    private volatile boolean fenced;
+    private final AtomicInteger discarded = new AtomicInteger();
 
     public Dispatcher(Export export, Executor io) {
         this.export = export;
@@ -61,6 +64,16 @@ public final class Dispatcher {
             result.complete(Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
         }
         return result;
+    }
+
+    /** From now on, requests that have not started on an I/O thread are discarded unrun. */
+    void fence() {
+        fenced = true;
+    }
+
+    /** Requests discarded unrun since {@link #fence()}. */
+    int discarded() {
+        return discarded.get();
     }
 
     /** The spec's error for a request that must not reach the store, or {@code null} when it may. */
@@ -119,6 +132,12 @@ public final class Dispatcher {
     }
 
     private void run(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result) {
+        if (fenced) {
+            discarded.incrementAndGet();
+            req.release();
+            result.complete(Outcome.error(NbdError.ESHUTDOWN, "connection was fenced"));
+            return;
+        }
         try {
             NbdCommand cmd = req.command();
             long offset = req.offset();

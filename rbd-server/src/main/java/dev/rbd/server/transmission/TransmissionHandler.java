@@ -15,6 +15,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.DecoderException;
 import java.io.IOException;
+import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +38,11 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     private boolean paused;
     private boolean disconnecting;
     private boolean flushPending;
+    private boolean closed;
+    private boolean fenced;
+    private int finishedAfterFence;
+    private int droppedAfterFence;
+    private CompletableFuture<ConnectionInfo.Fenced> fenceDone;
 
     public TransmissionHandler(ServerContext server, Export export, ConnectionInfo conn, boolean structured) {
         this.server = server;
@@ -49,6 +55,33 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
+        conn.fencer(this::fence);
+    }
+
+    /**
+     * Fences this connection (on its event loop): nothing more is read, requests still waiting for an I/O thread
+     * are discarded, the bytes not yet read are dropped with the connection, and the future completes once no
+     * request this connection read is running any more. Replies still due go nowhere.
+     */
+    private CompletableFuture<ConnectionInfo.Fenced> fence() {
+        if (fenceDone == null) {
+            fenced = true;
+            fenceDone = new CompletableFuture<>();
+            dispatcher.fence();
+            ctx.channel().config().setAutoRead(false);
+            log.info("[{}] fenced: a newer connection of {} took over; {} request(s) still running", conn.id(),
+                    conn.client(), inFlight);
+            ctx.close();
+            fenceIfDone();
+        }
+        return fenceDone;
+    }
+
+    private void fenceIfDone() {
+        if (fenceDone != null && inFlight == 0 && !fenceDone.isDone()) {
+            int discarded = dispatcher.discarded() + droppedAfterFence;
+            fenceDone.complete(new ConnectionInfo.Fenced(finishedAfterFence - dispatcher.discarded(), discarded));
+        }
     }
 
     @Override
@@ -57,8 +90,10 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
             ctx.fireChannelRead(msg);
             return;
         }
-        if (disconnecting) {
-            // "the client MUST NOT send any further requests" after DISC: drop them.
+        if (disconnecting || fenced) {
+            // "the client MUST NOT send any further requests" after DISC: drop them; a fenced connection's
+            // remaining bytes are dropped too.
+            droppedAfterFence += fenced ? 1 : 0;
             req.release();
             return;
         }
@@ -106,6 +141,9 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     private void completed(NbdCommand cmd, long cookie, long offset, long weight, Outcome o) {
         inFlight--;
         inFlightBytes -= weight;
+        if (fenced) {
+            finishedAfterFence++;
+        }
         if (o.ok()) {
             if (cmd == NbdCommand.READ) {
                 conn.bytesRead().addAndGet(o.data().readableBytes());
@@ -119,6 +157,18 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
             ctx.channel().config().setAutoRead(true);
         }
         closeIfDone();
+        if (inFlight == 0) {
+            releaseIfClosed();
+            fenceIfDone();
+        }
+    }
+
+    /** The writer lock goes once the connection is closed and none of its requests still runs. */
+    private void releaseIfClosed() {
+        if (closed && inFlight == 0) {
+            closed = false;
+            export.release(conn.client(), disconnecting);
+        }
     }
 
     private void reply(NbdCommand cmd, long cookie, long offset, Outcome o) {
@@ -176,7 +226,8 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        export.release(conn.client());
+        closed = true;
+        releaseIfClosed();
         log.info("[{}] closed peer={} export={} duration={}ms requests={} read={}B written={}B", conn.id(),
                 conn.peer(), export.name(), conn.ageMillis(), conn.requests().get(), conn.bytesRead().get(),
                 conn.bytesWritten().get());
