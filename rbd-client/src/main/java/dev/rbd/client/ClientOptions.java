@@ -5,37 +5,50 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 
 /**
- * Every client setting with its default, in one place.
+ * Every client setting with its default, in one place. Start from {@link #defaults()} and change what you need
+ * with the {@code with...} methods, or with {@link #toBuilder()}.
  *
+ * @param connections      connections to open where the server allows multi-conn ({@code CAN_MULTI_CONN});
+ *                         requests are spread over them (default 1)
  * @param connectTimeout   how long connecting and negotiating may take (default 10 s)
  * @param maxRequestSize   largest single request; bigger reads and writes are split, also to the server's
  *                         advertised maximum payload (default 4 MiB)
- * @param maxInFlight      requests sent and not yet answered, at most (default 64)
- * @param maxRetainedBytes bytes of write payload held until acknowledged, at most (default 64 MiB)
+ * @param maxInFlight      requests sent and not yet answered, at most, over all connections (default 64)
+ * @param maxRetainedBytes bytes of write payload held until acknowledged (and, where the server's acks are not
+ *                         durable, until a FLUSH covers them), at most (default 64 MiB); at half of it the client
+ *                         sends a FLUSH of its own
  * @param blockTimeout     how long a caller blocks for room under those limits before it gets an
  *                         {@link RbdException} (default 30 s)
  * @param ioTimeout        a connection with requests outstanding that receives nothing for this long is taken
  *                         for dead: it is closed, and its requests replayed on a new one (default 30 s)
- * @param reconnectWait    how long to keep trying to reconnect after the connection died; 0 disables
+ * @param reconnectWait    how long to keep trying to reconnect after a connection died; 0 disables
  *                         reconnecting (default 60 s)
  * @param backoffInitial   first pause between reconnect attempts, doubled up to {@code backoffMax}, with jitter
  *                         (default 100 ms, max 5 s)
- * @param quiescence       how long to wait after reconnecting before replaying, so that requests of the dead
- *                         connection still inside the server drain first; used because no server fences yet
- *                         (default 1 s)
+ * @param quiescence       how long to wait after reconnecting to a server that cannot fence (any server but
+ *                         rbd-server) before replaying, so that the dead connection's requests still inside the
+ *                         server drain first (default 1 s)
+ * @param fencing          send rbd's session option, so rbd-server fences a dead connection before the replay
+ *                         (default true; foreign servers decline it)
+ * @param syncWrites       every write, trim and zeroing completes only once it is on stable storage: nothing
+ *                         extra where the server's acks are durable, else FUA, else a FLUSH after it
+ *                         (default false)
  * @param callbackExecutor where futures complete: never on a network thread (default the common pool)
  */
-public record ClientOptions(Duration connectTimeout, int maxRequestSize, int maxInFlight, int maxRetainedBytes,
-                            Duration blockTimeout, Duration ioTimeout, Duration reconnectWait,
-                            Duration backoffInitial, Duration backoffMax, Duration quiescence,
-                            Executor callbackExecutor) {
+public record ClientOptions(int connections, Duration connectTimeout, int maxRequestSize, int maxInFlight,
+                            int maxRetainedBytes, Duration blockTimeout, Duration ioTimeout, Duration reconnectWait,
+                            Duration backoffInitial, Duration backoffMax, Duration quiescence, boolean fencing,
+                            boolean syncWrites, Executor callbackExecutor) {
     public static ClientOptions defaults() {
-        return new ClientOptions(Duration.ofSeconds(10), 4 << 20, 64, 64 << 20, Duration.ofSeconds(30),
+        return new ClientOptions(1, Duration.ofSeconds(10), 4 << 20, 64, 64 << 20, Duration.ofSeconds(30),
                 Duration.ofSeconds(30), Duration.ofSeconds(60), Duration.ofMillis(100), Duration.ofSeconds(5),
-                Duration.ofSeconds(1), ForkJoinPool.commonPool());
+                Duration.ofSeconds(1), true, false, ForkJoinPool.commonPool());
     }
 
     public ClientOptions {
+        if (connections < 1 || connections > 64) {
+            throw new IllegalArgumentException("connections: " + connections + " (expected: 1..64)");
+        }
         if (maxRequestSize < 512) {
             throw new IllegalArgumentException("maxRequestSize: " + maxRequestSize + " (expected: >= 512)");
         }
@@ -54,48 +67,166 @@ public record ClientOptions(Duration connectTimeout, int maxRequestSize, int max
         }
     }
 
+    public Builder toBuilder() {
+        return new Builder(this);
+    }
+
+    public ClientOptions withConnections(int n) {
+        return toBuilder().connections(n).build();
+    }
+
     public ClientOptions withConnectTimeout(Duration d) {
-        return new ClientOptions(d, maxRequestSize, maxInFlight, maxRetainedBytes, blockTimeout, ioTimeout,
-                reconnectWait, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().connectTimeout(d).build();
     }
 
     public ClientOptions withMaxRequestSize(int n) {
-        return new ClientOptions(connectTimeout, n, maxInFlight, maxRetainedBytes, blockTimeout, ioTimeout,
-                reconnectWait, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().maxRequestSize(n).build();
     }
 
     public ClientOptions withMaxInFlight(int n) {
-        return new ClientOptions(connectTimeout, maxRequestSize, n, maxRetainedBytes, blockTimeout, ioTimeout,
-                reconnectWait, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().maxInFlight(n).build();
     }
 
     public ClientOptions withMaxRetainedBytes(int n) {
-        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, n, blockTimeout, ioTimeout,
-                reconnectWait, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().maxRetainedBytes(n).build();
     }
 
     public ClientOptions withBlockTimeout(Duration d) {
-        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes, d, ioTimeout,
-                reconnectWait, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().blockTimeout(d).build();
     }
 
     public ClientOptions withIoTimeout(Duration d) {
-        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes, blockTimeout, d,
-                reconnectWait, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().ioTimeout(d).build();
     }
 
     public ClientOptions withReconnectWait(Duration d) {
-        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes, blockTimeout,
-                ioTimeout, d, backoffInitial, backoffMax, quiescence, callbackExecutor);
+        return toBuilder().reconnectWait(d).build();
     }
 
     public ClientOptions withBackoff(Duration initial, Duration max) {
-        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes, blockTimeout,
-                ioTimeout, reconnectWait, initial, max, quiescence, callbackExecutor);
+        return toBuilder().backoff(initial, max).build();
     }
 
     public ClientOptions withQuiescence(Duration d) {
-        return new ClientOptions(connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes, blockTimeout,
-                ioTimeout, reconnectWait, backoffInitial, backoffMax, d, callbackExecutor);
+        return toBuilder().quiescence(d).build();
+    }
+
+    public ClientOptions withFencing(boolean on) {
+        return toBuilder().fencing(on).build();
+    }
+
+    public ClientOptions withSyncWrites(boolean on) {
+        return toBuilder().syncWrites(on).build();
+    }
+
+    public ClientOptions withCallbackExecutor(Executor e) {
+        return toBuilder().callbackExecutor(e).build();
+    }
+
+    /** A mutable copy of a set of options; {@link #build()} checks them. */
+    public static final class Builder {
+        private int connections;
+        private Duration connectTimeout;
+        private int maxRequestSize;
+        private int maxInFlight;
+        private int maxRetainedBytes;
+        private Duration blockTimeout;
+        private Duration ioTimeout;
+        private Duration reconnectWait;
+        private Duration backoffInitial;
+        private Duration backoffMax;
+        private Duration quiescence;
+        private boolean fencing;
+        private boolean syncWrites;
+        private Executor callbackExecutor;
+
+        private Builder(ClientOptions o) {
+            connections = o.connections;
+            connectTimeout = o.connectTimeout;
+            maxRequestSize = o.maxRequestSize;
+            maxInFlight = o.maxInFlight;
+            maxRetainedBytes = o.maxRetainedBytes;
+            blockTimeout = o.blockTimeout;
+            ioTimeout = o.ioTimeout;
+            reconnectWait = o.reconnectWait;
+            backoffInitial = o.backoffInitial;
+            backoffMax = o.backoffMax;
+            quiescence = o.quiescence;
+            fencing = o.fencing;
+            syncWrites = o.syncWrites;
+            callbackExecutor = o.callbackExecutor;
+        }
+
+        public Builder connections(int n) {
+            connections = n;
+            return this;
+        }
+
+        public Builder connectTimeout(Duration d) {
+            connectTimeout = d;
+            return this;
+        }
+
+        public Builder maxRequestSize(int n) {
+            maxRequestSize = n;
+            return this;
+        }
+
+        public Builder maxInFlight(int n) {
+            maxInFlight = n;
+            return this;
+        }
+
+        public Builder maxRetainedBytes(int n) {
+            maxRetainedBytes = n;
+            return this;
+        }
+
+        public Builder blockTimeout(Duration d) {
+            blockTimeout = d;
+            return this;
+        }
+
+        public Builder ioTimeout(Duration d) {
+            ioTimeout = d;
+            return this;
+        }
+
+        public Builder reconnectWait(Duration d) {
+            reconnectWait = d;
+            return this;
+        }
+
+        public Builder backoff(Duration initial, Duration max) {
+            backoffInitial = initial;
+            backoffMax = max;
+            return this;
+        }
+
+        public Builder quiescence(Duration d) {
+            quiescence = d;
+            return this;
+        }
+
+        public Builder fencing(boolean on) {
+            fencing = on;
+            return this;
+        }
+
+        public Builder syncWrites(boolean on) {
+            syncWrites = on;
+            return this;
+        }
+
+        public Builder callbackExecutor(Executor e) {
+            callbackExecutor = e;
+            return this;
+        }
+
+        public ClientOptions build() {
+            return new ClientOptions(connections, connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes,
+                    blockTimeout, ioTimeout, reconnectWait, backoffInitial, backoffMax, quiescence, fencing,
+                    syncWrites, callbackExecutor);
+        }
     }
 }

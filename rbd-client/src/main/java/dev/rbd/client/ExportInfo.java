@@ -9,9 +9,13 @@ import dev.rbd.protocol.NbdConstants;
  * @param minimumBlock      alignment (1 when the server sent no block sizes)
  * @param preferredBlock    preferred request granularity
  * @param maxPayload        largest payload the server accepts
+ * @param fencing           the server speaks rbd's session option: a reconnect fences the old connection
+ * @param durableAcks       the server said every write it acknowledges is on stable storage (rbd-server's
+ *                          default); false for servers that did not say
  */
 public record ExportInfo(String name, String description, long size, int transmissionFlags, int minimumBlock,
-                         int preferredBlock, int maxPayload, boolean structuredReplies) {
+                         int preferredBlock, int maxPayload, boolean structuredReplies, boolean fencing,
+                         boolean durableAcks) {
     public boolean readOnly() {
         return has(NbdConstants.FLAG_READ_ONLY);
     }

@@ -8,6 +8,7 @@ import dev.rbd.client.internal.Session;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdRequest;
+import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.codec.ClientHandshakeDecoder;
 import dev.rbd.protocol.codec.ClientHandshakeEncoder;
 import dev.rbd.protocol.codec.ClientTransmissionCodec;
@@ -35,17 +36,24 @@ import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * A client of one NBD export over one connection: requests are pipelined, replies matched by cookie in any order,
- * and large requests split to the server's maximum payload. Every operation returns a future that completes off
- * the network thread; failures are {@link RbdException}s ({@link NbdErrorException} carries the server's error).
+ * A client of one NBD export: requests are pipelined over one connection, or several where the server allows
+ * multi-conn, replies matched by cookie in any order, and large requests split to the server's maximum payload.
+ * Every operation returns a future that completes off the network thread; failures are {@link RbdException}s
+ * ({@link NbdErrorException} carries the server's error, {@link OutcomeUnknownException} marks a write whose fate
+ * cannot be known). Writes survive the connection and the server: see {@link Session}.
  */
 public final class RbdClient implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(RbdClient.class);
+
     private final NbdUri uri;
     private final ClientOptions options;
     private final EventLoopGroup group;
@@ -54,14 +62,16 @@ public final class RbdClient implements AutoCloseable {
     private final OverlapIndex overlaps = new OverlapIndex();
     private final Budget budget;
 
-    private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, Session.Established first) {
+    private RbdClient(NbdUri uri, ClientOptions options, EventLoopGroup group, List<Session.Established> first,
+                      Session.Connector connector) {
         this.uri = uri;
         this.options = options;
         this.group = group;
-        this.info = first.info();
+        this.info = first.get(0).info();
         this.budget = new Budget(options.maxInFlight(), options.maxRetainedBytes(), options.blockTimeout());
-        this.session = new Session(first, () -> establish(uri, options, group), new Session.Policy(
-                options.reconnectWait(), options.backoffInitial(), options.backoffMax(), options.quiescence()));
+        this.session = new Session(first, connector, new Session.Policy(options.reconnectWait(),
+                options.backoffInitial(), options.backoffMax(), options.quiescence(),
+                options.maxRetainedBytes() / 2));
     }
 
     public static RbdClient connect(String uri) {
@@ -71,18 +81,37 @@ public final class RbdClient implements AutoCloseable {
     /** Connects and negotiates; throws {@link RbdException} with the reason (refused, unknown export, ...). */
     public static RbdClient connect(String uriText, ClientOptions options) {
         NbdUri uri = NbdUri.parse(uriText);
-        EventLoopGroup group = newGroup(uri);
+        EventLoopGroup group = newGroup(uri, options.connections());
+        UUID id = UUID.randomUUID();
+        Session.Connector connector = (slot, epoch) -> establish(uri, options, group,
+                options.fencing() ? new RbdSession.Request(id, slot, epoch, uri.export()) : null);
+        List<Session.Established> first = new ArrayList<>();
         try {
-            return new RbdClient(uri, options, group, establish(uri, options, group));
+            first.add(connector.connect(0, 1));
+            ExportInfo info = first.get(0).info();
+            if (options.connections() > 1 && !info.canMultiConn()) {
+                log.info("{}: the server does not allow multi-conn; using one connection, not {}", uri,
+                        options.connections());
+            }
+            for (int slot = 1; slot < options.connections() && info.canMultiConn(); slot++) {
+                first.add(connector.connect(slot, 1));
+            }
+            if (options.fencing() && !info.fencing()) {
+                log.info("{}: the server cannot fence connections (no rbd session option); a reconnect waits {} ms "
+                        + "before replaying", uri, options.quiescence().toMillis());
+            }
+            return new RbdClient(uri, options, group, first, connector);
         } catch (RuntimeException e) {
+            first.forEach(f -> f.connection().channel().close());
             shutdown(null, group);
             throw e;
         }
     }
 
     /** Opens one connection and negotiates the export; also used for every reconnect. */
-    private static Session.Established establish(NbdUri uri, ClientOptions options, EventLoopGroup group) {
-        Negotiator negotiator = Negotiator.forExport(uri.export());
+    private static Session.Established establish(NbdUri uri, ClientOptions options, EventLoopGroup group,
+                                                 RbdSession.Request sessionOption) {
+        Negotiator negotiator = Negotiator.forExport(uri.export(), sessionOption);
         Channel ch = null;
         try {
             ch = open(uri, options, negotiator, group);
@@ -102,7 +131,7 @@ public final class RbdClient implements AutoCloseable {
                 p.remove(Negotiator.DECODER);
                 return c;
             }, channel.eventLoop()).join();
-            return new Session.Established(connection, info);
+            return new Session.Established(connection, info, negotiator.serverInstance());
         } catch (RuntimeException e) {
             if (ch != null) {
                 ch.close().awaitUninterruptibly();
@@ -115,7 +144,7 @@ public final class RbdClient implements AutoCloseable {
     public static List<ExportEntry> listExports(String uriText, ClientOptions options) {
         NbdUri uri = NbdUri.parse(uriText);
         Negotiator negotiator = Negotiator.forList();
-        EventLoopGroup group = newGroup(uri);
+        EventLoopGroup group = newGroup(uri, 1);
         Channel ch = null;
         try {
             ch = open(uri, options, negotiator, group);
@@ -125,13 +154,14 @@ public final class RbdClient implements AutoCloseable {
         }
     }
 
-    private static EventLoopGroup newGroup(NbdUri uri) {
+    private static EventLoopGroup newGroup(NbdUri uri, int connections) {
         boolean epoll = Epoll.isAvailable();
         if (uri.isUnix() && !epoll) {
             throw new RbdException("nbd+unix needs the native epoll transport, unavailable here");
         }
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
-        return new MultiThreadIoEventLoopGroup(1, factory);
+        return new MultiThreadIoEventLoopGroup(Math.min(connections, Runtime.getRuntime().availableProcessors()),
+                factory);
     }
 
     /** Connects with the negotiation handlers in place; negotiation then runs on the event loop. */
@@ -217,11 +247,31 @@ public final class RbdClient implements AutoCloseable {
         return write(offset, data, false);
     }
 
-    /** Writes {@code data} at {@code offset}; with {@code fua} the reply means it is on stable storage. */
+    /**
+     * Writes {@code data} at {@code offset}; with {@code fua} (or in sync mode) the future completes once it is on
+     * stable storage. {@code data} must stay unchanged until the future completes; where the server's acks are
+     * not durable, the client keeps its own copy until a FLUSH covers the write.
+     */
     public CompletableFuture<Void> write(long offset, byte[] data, boolean fua) {
-        int flags = fua ? NbdConstants.CMD_FLAG_FUA : 0;
-        return split(data.length, chunk(), (at, n) -> send(flags, NbdCommand.WRITE, offset + at, n,
-                Unpooled.wrappedBuffer(data, (int) at, (int) n), null, 0));
+        int flags = durableFlags(fua);
+        boolean copy = !info.durableAcks() && (flags & NbdConstants.CMD_FLAG_FUA) == 0;
+        return synced(split(data.length, chunk(), (at, n) -> send(flags, NbdCommand.WRITE, offset + at, n,
+                copy ? Unpooled.copiedBuffer(data, (int) at, (int) n) : Unpooled.wrappedBuffer(data, (int) at,
+                        (int) n), null, 0)), flags);
+    }
+
+    /** FUA when asked, or in sync mode where acks are not durable and the server takes FUA. */
+    private int durableFlags(boolean fua) {
+        boolean sync = options.syncWrites() && !info.durableAcks() && info.canFua();
+        return fua || sync ? NbdConstants.CMD_FLAG_FUA : 0;
+    }
+
+    /** In sync mode, on a server that neither acks durably nor takes FUA: a FLUSH after the write. */
+    private CompletableFuture<Void> synced(CompletableFuture<Void> done, int flags) {
+        if (!options.syncWrites() || info.durableAcks() || (flags & NbdConstants.CMD_FLAG_FUA) != 0) {
+            return done;
+        }
+        return done.thenCompose(v -> flush());
     }
 
     /**
@@ -230,7 +280,7 @@ public final class RbdClient implements AutoCloseable {
      */
     public CompletableFuture<Void> flush() {
         return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(
-                v -> session.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0));
+                v -> session.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, () -> { }));
     }
 
     /**
@@ -248,21 +298,25 @@ public final class RbdClient implements AutoCloseable {
         }
         OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
         // runs at once when nothing overlapping is in flight
+        // the budget is let go when the session lets go of the payload: at the answer, or at a FLUSH covering it
         CompletableFuture<Void> sent = a.ready().thenCompose(v -> session.submit(flags, cmd, offset, (int) length,
-                payload, target, targetOffset));
+                payload, target, targetOffset, () -> budget.releaseBytes(weight)));
         return sent.whenComplete((v, e) -> {
             a.entry().release();
-            budget.release(weight);
+            budget.releaseRequest();
         });
     }
 
     public CompletableFuture<Void> trim(long offset, long length) {
-        return ranged(NbdCommand.TRIM, 0, offset, length);
+        int flags = durableFlags(false);
+        return synced(ranged(NbdCommand.TRIM, flags, offset, length), flags);
     }
 
     /** Zeroes a range; {@code mayPunch=false} sends NO_HOLE so the range stays allocated. */
     public CompletableFuture<Void> writeZeroes(long offset, long length, boolean mayPunch) {
-        return ranged(NbdCommand.WRITE_ZEROES, mayPunch ? 0 : NbdConstants.CMD_FLAG_NO_HOLE, offset, length);
+        int flags = durableFlags(false);
+        return synced(ranged(NbdCommand.WRITE_ZEROES, flags | (mayPunch ? 0 : NbdConstants.CMD_FLAG_NO_HOLE), offset,
+                length), flags);
     }
 
     public CompletableFuture<Void> cache(long offset, long length) {
@@ -301,10 +355,23 @@ public final class RbdClient implements AutoCloseable {
         return new BlockDevice(this);
     }
 
-    /** Requests sent and not yet answered (for tests and metrics). */
+    /** Requests sent and not yet answered, over all connections (for tests and metrics). */
     public int inFlight() {
-        Connection c = session.connection();
-        return c == null ? 0 : c.inFlight().join();
+        int n = 0;
+        for (Connection c : session.connections()) {
+            n += c.inFlight().join();
+        }
+        return n;
+    }
+
+    /** Connections open now (several only where the server allows multi-conn and more were asked for). */
+    public int connections() {
+        return session.connections().size();
+    }
+
+    /** Bytes of acknowledged writes kept until a FLUSH covers them (0 where the server's acks are durable). */
+    public long unflushedBytes() {
+        return session.unflushedBytes();
     }
 
     /** Successful reconnects so far. */
@@ -328,22 +395,29 @@ public final class RbdClient implements AutoCloseable {
     }
 
     /**
-     * Waits (at most the block timeout) until every request was answered, sends DISC, and closes the connection.
+     * Waits (at most the block timeout) until every request was answered, flushes where acknowledged writes are
+     * not yet durable, sends DISC, and closes the connections.
      */
     @Override
     public void close() {
         try {
             overlaps.allSoFar().get(options.blockTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            if (session.unflushedBytes() > 0 && session.failure() == null) {
+                flush().get(options.blockTimeout().toMillis(), TimeUnit.MILLISECONDS);
+            }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException e) {
             // close anyway: what is still in flight fails as the connection ends
+            log.warn("{}: closing with requests unanswered: {}", uri, rootMessage(e));
         }
-        Connection c = session.close();
-        Channel channel = c == null ? null : c.channel();
-        if (channel != null && channel.isActive()) {
-            channel.writeAndFlush(NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)).awaitUninterruptibly();
+        for (Connection c : session.close()) {
+            Channel channel = c.channel();
+            if (channel.isActive()) {
+                channel.writeAndFlush(NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)).awaitUninterruptibly();
+            }
+            channel.close().awaitUninterruptibly();
         }
-        shutdown(channel, group);
+        shutdown(null, group);
     }
 }

@@ -110,7 +110,8 @@ final class FakeServer implements AutoCloseable {
                 optionReply(c, option, 1, new byte[0]);
                 return;
             }
-            optionReply(c, option, 1, new byte[0]); // ACK (STRUCTURED_REPLY)
+            // ACK for STRUCTURED_REPLY, ERR_UNSUP for anything else (rbd's session option), as foreign servers do
+            optionReply(c, option, option == 8 ? 1 : 0x80000001, new byte[0]);
         }
     }
 

@@ -201,6 +201,8 @@ class RbdClientTest {
             assertThat(c.retainedBytes()).isLessThanOrEqualTo(64 << 10);
             releaseWrites.countDown();
             CompletableFuture.allOf(accepted.toArray(new CompletableFuture<?>[0])).join();
+            // this export acks before a sync, so the writes stay retained until a FLUSH covers them
+            c.flush().join();
             org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
                     .until(() -> c.retainedBytes() == 0 && c.admittedRequests() == 0);
             c.write(1 << 19, new byte[8192]).join();

@@ -128,7 +128,14 @@ class ReconnectTest {
                 FAST.withIoTimeout(Duration.ofMillis(300)))) {
             CompletableFuture<Void> w = c.write(0, block(5));
             assertThat(stalled.await(5, TimeUnit.SECONDS)).isTrue();
-            w.get(10, TimeUnit.SECONDS); // replayed on a new connection, where the write goes through
+            // The client gives up on the silent connection and reconnects, but the server fences the old one
+            // first: the new connection waits while the old write is still running.
+            assertThatThrownBy(() -> w.get(1500, TimeUnit.MILLISECONDS))
+                    .isInstanceOf(java.util.concurrent.TimeoutException.class);
+            assertThat(calls.get()).as("no replay while the old write runs").isEqualTo(1);
+            wake.countDown();
+            w.get(10, TimeUnit.SECONDS); // then replayed on the new connection
+            assertThat(calls.get()).isEqualTo(2);
             assertThat(c.reconnects()).isEqualTo(1);
             assertThat(java.util.Arrays.equals(c.read(0, 4096).get(5, TimeUnit.SECONDS), block(5))).isTrue();
         } finally {

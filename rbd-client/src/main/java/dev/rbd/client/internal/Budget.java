@@ -6,8 +6,9 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The client's memory bound: requests in flight and bytes of write payload held until acknowledged. A caller that
- * finds no room blocks, for at most the block timeout, instead of growing memory.
+ * The client's memory bound: requests in flight, and bytes of write payload held until acknowledged (and, where
+ * acks are not durable, until a FLUSH covers them). A caller that finds no room blocks, for at most the block
+ * timeout, instead of growing memory.
  */
 public final class Budget {
     private final int maxRequests;
@@ -49,11 +50,16 @@ public final class Budget {
         }
     }
 
-    public void release(int weight) {
+    /** The request was answered. */
+    public void releaseRequest() {
+        requests.release();
+    }
+
+    /** Its payload was let go. */
+    public void releaseBytes(int weight) {
         if (weight > 0) {
             bytes.release(weight);
         }
-        requests.release();
     }
 
     /** Requests currently counted against the budget. */

@@ -12,6 +12,7 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
+import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.ServerGreeting;
 import dev.rbd.protocol.codec.ClientHandshakeDecoder;
 import io.netty.buffer.ByteBuf;
@@ -24,17 +25,21 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The fixed-newstyle handshake, client side: asks for structured replies, then GO with the export's description
- * and block sizes (falling back to EXPORT_NAME for servers without GO); or, in list mode, LIST then ABORT.
+ * The fixed-newstyle handshake, client side: asks for structured replies, sends rbd's session option when given
+ * one (a server that does not know it answers ERR_UNSUP and the connection goes on without fencing), then GO with
+ * the export's description and block sizes (falling back to EXPORT_NAME for servers without GO); or, in list mode,
+ * LIST then ABORT.
  */
 public final class Negotiator extends ChannelInboundHandlerAdapter {
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
 
-    private enum Step { GREETING, STRUCTURED_REPLY, GO, EXPORT_NAME, LIST, DONE }
+    private enum Step { GREETING, STRUCTURED_REPLY, SESSION, GO, EXPORT_NAME, LIST, DONE }
 
     private final String export;
     private final boolean list;
+    private final RbdSession.Request session;
+    private RbdSession.Reply sessionReply;
     private final CompletableFuture<ExportInfo> info = new CompletableFuture<>();
     private final CompletableFuture<List<ExportEntry>> entries = new CompletableFuture<>();
     private final List<ExportEntry> listed = new ArrayList<>();
@@ -48,19 +53,29 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private int preferredBlock = 4096;
     private int maxPayload = NbdConstants.PORTABLE_MAX_PAYLOAD;
 
-    private Negotiator(String export, boolean list) {
+    private Negotiator(String export, boolean list, RbdSession.Request session) {
         this.export = export;
         this.list = list;
+        this.session = session;
     }
 
-    /** Negotiates the export; {@link #info()} completes on the event loop once transmission may begin. */
-    public static Negotiator forExport(String export) {
-        return new Negotiator(export, false);
+    /**
+     * Negotiates the export; {@link #info()} completes on the event loop once transmission may begin.
+     *
+     * @param session rbd's session option to send, or {@code null}
+     */
+    public static Negotiator forExport(String export, RbdSession.Request session) {
+        return new Negotiator(export, false, session);
     }
 
     /** Lists the server's exports, then aborts. */
     public static Negotiator forList() {
-        return new Negotiator("", true);
+        return new Negotiator("", true, null);
+    }
+
+    /** The server instance from rbd's session reply, 0 when the server did not send one. */
+    public long serverInstance() {
+        return sessionReply != null ? sessionReply.serverInstance() : 0;
     }
 
     public CompletableFuture<ExportInfo> info() {
@@ -110,7 +125,26 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         switch (step) {
             case STRUCTURED_REPLY -> {
                 structured = type == NbdReplyType.ACK;
-                sendGo(ctx);
+                if (session != null) {
+                    step = Step.SESSION;
+                    ctx.writeAndFlush(new OptionRequest(RbdSession.OPTION, session.encode()));
+                } else {
+                    sendGo(ctx);
+                }
+            }
+            case SESSION -> {
+                if (type == NbdReplyType.RBD_SESSION) {
+                    sessionReply = RbdSession.Reply.decode(data);
+                    if (sessionReply == null) {
+                        fail(ctx, new RbdException("malformed rbd session reply"));
+                    }
+                } else if (type == NbdReplyType.ACK && sessionReply != null) {
+                    sendGo(ctx);
+                } else if (type == NbdReplyType.ERR_UNSUP || type == NbdReplyType.ACK) {
+                    sendGo(ctx); // a server without fencing (a bare ACK says nothing we could use either)
+                } else {
+                    fail(ctx, refusal("export '" + export + "'", r));
+                }
             }
             case GO -> onGoReply(ctx, r, type, data);
             case LIST -> {
@@ -187,7 +221,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         step = Step.DONE;
         info.complete(new ExportInfo(export, description, size, flags, Math.max(1, minBlock),
                 Math.max(512, preferredBlock), maxPayload > 0 ? maxPayload : NbdConstants.PORTABLE_MAX_PAYLOAD,
-                structured));
+                structured, sessionReply != null, sessionReply != null && sessionReply.acksDurable()));
     }
 
     private void fail(ChannelHandlerContext ctx, RbdException e) {

@@ -4,39 +4,66 @@ import dev.rbd.client.ExportInfo;
 import dev.rbd.client.OutcomeUnknownException;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdConstants;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The client's session: the current connection, and what happens when it dies. Every request keeps its payload
- * until answered; when the connection ends, requests in flight and new ones are parked, the session reconnects
- * with exponential backoff and jitter, checks the export did not change, waits a quiescence period (so a stale
- * connection's requests have drained on a server that cannot fence), and replays the parked requests in
- * submission order. Overlapping requests are never in flight together (see {@link OverlapIndex}), so a replay
- * cannot reorder two writes to the same bytes. When the reconnect wait runs out, never-sent requests fail plainly
- * and sent ones with {@link OutcomeUnknownException}, and the session accepts no more work.
+ * The client's session: one or more connections ("slots", several only where the server allows multi-conn), and
+ * what happens when one dies.
+ *
+ * <p>Every request keeps its payload until it is retired: when answered, or, for a write the server acknowledged
+ * without making it durable, when a FLUSH covers it. When a connection ends, its unanswered requests wait for that
+ * slot to reconnect (exponential backoff with jitter, a new epoch each attempt). On our server the new connection's
+ * handshake fences the old one, so nothing of it can land later; on a server without fencing the session waits a
+ * quiescence period instead. The export must not have changed. The waiting requests are then replayed in
+ * submission order, on any live connection. Overlapping requests are never in flight together (see
+ * {@link OverlapIndex}), so a replay cannot reorder two writes to the same bytes.
+ *
+ * <p>Acknowledged but unflushed writes are replayed too, in order and before anything else, when the server may
+ * have lost them: after every connection was lost, or when the server reports a new instance. While that replay
+ * runs, nothing else is sent.
+ *
+ * <p>When a slot's reconnect wait runs out, never-sent requests fail plainly, sent writes with
+ * {@link OutcomeUnknownException}, and the session accepts no more work.
  */
 public final class Session {
     private static final Logger log = LoggerFactory.getLogger(Session.class);
 
     /** A live connection and what its negotiation said. */
-    public record Established(Connection connection, ExportInfo info) {
+    public record Established(Connection connection, ExportInfo info, long serverInstance) {
     }
 
-    /** How the session reconnects. */
-    public record Policy(Duration reconnectWait, Duration backoffInitial, Duration backoffMax, Duration quiescence) {
+    /** Opens one connection for a slot, with the epoch its rbd session option carries. */
+    @FunctionalInterface
+    public interface Connector {
+        Established connect(int slot, long epoch);
     }
 
-    /** One request, kept until answered. */
+    /**
+     * How the session reconnects and retains.
+     *
+     * @param autoFlushBytes when acknowledged-but-unflushed writes hold this many bytes, the session sends a FLUSH
+     *                       of its own so they can be let go
+     */
+    public record Policy(Duration reconnectWait, Duration backoffInitial, Duration backoffMax, Duration quiescence,
+                         long autoFlushBytes) {
+    }
+
+    /** One request, kept until retired. */
     private static final class Req {
         final long seq;
         final int flags;
@@ -47,10 +74,14 @@ public final class Session {
         final byte[] target;
         final int targetOffset;
         final CompletableFuture<Void> result;
+        final Runnable onRetire;
+        final AtomicBoolean retired = new AtomicBoolean();
         boolean sent;
+        long ackSeq;
+        long covers;
 
         Req(long seq, int flags, NbdCommand cmd, long offset, int length, ByteBuf payload, byte[] target,
-            int targetOffset, CompletableFuture<Void> result) {
+            int targetOffset, CompletableFuture<Void> result, Runnable onRetire) {
             this.seq = seq;
             this.flags = flags;
             this.cmd = cmd;
@@ -60,122 +91,285 @@ public final class Session {
             this.target = target;
             this.targetOffset = targetOffset;
             this.result = result;
+            this.onRetire = onRetire;
+        }
+
+        boolean changesData() {
+            return cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
+        }
+
+        /** Lets go of the payload and whatever the submitter counted against it; once. */
+        void retire() {
+            if (retired.compareAndSet(false, true)) {
+                payload.release();
+                onRetire.run();
+            }
         }
     }
 
-    private final Supplier<Established> connector;
+    private static final class Slot {
+        final int index;
+        long epoch;
+        Connection connection;
+        boolean reconnecting;
+        final List<Req> orphans = new ArrayList<>();
+
+        Slot(int index) {
+            this.index = index;
+        }
+    }
+
+    private final Connector connector;
     private final Policy policy;
     private final ExportInfo info;
+    private final boolean durableAcks;
+    private final Slot[] slots;
     private final AtomicLong seqs = new AtomicLong();
-    private final List<Req> parked = new ArrayList<>();
-    private Connection connection;
-    private boolean reconnecting;
+    private final AtomicLong replayed = new AtomicLong();
+    /** Requests with no live connection to go to, or held back while unflushed writes are replayed. */
+    private final List<Req> waiting = new ArrayList<>();
+    /** Acknowledged writes no FLUSH covers yet (only where acks are not durable), in acknowledgement order. */
+    private final List<Req> unflushed = new ArrayList<>();
+    private long unflushedBytes;
+    private long acks;
+    private long serverInstance;
+    private boolean replayUnflushed;
+    private boolean gated;
+    private boolean autoFlushing;
+    private int next;
     private boolean closed;
     private RbdException failure;
     private int reconnects;
-    private final AtomicLong replayed = new AtomicLong();
 
-    public Session(Established first, Supplier<Established> connector, Policy policy) {
-        this.connection = first.connection();
-        this.info = first.info();
+    /** @param first one established connection per slot, slot 0 first, all of the same export */
+    public Session(List<Established> first, Connector connector, Policy policy) {
         this.connector = connector;
         this.policy = policy;
-        watch(first.connection());
+        this.info = first.get(0).info();
+        this.durableAcks = info.durableAcks();
+        this.serverInstance = first.get(0).serverInstance();
+        this.slots = new Slot[first.size()];
+        for (int i = 0; i < slots.length; i++) {
+            slots[i] = new Slot(i);
+            slots[i].epoch = 1;
+            slots[i].connection = first.get(i).connection();
+            watch(slots[i], first.get(i).connection());
+        }
     }
 
-    /** Sends a request now, or parks it while reconnecting. Takes ownership of {@code payload}. */
+    /**
+     * Sends a request now, or keeps it until a connection is back. Takes ownership of {@code payload}; runs
+     * {@code onRetire} once the payload is let go (answered, covered by a FLUSH where acks are not durable, or
+     * failed). The future completes when the server answered.
+     */
     public CompletableFuture<Void> submit(int flags, NbdCommand cmd, long offset, int length, ByteBuf payload,
-                                          byte[] target, int targetOffset) {
+                                          byte[] target, int targetOffset, Runnable onRetire) {
         CompletableFuture<Void> result = new CompletableFuture<>();
-        Req r = new Req(seqs.incrementAndGet(), flags, cmd, offset, length, payload, target, targetOffset, result);
-        result.whenComplete((v, e) -> payload.release());
-        attempt(r);
+        attempt(new Req(seqs.incrementAndGet(), flags, cmd, offset, length, payload, target, targetOffset, result,
+                onRetire));
         return result;
     }
 
     private void attempt(Req r) {
         Connection c;
+        Slot slot;
         synchronized (this) {
             if (failure != null) {
                 fail(r, failure);
                 return;
             }
-            if (connection == null) {
-                parked.add(r);
+            slot = gated ? null : pick();
+            if (slot == null) {
+                waiting.add(r);
                 return;
             }
-            c = connection;
+            c = slot.connection;
+            if (r.cmd == NbdCommand.FLUSH) {
+                r.covers = acks; // NBD's FLUSH covers the writes answered before it was sent
+            }
         }
-        r.payload.retain(); // the connection releases what it sends; we keep our reference for a replay
-        c.submit(r.flags, r.cmd, r.offset, r.length, r.payload, r.target, r.targetOffset).whenComplete((v, e) -> {
-            if (e == null) {
-                r.result.complete(null);
-            } else if (e instanceof ConnectionLostException lost && policy.reconnectWait().toMillis() > 0) {
-                r.sent |= lost.sent();
+        send(slot, c, r);
+    }
+
+    /** The next live slot, round robin; {@code null} when none is live. */
+    private Slot pick() {
+        for (int i = 0; i < slots.length; i++) {
+            Slot s = slots[next++ % slots.length];
+            if (s.connection != null) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    private void send(Slot slot, Connection c, Req r) {
+        // The connection releases what it sends, and sending moves the buffer's reader index: it gets a duplicate.
+        c.submit(r.flags, r.cmd, r.offset, r.length, r.payload.retainedDuplicate(), r.target, r.targetOffset)
+                .whenComplete((v, e) -> {
+                    if (e == null) {
+                        answered(r);
+                    } else if (e instanceof ConnectionLostException lost) {
+                        r.sent |= lost.sent();
+                        lost(slot, c, r, lost);
+                    } else {
+                        r.result.completeExceptionally(e);
+                        r.retire();
+                    }
+                });
+    }
+
+    /** A request's connection died before its answer: it waits for that slot to be fenced and reconnected. */
+    private void lost(Slot slot, Connection c, Req r, ConnectionLostException cause) {
+        RbdException f;
+        boolean reconnecting = policy.reconnectWait().toMillis() > 0;
+        synchronized (this) {
+            f = failure;
+            if (f == null && reconnecting) {
                 replayed.incrementAndGet();
-                connectionLost(c);
-                attempt(r);
-            } else if (e instanceof ConnectionLostException lost) {
-                r.sent |= lost.sent();
-                fail(r, lost);
-            } else {
-                r.result.completeExceptionally(e);
+                if (slot.connection == c || slot.reconnecting) {
+                    slot.orphans.add(r);
+                    connectionLost(slot, c);
+                    return;
+                }
+            }
+        }
+        if (f == null && reconnecting) {
+            attempt(r); // the slot already came back, so the dead connection was fenced
+        } else {
+            fail(r, f != null && reconnecting ? f : cause); // without reconnecting, the connection's own reason
+        }
+    }
+
+    private void answered(Req r) {
+        boolean retain = r.changesData() && !durableAcks && (r.flags & NbdConstants.CMD_FLAG_FUA) == 0;
+        List<Req> covered = List.of();
+        boolean flush = false;
+        synchronized (this) {
+            if (retain && !r.retired.get()) {
+                r.ackSeq = ++acks;
+                unflushed.add(r);
+                unflushedBytes += r.payload.readableBytes() + 64;
+                if (unflushedBytes >= policy.autoFlushBytes() && !autoFlushing) {
+                    autoFlushing = true;
+                    flush = true;
+                }
+            } else if (r.cmd == NbdCommand.FLUSH) {
+                covered = coveredBy(r.covers);
+            }
+        }
+        r.result.complete(null);
+        if (!retain) {
+            r.retire();
+        }
+        covered.forEach(Req::retire);
+        if (flush) {
+            autoFlush();
+        }
+    }
+
+    /** A FLUSH of the session's own, so acknowledged writes can be let go; again while enough are kept. */
+    private void autoFlush() {
+        submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, () -> { }).whenComplete((v, e) -> {
+            boolean again;
+            synchronized (this) {
+                again = e == null && unflushedBytes >= policy.autoFlushBytes() && failure == null && !closed;
+                autoFlushing = again;
+            }
+            if (e != null) {
+                log.warn("flush to let go of acknowledged writes failed: {}", e.getMessage());
+            } else if (again) {
+                autoFlush();
             }
         });
     }
 
+    private List<Req> coveredBy(long covers) {
+        List<Req> out = new ArrayList<>();
+        while (!unflushed.isEmpty() && unflushed.get(0).ackSeq <= covers) {
+            Req w = unflushed.remove(0);
+            unflushedBytes -= w.payload.readableBytes() + 64;
+            out.add(w);
+        }
+        return out;
+    }
+
     private static void fail(Req r, RbdException cause) {
-        boolean changes = r.cmd != NbdCommand.READ && r.cmd != NbdCommand.CACHE;
-        if (r.sent && changes) {
+        if (r.sent && r.changesData()) {
             r.result.completeExceptionally(new OutcomeUnknownException(r.cmd + " at "
                     + Long.toUnsignedString(r.offset) + "+" + r.length + " was sent but never answered ("
                     + cause.getMessage() + "); it may or may not have taken effect", cause));
         } else {
             r.result.completeExceptionally(cause);
         }
+        r.retire();
     }
 
-    private void watch(Connection c) {
-        c.channel().closeFuture().addListener(f -> connectionLost(c));
+    private void watch(Slot slot, Connection c) {
+        c.channel().closeFuture().addListener(f -> {
+            synchronized (this) {
+                connectionLost(slot, c);
+            }
+        });
     }
 
-    private void connectionLost(Connection c) {
-        synchronized (this) {
-            if (connection != c || closed) {
-                return;
-            }
-            connection = null;
-            if (policy.reconnectWait().toMillis() <= 0) {
-                failure = new RbdException("connection lost and reconnecting is disabled");
-                List<Req> rest = new ArrayList<>(parked);
-                parked.clear();
-                rest.forEach(r -> fail(r, failure));
-                return;
-            }
-            if (reconnecting) {
-                return;
-            }
-            reconnecting = true;
+    /** Called with the lock held. */
+    private void connectionLost(Slot slot, Connection c) {
+        if (slot.connection != c || closed) {
+            return;
         }
-        Thread t = new Thread(this::reconnect, "rbd-reconnect");
-        t.setDaemon(true);
-        t.start();
+        slot.connection = null;
+        if (policy.reconnectWait().toMillis() <= 0) {
+            if (failure == null) {
+                failure = new RbdException("connection lost and reconnecting is disabled");
+            }
+            failAll();
+            return;
+        }
+        if (Arrays.stream(slots).allMatch(s -> s.connection == null) && !unflushed.isEmpty()) {
+            replayUnflushed = true; // the server may have gone with them
+        }
+        if (!slot.reconnecting) {
+            slot.reconnecting = true;
+            Thread t = new Thread(() -> reconnect(slot), "rbd-reconnect-" + slot.index);
+            t.setDaemon(true);
+            t.start();
+        }
     }
 
-    private void reconnect() {
+    /** Called with the lock held, once {@link #failure} is set: everything kept is failed and let go. */
+    private void failAll() {
+        List<Req> rest = new ArrayList<>(waiting);
+        waiting.clear();
+        for (Slot s : slots) {
+            rest.addAll(s.orphans);
+            s.orphans.clear();
+        }
+        List<Req> kept = new ArrayList<>(unflushed);
+        unflushed.clear();
+        unflushedBytes = 0;
+        CompletableFuture.runAsync(() -> {
+            rest.forEach(r -> fail(r, failure));
+            kept.forEach(Req::retire);
+        });
+    }
+
+    private void reconnect(Slot slot) {
         long deadline = System.nanoTime() + policy.reconnectWait().toNanos();
         long delay = policy.backoffInitial().toMillis();
         RbdException last = null;
         while (System.nanoTime() < deadline) {
+            long epoch;
             synchronized (this) {
-                if (closed) {
+                if (closed || failure != null) {
+                    slot.reconnecting = false;
                     return;
                 }
+                epoch = ++slot.epoch;
             }
             // backoff with jitter: between half and all of the current delay
             pause(delay / 2 + ThreadLocalRandom.current().nextLong(delay / 2 + 1));
             try {
-                Established e = connector.get();
+                Established e = connector.connect(slot.index, epoch);
                 if (e.info().size() != info.size() || e.info().readOnly() != info.readOnly()) {
                     e.connection().channel().close();
                     last = new RbdException("the export changed across the reconnect (size " + info.size() + " -> "
@@ -183,39 +377,111 @@ public final class Session {
                             + "); not replaying");
                     break;
                 }
-                log.info("reconnected to the export; fencing is unavailable, waiting {} ms for the old connection's "
-                        + "requests to drain before replaying", policy.quiescence().toMillis());
-                pause(policy.quiescence().toMillis());
-                List<Req> replay;
-                synchronized (this) {
-                    if (closed) {
-                        e.connection().channel().close();
-                        return;
-                    }
-                    connection = e.connection();
-                    reconnecting = false;
-                    reconnects++;
-                    replay = new ArrayList<>(parked);
-                    parked.clear();
+                if (!e.info().fencing()) {
+                    log.info("reconnected slot {}; the server cannot fence the old connection, waiting {} ms for "
+                            + "its requests to drain before replaying", slot.index, policy.quiescence().toMillis());
+                    pause(policy.quiescence().toMillis());
+                } else {
+                    log.info("reconnected slot {} (epoch {}); the old connection is fenced", slot.index, epoch);
                 }
-                watch(e.connection());
-                replay.sort(Comparator.comparingLong(r -> r.seq));
-                replay.forEach(this::attempt);
+                resume(slot, e);
                 return;
             } catch (RbdException ex) {
                 last = ex;
                 delay = Math.min(delay * 2, policy.backoffMax().toMillis());
             }
         }
-        List<Req> rest;
         synchronized (this) {
-            failure = new RbdException("server unreachable for " + policy.reconnectWait().toMillis() + " ms"
-                    + (last != null ? ": " + last.getMessage() : ""), null, last);
-            reconnecting = false;
-            rest = new ArrayList<>(parked);
-            parked.clear();
+            slot.reconnecting = false;
+            if (failure == null) {
+                failure = new RbdException("server unreachable for " + policy.reconnectWait().toMillis() + " ms"
+                        + (last != null ? ": " + last.getMessage() : ""), null, last);
+            }
+            failAll();
         }
-        rest.forEach(r -> fail(r, failure));
+    }
+
+    /** A slot is back: replay (unflushed writes first where needed), then let everything else go. */
+    private void resume(Slot slot, Established e) {
+        List<Req> replay;
+        List<Req> again = List.of();
+        synchronized (this) {
+            if (closed) {
+                e.connection().channel().close();
+                slot.reconnecting = false;
+                return;
+            }
+            if (e.serverInstance() != 0 && serverInstance != 0 && e.serverInstance() != serverInstance
+                    && !unflushed.isEmpty()) {
+                replayUnflushed = true; // a new server process: what it acknowledged without a sync may be gone
+            }
+            serverInstance = e.serverInstance();
+            slot.connection = e.connection();
+            slot.reconnecting = false;
+            reconnects++;
+            replay = new ArrayList<>(slot.orphans);
+            slot.orphans.clear();
+            replay.addAll(waiting);
+            waiting.clear();
+            if (replayUnflushed && !gated) {
+                gated = true;
+                replayUnflushed = false;
+                again = new ArrayList<>(unflushed);
+            }
+        }
+        watch(slot, e.connection());
+        replay.sort(Comparator.comparingLong(r -> r.seq));
+        if (!again.isEmpty()) {
+            replayUnflushed(slot, e.connection(), again);
+        }
+        replay.forEach(this::attempt);
+    }
+
+    /**
+     * Writes the acknowledged-but-unflushed writes again, in acknowledgement order, overlapping ones one after the
+     * other, while everything else waits; on failure the next reconnect tries again.
+     */
+    private void replayUnflushed(Slot slot, Connection c, List<Req> writes) {
+        log.info("replaying {} acknowledged but unflushed write(s) the server may have lost", writes.size());
+        OverlapIndex order = new OverlapIndex();
+        List<CompletableFuture<Void>> all = new ArrayList<>();
+        for (Req w : writes) {
+            OverlapIndex.Admission a = order.admit(w.offset, w.length, true);
+            all.add(a.ready().thenCompose(v -> c.submit(w.flags, w.cmd, w.offset, w.length,
+                    w.payload.retainedDuplicate(), null, 0)).whenComplete((v, ex) -> a.entry().release()));
+        }
+        CompletableFuture<Void> done = CompletableFuture.allOf(all.toArray(new CompletableFuture<?>[0]));
+        try {
+            done.get(policy.reconnectWait().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (Exception ex) {
+            Throwable cause = ex.getCause() != null ? ex.getCause() : ex;
+            synchronized (this) {
+                gated = false;
+                if (cause instanceof ConnectionLostException) {
+                    replayUnflushed = true; // the next reconnect tries again
+                } else if (failure == null) {
+                    failure = new RbdException("replaying acknowledged writes the server may have lost failed: "
+                            + cause.getMessage(), null, cause);
+                    failAll();
+                }
+            }
+            releaseGate();
+            return;
+        }
+        synchronized (this) {
+            gated = false;
+        }
+        releaseGate();
+    }
+
+    private void releaseGate() {
+        List<Req> held;
+        synchronized (this) {
+            held = new ArrayList<>(waiting);
+            waiting.clear();
+        }
+        held.sort(Comparator.comparingLong(r -> r.seq));
+        held.forEach(this::attempt);
     }
 
     private static void pause(long ms) {
@@ -226,9 +492,14 @@ public final class Session {
         }
     }
 
-    /** The current connection, or {@code null} while reconnecting. */
-    public synchronized Connection connection() {
-        return connection;
+    /** The live connections (fewer than the slots while some reconnect). */
+    public synchronized List<Connection> connections() {
+        return Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
+    }
+
+    /** Connections the session keeps (its slots). */
+    public int slots() {
+        return slots.length;
     }
 
     /** Successful reconnects so far. */
@@ -241,9 +512,28 @@ public final class Session {
         return replayed.get();
     }
 
-    /** Stops reconnecting; returns the current connection (may be {@code null}). */
-    public synchronized Connection close() {
-        closed = true;
-        return connection;
+    /** Bytes of acknowledged writes kept until a FLUSH covers them. */
+    public synchronized long unflushedBytes() {
+        return unflushedBytes;
+    }
+
+    /** The session's failure once it stopped accepting work, else {@code null}. */
+    public synchronized RbdException failure() {
+        return failure;
+    }
+
+    /** Stops reconnecting, lets go of what it kept; returns the live connections. */
+    public List<Connection> close() {
+        List<Req> kept;
+        List<Connection> live;
+        synchronized (this) {
+            closed = true;
+            kept = new ArrayList<>(unflushed);
+            unflushed.clear();
+            unflushedBytes = 0;
+            live = Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
+        }
+        kept.forEach(Req::retire);
+        return live;
     }
 }
