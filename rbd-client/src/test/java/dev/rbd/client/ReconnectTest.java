@@ -82,6 +82,36 @@ class ReconnectTest {
     }
 
     @Test
+    void overMultiConnADeadConnectionsRequestsMoveToTheOthersAfterItIsFenced() throws Exception {
+        DurableMemory store = new DurableMemory();
+        RbdServer server = start(store, 0);
+        try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
+                FAST.withConnections(4))) {
+            assertThat(c.connections()).isEqualTo(4);
+            List<CompletableFuture<Void>> writes = new ArrayList<>();
+            for (int i = 0; i < 400; i++) {
+                writes.add(c.write((i % 64) * 4096L, block(i)));
+                if (i == 150 || i == 300) {
+                    // one connection dies, the others keep working
+                    server.context().channels().iterator().next().close();
+                }
+            }
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
+            c.flush().get(10, TimeUnit.SECONDS);
+            assertThat(c.reconnects()).isGreaterThanOrEqualTo(1);
+            for (int b = 0; b < 64; b++) {
+                int last = b < 400 % 64 ? 384 + b : 320 + b;
+                byte[] got = c.read(b * 4096L, 4096).get(10, TimeUnit.SECONDS);
+                assertThat(java.util.Arrays.equals(got, block(last))).as("block %d holds write %d", b, last).isTrue();
+            }
+            org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> c.connections() == 4);
+            assertThat(c.retainedBytes()).isZero();
+        } finally {
+            server.close();
+        }
+    }
+
+    @Test
     void writesMadeWhileTheServerIsDownCompleteOnceItIsBack() throws Exception {
         DurableMemory store = new DurableMemory();
         RbdServer first = start(store, 0);
