@@ -20,8 +20,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The client against servers nobody here wrote: nbdkit and qemu-nbd, started on a free loopback port and ended by
- * their pid. A missing tool skips with a message, or fails where RBD_INTEROP_REQUIRE_ALL=1 (CI installs them).
+ * The client against servers nobody here wrote: nbdkit, qemu-nbd and nbd-server, started on a free loopback port and
+ * ended by their pid. A missing tool skips with a message, or fails where RBD_INTEROP_REQUIRE_ALL=1 (CI installs them).
  */
 class ForeignServerTest {
     @TempDir
@@ -43,6 +43,31 @@ class ForeignServerTest {
         int port = freePort();
         exercise(start(List.of("qemu-nbd", "-f", "raw", "-b", "127.0.0.1", "-p", String.valueOf(port), "-x", "disk",
                 "-t", "--discard=unmap", img.toString()), port), "nbd://127.0.0.1:" + port + "/disk", 32 << 20);
+    }
+
+    @Test
+    void readsWritesFlushesAndTrimsAgainstNbdServer() throws Exception {
+        Path img = dir.resolve("n.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
+            f.setLength(32 << 20);
+        }
+        int port = freePort();
+        // No user/group lines: nbd-server then keeps the uid and gid it was started with, root or not.
+        Path config = dir.resolve("nbd-server.conf");
+        Files.writeString(config, String.join("\n",
+                "[generic]",
+                "port = " + port,
+                "listenaddr = 127.0.0.1",
+                "[disk]",
+                "exportname = " + img,
+                "trim = true",
+                "flush = true",
+                "fua = true",
+                ""));
+        // -d keeps it in the foreground (our child, ended by its pid), but then it serves exactly one connection
+        // and exits: readiness is read from /proc/net/tcp instead of a probing connect.
+        exercise(start(List.of("nbd-server", "-C", config.toString(), "-d"), port, () -> listening(port)),
+                "nbd://127.0.0.1:" + port + "/disk", 32 << 20);
     }
 
     private static void exercise(Process server, String uri, long size) throws Exception {
@@ -71,6 +96,22 @@ class ForeignServerTest {
     }
 
     private Process start(List<String> command, int port) throws Exception {
+        return start(command, port, () -> {
+            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+                return true;
+            } catch (IOException notYet) {
+                return false;
+            }
+        });
+    }
+
+    /** Whether the server listens yet; may be asked many times. */
+    @FunctionalInterface
+    private interface Readiness {
+        boolean ready() throws IOException;
+    }
+
+    private Process start(List<String> command, int port, Readiness readiness) throws Exception {
         if (!onPath(command.get(0))) {
             String msg = "SKIP: " + command.get(0) + " is not installed (Debian: apt-get install "
                     + (command.get(0).equals("qemu-nbd") ? "qemu-utils" : command.get(0)) + ")";
@@ -80,22 +121,34 @@ class ForeignServerTest {
             System.err.println(msg);
             Assumptions.assumeTrue(false, msg);
         }
-        Process p = new ProcessBuilder(new ArrayList<>(command)).redirectErrorStream(true)
+        // in the temp dir, so nothing the server looks for in its working directory (nbd_server.allow) is found
+        Process p = new ProcessBuilder(new ArrayList<>(command)).directory(dir.toFile()).redirectErrorStream(true)
                 .redirectOutput(dir.resolve(command.get(0) + ".log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         while (System.nanoTime() < deadline) {
             if (!p.isAlive()) {
                 fail(command.get(0) + " exited: " + Files.readString(dir.resolve(command.get(0) + ".log")));
             }
-            try (Socket s = new Socket(InetAddress.getLoopbackAddress(), port)) {
+            if (readiness.ready()) {
                 return p;
-            } catch (IOException notYet) {
-                java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
             }
+            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(50));
         }
         p.destroyForcibly();
         fail(command.get(0) + " did not listen on port " + port + " within 20 s");
         return p;
+    }
+
+    /** Whether some socket listens on TCP {@code port} over IPv4, as the kernel reports it (state 0A is LISTEN). */
+    private static boolean listening(int port) throws IOException {
+        String local = String.format(":%04X ", port);
+        for (String line : Files.readAllLines(Path.of("/proc/net/tcp"))) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length > 3 && (f[1] + " ").endsWith(local) && f[3].equals("0A")) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private static boolean onPath(String tool) {
