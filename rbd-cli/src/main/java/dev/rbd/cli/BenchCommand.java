@@ -10,7 +10,6 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
@@ -86,7 +85,10 @@ public final class BenchCommand implements Callable<Integer> {
                 .withMaxRequestSize(Math.max(4 << 20, (int) blockSize))
                 .withMaxRetainedBytes((int) Math.max(64L << 20, perConnection * blockSize))
                 // a benchmark that quietly reconnects and replays would report figures of a different run
-                .withReconnectWait(Duration.ZERO);
+                .withReconnectWait(Duration.ZERO)
+                // N independent clients (one network thread each) act as one writer: without a session option
+                // rbd-server knows them by their source address; with no reconnects there is nothing to fence
+                .withFencing(false);
         List<ExecutorService> executors = new ArrayList<>();
         RbdClient[] clients = new RbdClient[connections];
         try {
@@ -94,7 +96,7 @@ public final class BenchCommand implements Callable<Integer> {
                 // one completion thread per connection: the common pool has a single thread on a 2-core machine
                 ExecutorService executor = Executors.newSingleThreadExecutor(daemon("rbd-bench-" + i));
                 executors.add(executor);
-                clients[i] = RbdClient.connect(uri, completingOn(options, executor));
+                clients[i] = RbdClient.connect(uri, options.withCallbackExecutor(executor));
             }
             BenchPlan plan = plan(clients[0].info());
             if (pattern.writes() && !force) {
@@ -207,12 +209,5 @@ public final class BenchCommand implements Callable<Integer> {
             t.setDaemon(true);
             return t;
         };
-    }
-
-    /** ClientOptions has no {@code with...} for the callback executor; the canonical constructor does it. */
-    private static ClientOptions completingOn(ClientOptions o, Executor executor) {
-        return new ClientOptions(o.connectTimeout(), o.maxRequestSize(), o.maxInFlight(), o.maxRetainedBytes(),
-                o.blockTimeout(), o.ioTimeout(), o.reconnectWait(), o.backoffInitial(), o.backoffMax(),
-                o.quiescence(), executor);
     }
 }

@@ -227,10 +227,11 @@ public final class RbdClient implements AutoCloseable {
         return uri;
     }
 
+    /** Requests are split at multiples of the preferred block size (at least the minimum), within the payload limit. */
     private int chunk() {
         int max = Math.min(options.maxRequestSize(), info.maxPayload());
-        // keep chunks aligned to the server's minimum block
-        return Math.max(info.minimumBlock(), max - max % info.minimumBlock());
+        int align = Math.max(info.minimumBlock(), info.preferredBlock() <= max ? info.preferredBlock() : 1);
+        return Math.max(info.minimumBlock(), max - max % align);
     }
 
     /**

@@ -73,6 +73,9 @@ class ForeignServerTest {
     private static void exercise(Process server, String uri, long size) throws Exception {
         try (RbdClient c = RbdClient.connect(uri)) {
             assertThat(c.info().size()).isEqualTo(size);
+            // they decline rbd's session option: no fencing, and acks are not known to be durable
+            assertThat(c.info().fencing()).isFalse();
+            assertThat(c.info().durableAcks()).isFalse();
             byte[] data = new byte[300_000];
             new Random(7).nextBytes(data);
             c.write(4096, data, c.info().canFua()).join();
