@@ -53,6 +53,7 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     private final Executor callbacks;
     private final Map<Long, Pending> pending = new HashMap<>();
     private long nextCookie = 1;
+    private boolean flushPending;
     private RbdException closeCause;
 
     public Connection(Channel channel, Executor callbacks) {
@@ -76,7 +77,16 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
             }
             long cookie = nextCookie++;
             pending.put(cookie, new Pending(command, offset, length, target, targetOffset, f));
-            channel.writeAndFlush(new NbdRequest(flags, command.code(), cookie, offset, length, payload));
+            channel.write(new NbdRequest(flags, command.code(), cookie, offset, length, payload),
+                    channel.voidPromise());
+            // one flush (one syscall) for every request submitted in this turn of the event loop
+            if (!flushPending) {
+                flushPending = true;
+                channel.eventLoop().execute(() -> {
+                    flushPending = false;
+                    channel.flush();
+                });
+            }
         });
         return f;
     }
