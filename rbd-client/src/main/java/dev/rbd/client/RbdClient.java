@@ -136,7 +136,9 @@ public final class RbdClient implements AutoCloseable {
             if (ch != null) {
                 ch.close().awaitUninterruptibly();
             }
-            throw e;
+            // e.g. the channel closed between negotiation and the handler swap, tearing down its pipeline
+            throw e instanceof RbdException r ? r : new RbdException("cannot connect to " + uri + ": "
+                    + rootMessage(e), null, e);
         }
     }
 

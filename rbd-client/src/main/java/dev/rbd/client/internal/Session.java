@@ -386,8 +386,10 @@ public final class Session {
                 }
                 resume(slot, e);
                 return;
-            } catch (RbdException ex) {
-                last = ex;
+            } catch (RuntimeException ex) {
+                // an RbdException from the handshake, or anything else from a connection torn down midway: the
+                // reconnect thread must not die and leave requests waiting for it
+                last = ex instanceof RbdException r ? r : new RbdException("reconnect failed: " + ex, null, ex);
                 delay = Math.min(delay * 2, policy.backoffMax().toMillis());
             }
         }
