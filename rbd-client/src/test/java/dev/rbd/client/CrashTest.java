@@ -1,0 +1,270 @@
+package dev.rbd.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.fail;
+
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.zip.CRC32;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The client's central promise under real crashes: while one client streams overlapping writes, the server JVM is
+ * killed with SIGKILL again and again and restarted on the same port and image. The client must reconnect and
+ * replay on its own, every write must succeed, and each sector must hold the newest write that covers it, untorn:
+ * no acknowledged write lost, none applied out of submission order. Besides the final state, a read of the whole
+ * disk right after each reconnect is checked: it is ordered after every write submitted before it, so it shows
+ * what the replay did before later writes paper over it.
+ */
+class CrashTest {
+    private static final int SECTOR = 512;
+    private static final int BLOCK = 4096;
+    /** Where writes go: small, so that they overlap heavily (48 in flight over 64 blocks). */
+    private static final int REGION = 256 << 10;
+    /** Read along with the region and never written: must stay zeros. */
+    private static final int TAIL = 64 << 10;
+    private static final int WRITES = 6000;
+    /** Writes submitted and not yet complete, at most. */
+    private static final int WINDOW = 48;
+    private static final int KILLS = 4;
+
+    private static final ClientOptions OPTIONS = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(60))
+            .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50))
+            .withMaxInFlight(64);
+
+    @TempDir
+    Path dir;
+
+    private ServerProcess server;
+    private Thread chaos;
+
+    /** The chaos thread first, so it cannot start a server after the last one is killed. */
+    @AfterEach
+    void killServer() throws InterruptedException {
+        if (chaos != null) {
+            chaos.interrupt();
+            chaos.join(TimeUnit.SECONDS.toMillis(30));
+        }
+        if (server != null) {
+            server.close();
+        }
+    }
+
+    /** One submitted write: {@code seq} is its place in submission order, from 1. */
+    private record Write(long seq, long offset, int sectors, CompletableFuture<Void> done) {
+        boolean succeeded() {
+            return done.isDone() && !done.isCompletedExceptionally();
+        }
+    }
+
+    /** A read of region and tail, submitted after the first {@code after} writes. */
+    private record Snapshot(long after, CompletableFuture<byte[]> data) {
+    }
+
+    @Test
+    void everyAcceptedWriteSurvivesRepeatedServerKillsInSubmissionOrder() throws Exception {
+        long seed = Long.getLong("rbd.crash.seed", System.nanoTime());
+        Path image = dir.resolve("disk.img");
+        int port = ServerProcess.freePort();
+        server = new ServerProcess(port, dir.resolve("server.log"), "export", "disk=" + image, "--create", "16M",
+                "--listen", "127.0.0.1:" + port);
+        server.start();
+        String uri = "nbd://127.0.0.1:" + port + "/disk";
+
+        List<Write> writes = new ArrayList<>(WRITES);
+        List<Snapshot> snapshots = new ArrayList<>();
+        List<Integer> exitCodes = new CopyOnWriteArrayList<>();
+        AtomicReference<Throwable> chaosFailure = new AtomicReference<>();
+        CountDownLatch[] killPoints = new CountDownLatch[KILLS];
+        for (int k = 0; k < KILLS; k++) {
+            killPoints[k] = new CountDownLatch(1);
+        }
+        chaos = new Thread(() -> {
+            try {
+                ThreadLocalRandom r = ThreadLocalRandom.current();
+                for (CountDownLatch point : killPoints) {
+                    if (!point.await(60, TimeUnit.SECONDS)) {
+                        throw new AssertionError("the writer stalled before a kill");
+                    }
+                    Thread.sleep(r.nextInt(20)); // land the kill at a random point of the stream
+                    exitCodes.add(server.kill());
+                    Thread.sleep(20 + r.nextInt(280)); // down for a while: new writes park meanwhile
+                    server.start();
+                }
+            } catch (Throwable t) {
+                chaosFailure.set(t);
+            }
+        }, "crash-test-chaos");
+
+        try (RbdClient c = RbdClient.connect(uri, OPTIONS)) {
+            chaos.start();
+            Random rnd = new Random(seed);
+            Semaphore window = new Semaphore(WINDOW);
+            int reconnectsSeen = 0;
+            for (int i = 0; i < WRITES; i++) {
+                if (c.reconnects() > reconnectsSeen) { // a replay is under way: look at what it does
+                    reconnectsSeen = c.reconnects();
+                    snapshots.add(new Snapshot(i, c.read(0, REGION + TAIL)));
+                }
+                if (!window.tryAcquire(60, TimeUnit.SECONDS)) {
+                    fail("no write completed for 60 s at write " + (i + 1) + " (seed " + seed + ")");
+                }
+                long offset = (long) rnd.nextInt(REGION / BLOCK) * BLOCK;
+                int sectors = 1 + rnd.nextInt(BLOCK / SECTOR);
+                long seq = i + 1;
+                CompletableFuture<Void> f = c.write(offset, stamped(offset, sectors, seq, rnd));
+                f.whenComplete((v, e) -> window.release());
+                writes.add(new Write(seq, offset, sectors, f));
+                for (int k = 0; k < KILLS; k++) {
+                    if (i == (k + 1) * WRITES / (KILLS + 1)) {
+                        killPoints[k].countDown();
+                    }
+                }
+            }
+            chaos.join(TimeUnit.SECONDS.toMillis(60));
+            assertThat(chaos.isAlive()).as("chaos thread still running").isFalse();
+            if (chaosFailure.get() != null) {
+                throw new AssertionError("killing or restarting the server failed; its log:\n" + server.log(),
+                        chaosFailure.get());
+            }
+            CompletableFuture.allOf(writes.stream().map(w -> w.done.handle((v, e) -> null))
+                    .toArray(CompletableFuture<?>[]::new)).get(60, TimeUnit.SECONDS);
+
+            assertThat(exitCodes).as("each kill was a SIGKILL").hasSize(KILLS).containsOnly(ServerProcess.KILLED);
+            List<String> failed = writes.stream().filter(w -> !w.succeeded()).limit(10)
+                    .map(w -> "write #" + w.seq + " at " + w.offset + ": " + cause(w.done)).toList();
+            assertThat(failed).as("writes that failed (the reconnect wait is 60 s; seed %d)", seed).isEmpty();
+            for (Snapshot snap : snapshots) {
+                check(snap.data.get(30, TimeUnit.SECONDS), newest(writes, snap.after),
+                        "read after a reconnect, ordered after write #" + snap.after, seed);
+            }
+            check(c.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), newest(writes, WRITES),
+                    "read through the writing client", seed);
+            assertThat(c.reconnects()).as("one reconnect per kill at least").isGreaterThanOrEqualTo(KILLS);
+            assertThat(c.replayed()).as("requests caught by a kill and sent again").isPositive();
+            assertThat(snapshots).as("reads right after a reconnect").isNotEmpty();
+        }
+
+        assertThat(server.stop()).as("a clean stop").isEqualTo(ServerProcess.TERMINATED);
+        long[] expected = newest(writes, WRITES);
+        check(readImage(image), expected, "the image file", seed);
+        server.start();
+        try (RbdClient fresh = RbdClient.connect(uri, OPTIONS)) {
+            check(fresh.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), expected, "read through a fresh client",
+                    seed);
+        }
+    }
+
+    /*
+     * Every sector a write covers carries a stamp, so a sector read back says which write put it there and
+     * whether it arrived whole:
+     *
+     *  0        8        16     20                         512
+     *  +--------+--------+------+--------------------------+
+     *  | sector | seq    | crc  | random filler            |
+     *  +--------+--------+------+--------------------------+
+     *  crc: CRC32 of bytes 0-15 and 20-511
+     */
+    private static byte[] stamped(long offset, int sectors, long seq, Random rnd) {
+        byte[] data = new byte[sectors * SECTOR];
+        rnd.nextBytes(data);
+        ByteBuffer b = ByteBuffer.wrap(data);
+        for (int s = 0; s < sectors; s++) {
+            int at = s * SECTOR;
+            b.putLong(at, offset / SECTOR + s).putLong(at + 8, seq).putInt(at + 16, crc(data, at));
+        }
+        return data;
+    }
+
+    private static int crc(byte[] data, int at) {
+        CRC32 crc = new CRC32();
+        crc.update(data, at, 16);
+        crc.update(data, at + 20, SECTOR - 20);
+        return (int) crc.getValue();
+    }
+
+    /**
+     * For each sector of region and tail, the seq of the newest successful write among the first {@code upTo}
+     * covering it, or 0 for none.
+     */
+    private static long[] newest(List<Write> writes, long upTo) {
+        long[] seq = new long[(REGION + TAIL) / SECTOR];
+        for (Write w : writes) { // in submission order, so the last one covering a sector wins
+            if (w.seq <= upTo && w.succeeded()) {
+                for (int s = 0; s < w.sectors; s++) {
+                    seq[(int) (w.offset / SECTOR) + s] = w.seq;
+                }
+            }
+        }
+        return seq;
+    }
+
+    private static void check(byte[] disk, long[] expected, String source, long seed) {
+        List<String> wrong = new ArrayList<>();
+        for (int s = 0; s < expected.length; s++) {
+            String found = describe(disk, s);
+            String want = expected[s] == 0 ? "zeros" : "write #" + expected[s];
+            if (!found.equals(want)) {
+                wrong.add("sector " + s + ": expected " + want + ", found " + found);
+            }
+        }
+        if (!wrong.isEmpty()) {
+            fail(source + ": " + wrong.size() + " of " + expected.length + " sectors wrong (seed " + seed + "):\n  "
+                    + String.join("\n  ", wrong.subList(0, Math.min(20, wrong.size()))));
+        }
+    }
+
+    /** What a sector holds: "zeros", "write #seq", or what is wrong with it. */
+    private static String describe(byte[] disk, int sector) {
+        int at = sector * SECTOR;
+        boolean zero = true;
+        for (int i = at; i < at + SECTOR && zero; i++) {
+            zero = disk[i] == 0;
+        }
+        if (zero) {
+            return "zeros";
+        }
+        ByteBuffer b = ByteBuffer.wrap(disk);
+        long seq = b.getLong(at + 8);
+        if (b.getInt(at + 16) != crc(disk, at)) {
+            return "a torn or foreign sector (bad checksum; seq field " + seq + ")";
+        }
+        if (b.getLong(at) != sector) {
+            return "write #" + seq + " meant for sector " + b.getLong(at);
+        }
+        return "write #" + seq;
+    }
+
+    private static byte[] readImage(Path image) throws Exception {
+        ByteBuffer buf = ByteBuffer.allocate(REGION + TAIL);
+        try (FileChannel ch = FileChannel.open(image)) {
+            while (buf.hasRemaining() && ch.read(buf, buf.position()) >= 0) {
+                // positional reads until region and tail are in (the image is larger)
+            }
+        }
+        return buf.array();
+    }
+
+    private static String cause(CompletableFuture<Void> f) {
+        try {
+            f.getNow(null);
+            return "not complete";
+        } catch (Exception e) {
+            return e.getCause() != null ? e.getCause().toString() : e.toString();
+        }
+    }
+}
