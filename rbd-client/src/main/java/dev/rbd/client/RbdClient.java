@@ -71,7 +71,7 @@ public final class RbdClient implements AutoCloseable {
         this.budget = new Budget(options.maxInFlight(), options.maxRetainedBytes(), options.blockTimeout());
         this.session = new Session(first, connector, new Session.Policy(options.reconnectWait(),
                 options.backoffInitial(), options.backoffMax(), options.quiescence(),
-                options.maxRetainedBytes() / 2));
+                options.maxRetainedBytes() / 2), options.callbackExecutor());
     }
 
     public static RbdClient connect(String uri) {
@@ -119,7 +119,7 @@ public final class RbdClient implements AutoCloseable {
             Channel channel = ch;
             // Swap to the transmission handlers on the event loop, where the negotiator completed.
             Connection connection = CompletableFuture.supplyAsync(() -> {
-                Connection c = new Connection(channel, options.callbackExecutor());
+                Connection c = new Connection(channel);
                 ChannelPipeline p = channel.pipeline();
                 p.addAfter(Negotiator.DECODER, "transmission-codec",
                         new ClientTransmissionCodec(c, Math.max(info.maxPayload(), options.maxRequestSize()) + 8));
@@ -283,7 +283,7 @@ public final class RbdClient implements AutoCloseable {
      */
     public CompletableFuture<Void> flush() {
         return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(
-                v -> session.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, () -> { }));
+                v -> session.submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, () -> { }, () -> { }));
     }
 
     /**
@@ -301,13 +301,14 @@ public final class RbdClient implements AutoCloseable {
         }
         OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
         // runs at once when nothing overlapping is in flight
-        // the budget is let go when the session lets go of the payload: at the answer, or at a FLUSH covering it
-        CompletableFuture<Void> sent = a.ready().thenCompose(v -> session.submit(flags, cmd, offset, (int) length,
-                payload, target, targetOffset, () -> budget.releaseBytes(weight)));
-        return sent.whenComplete((v, e) -> {
-            a.entry().release();
-            budget.releaseRequest();
-        });
+        // The overlap entry and the request slot go at the answer, the bytes when the session lets go of the
+        // payload (at the answer, or at a FLUSH covering it): on the network thread, so a caller blocked in a
+        // callback cannot hold up what would unblock it.
+        return a.ready().thenCompose(v -> session.submit(flags, cmd, offset, (int) length, payload, target,
+                targetOffset, () -> {
+                    a.entry().release();
+                    budget.releaseRequest();
+                }, () -> budget.releaseBytes(weight)));
     }
 
     public CompletableFuture<Void> trim(long offset, long length) {

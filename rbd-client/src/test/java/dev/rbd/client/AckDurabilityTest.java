@@ -149,6 +149,28 @@ class AckDurabilityTest {
     }
 
     @Test
+    void aCallerBlockedInACallbackCannotStallTheFlushThatFreesTheBudget() throws Exception {
+        RbdServer server = start(new MemoryBlockStore(SIZE), SyncMode.FLUSH, 0);
+        java.util.concurrent.ExecutorService one = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk", FAST
+                .withMaxRetainedBytes(64 << 10).withBlockTimeout(Duration.ofSeconds(5)).withCallbackExecutor(one))) {
+            // 200 writes issued from the only callback thread, which blocks whenever the kept acknowledged writes
+            // fill the budget: the answers and the session's own FLUSH that free it must not need that thread
+            List<CompletableFuture<Void>> writes = java.util.Collections.synchronizedList(new ArrayList<>());
+            CompletableFuture.runAsync(() -> {
+                for (int i = 0; i < 200; i++) {
+                    writes.add(c.write((i % 64) * 4096L, block(i)));
+                }
+            }, one).get(30, TimeUnit.SECONDS);
+            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
+            assertThat(c.retainedBytes()).isLessThanOrEqualTo(64 << 10);
+        } finally {
+            one.shutdownNow();
+            server.close();
+        }
+    }
+
+    @Test
     void durableAcksAreLetGoAtOnce() throws Exception {
         RbdServer server = start(new MemoryBlockStore(SIZE), SyncMode.ALWAYS, 0);
         try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk", FAST)) {

@@ -21,12 +21,12 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.Executor;
 
 /**
  * One connection in the transmission phase. Pending requests live in a map keyed by cookie, touched only on the
  * event loop; a request is registered before it is written, replies may come in any order, and a reply for an
- * unknown cookie is a protocol error that ends the connection. Futures complete on the callback executor.
+ * unknown cookie is a protocol error that ends the connection. Futures complete on the event loop: whoever
+ * listens must not block, and hands the caller's completion to another thread (see {@link Session}).
  */
 public final class Connection extends ChannelInboundHandlerAdapter implements ReplyDecoder.ReadLengths {
     private static final class Pending {
@@ -50,15 +50,13 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     }
 
     private final Channel channel;
-    private final Executor callbacks;
     private final Map<Long, Pending> pending = new HashMap<>();
     private long nextCookie = 1;
     private boolean flushPending;
     private RbdException closeCause;
 
-    public Connection(Channel channel, Executor callbacks) {
+    public Connection(Channel channel) {
         this.channel = channel;
-        this.callbacks = callbacks;
     }
 
     /**
@@ -191,14 +189,12 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         channel.close();
     }
 
-    private void complete(CompletableFuture<Void> f, Void v, RbdException e) {
-        callbacks.execute(() -> {
-            if (e == null) {
-                f.complete(v);
-            } else {
-                f.completeExceptionally(e);
-            }
-        });
+    private static void complete(CompletableFuture<Void> f, Void v, RbdException e) {
+        if (e == null) {
+            f.complete(v);
+        } else {
+            f.completeExceptionally(e);
+        }
     }
 
     @Override

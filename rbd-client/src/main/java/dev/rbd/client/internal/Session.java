@@ -14,6 +14,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -74,14 +75,18 @@ public final class Session {
         final byte[] target;
         final int targetOffset;
         final CompletableFuture<Void> result;
+        final Runnable onAnswered;
         final Runnable onRetire;
+        final AtomicBoolean answered = new AtomicBoolean();
         final AtomicBoolean retired = new AtomicBoolean();
+        final boolean internal;
         boolean sent;
         long ackSeq;
         long covers;
 
         Req(long seq, int flags, NbdCommand cmd, long offset, int length, ByteBuf payload, byte[] target,
-            int targetOffset, CompletableFuture<Void> result, Runnable onRetire) {
+            int targetOffset, CompletableFuture<Void> result, Runnable onAnswered, Runnable onRetire,
+            boolean internal) {
             this.seq = seq;
             this.flags = flags;
             this.cmd = cmd;
@@ -91,11 +96,20 @@ public final class Session {
             this.target = target;
             this.targetOffset = targetOffset;
             this.result = result;
+            this.onAnswered = onAnswered;
             this.onRetire = onRetire;
+            this.internal = internal;
         }
 
         boolean changesData() {
             return cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
+        }
+
+        /** The request is over (answered or failed): what the submitter holds until then goes; once. */
+        void over() {
+            if (answered.compareAndSet(false, true)) {
+                onAnswered.run();
+            }
         }
 
         /** Lets go of the payload and whatever the submitter counted against it; once. */
@@ -119,6 +133,7 @@ public final class Session {
         }
     }
 
+    private final Executor callbacks;
     private final Connector connector;
     private final Policy policy;
     private final ExportInfo info;
@@ -142,7 +157,12 @@ public final class Session {
     private int reconnects;
 
     /** @param first one established connection per slot, slot 0 first, all of the same export */
-    public Session(List<Established> first, Connector connector, Policy policy) {
+    /**
+     * @param callbacks where callers' futures complete; the session's own bookkeeping (letting go of payloads and
+     *                  budget) runs on the network thread, so a caller blocked in a callback cannot stall it
+     */
+    public Session(List<Established> first, Connector connector, Policy policy, Executor callbacks) {
+        this.callbacks = callbacks;
         this.connector = connector;
         this.policy = policy;
         this.info = first.get(0).info();
@@ -158,15 +178,16 @@ public final class Session {
     }
 
     /**
-     * Sends a request now, or keeps it until a connection is back. Takes ownership of {@code payload}; runs
-     * {@code onRetire} once the payload is let go (answered, covered by a FLUSH where acks are not durable, or
-     * failed). The future completes when the server answered.
+     * Sends a request now, or keeps it until a connection is back. Takes ownership of {@code payload}. Runs
+     * {@code onAnswered} once the request is over (answered or failed) and {@code onRetire} once the payload is let
+     * go (answered, covered by a FLUSH where acks are not durable, or failed), both on a network thread and before
+     * the future completes on the callback executor: they must not block.
      */
     public CompletableFuture<Void> submit(int flags, NbdCommand cmd, long offset, int length, ByteBuf payload,
-                                          byte[] target, int targetOffset, Runnable onRetire) {
+                                          byte[] target, int targetOffset, Runnable onAnswered, Runnable onRetire) {
         CompletableFuture<Void> result = new CompletableFuture<>();
         attempt(new Req(seqs.incrementAndGet(), flags, cmd, offset, length, payload, target, targetOffset, result,
-                onRetire));
+                onAnswered, onRetire, false));
         return result;
     }
 
@@ -212,8 +233,12 @@ public final class Session {
                         r.sent |= lost.sent();
                         lost(slot, c, r, lost);
                     } else {
-                        r.result.completeExceptionally(e);
+                        r.over();
                         r.retire();
+                        if (finished(r)) {
+                            autoFlush();
+                        }
+                        callbacks.execute(() -> r.result.completeExceptionally(e));
                     }
                 });
     }
@@ -257,30 +282,31 @@ public final class Session {
                 covered = coveredBy(r.covers);
             }
         }
-        r.result.complete(null);
+        r.over();
         if (!retain) {
             r.retire();
         }
         covered.forEach(Req::retire);
+        flush |= finished(r);
         if (flush) {
             autoFlush();
         }
+        callbacks.execute(() -> r.result.complete(null));
     }
 
-    /** A FLUSH of the session's own, so acknowledged writes can be let go; again while enough are kept. */
+    /** A FLUSH of the session's own, so acknowledged writes can be let go. */
     private void autoFlush() {
-        submit(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, () -> { }).whenComplete((v, e) -> {
-            boolean again;
-            synchronized (this) {
-                again = e == null && unflushedBytes >= policy.autoFlushBytes() && failure == null && !closed;
-                autoFlushing = again;
-            }
-            if (e != null) {
-                log.warn("flush to let go of acknowledged writes failed: {}", e.getMessage());
-            } else if (again) {
-                autoFlush();
-            }
-        });
+        attempt(new Req(seqs.incrementAndGet(), 0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0,
+                new CompletableFuture<>(), () -> { }, () -> { }, true));
+    }
+
+    /** After an own FLUSH ended: whether another is due, since enough acknowledged writes are kept again. */
+    private synchronized boolean finished(Req r) {
+        if (!r.internal) {
+            return false;
+        }
+        autoFlushing = unflushedBytes >= policy.autoFlushBytes() && failure == null && !closed;
+        return autoFlushing;
     }
 
     private List<Req> coveredBy(long covers) {
@@ -293,15 +319,19 @@ public final class Session {
         return out;
     }
 
-    private static void fail(Req r, RbdException cause) {
-        if (r.sent && r.changesData()) {
-            r.result.completeExceptionally(new OutcomeUnknownException(r.cmd + " at "
-                    + Long.toUnsignedString(r.offset) + "+" + r.length + " was sent but never answered ("
-                    + cause.getMessage() + "); it may or may not have taken effect", cause));
-        } else {
-            r.result.completeExceptionally(cause);
-        }
+    private void fail(Req r, RbdException cause) {
+        r.over();
         r.retire();
+        if (r.internal) {
+            synchronized (this) {
+                autoFlushing = false;
+            }
+            log.warn("flush to let go of acknowledged writes failed: {}", cause.getMessage());
+        }
+        RbdException e = r.sent && r.changesData() ? new OutcomeUnknownException(r.cmd + " at "
+                + Long.toUnsignedString(r.offset) + "+" + r.length + " was sent but never answered ("
+                + cause.getMessage() + "); it may or may not have taken effect", cause) : cause;
+        callbacks.execute(() -> r.result.completeExceptionally(e));
     }
 
     private void watch(Slot slot, Connection c) {
@@ -347,8 +377,9 @@ public final class Session {
         List<Req> kept = new ArrayList<>(unflushed);
         unflushed.clear();
         unflushedBytes = 0;
+        RbdException f = failure;
         CompletableFuture.runAsync(() -> {
-            rest.forEach(r -> fail(r, failure));
+            rest.forEach(r -> fail(r, f));
             kept.forEach(Req::retire);
         });
     }
