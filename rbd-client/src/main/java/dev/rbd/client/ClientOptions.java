@@ -15,7 +15,7 @@ import java.util.concurrent.ForkJoinPool;
  *                         advertised maximum payload (default 4 MiB)
  * @param maxInFlight      requests sent and not yet answered, at most, over all connections (default 64)
  * @param maxRetainedBytes bytes of write payload held until acknowledged (and, where the server's acks are not
- *                         durable, until a FLUSH covers them), at most (default 64 MiB); at half of it the client
+ *                         durable, until a FLUSH covers them), at most (default 64 MiB); at an eighth of it the client
  *                         sends a FLUSH of its own
  * @param blockTimeout     how long a caller blocks for room under those limits before it gets an
  *                         {@link RbdException} (default 30 s)

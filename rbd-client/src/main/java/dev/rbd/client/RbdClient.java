@@ -71,7 +71,7 @@ public final class RbdClient implements AutoCloseable {
         this.budget = new Budget(options.maxInFlight(), options.maxRetainedBytes(), options.blockTimeout());
         this.session = new Session(first, connector, new Session.Policy(options.reconnectWait(),
                 options.backoffInitial(), options.backoffMax(), options.quiescence(),
-                options.maxRetainedBytes() / 2), options.callbackExecutor());
+                options.maxRetainedBytes() / 8), options.callbackExecutor());
     }
 
     public static RbdClient connect(String uri) {

@@ -8,6 +8,7 @@ import dev.rbd.protocol.NbdConstants;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.time.Duration;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -144,7 +145,7 @@ public final class Session {
     /** Requests with no live connection to go to, or held back while unflushed writes are replayed. */
     private final List<Req> waiting = new ArrayList<>();
     /** Acknowledged writes no FLUSH covers yet (only where acks are not durable), in acknowledgement order. */
-    private final List<Req> unflushed = new ArrayList<>();
+    private final ArrayDeque<Req> unflushed = new ArrayDeque<>();
     private long unflushedBytes;
     private long acks;
     private long serverInstance;
@@ -311,8 +312,8 @@ public final class Session {
 
     private List<Req> coveredBy(long covers) {
         List<Req> out = new ArrayList<>();
-        while (!unflushed.isEmpty() && unflushed.get(0).ackSeq <= covers) {
-            Req w = unflushed.remove(0);
+        while (!unflushed.isEmpty() && unflushed.peekFirst().ackSeq <= covers) {
+            Req w = unflushed.pollFirst();
             unflushedBytes -= w.payload.readableBytes() + 64;
             out.add(w);
         }
