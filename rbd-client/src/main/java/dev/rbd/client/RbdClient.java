@@ -279,7 +279,9 @@ public final class RbdClient implements AutoCloseable {
 
     /**
      * Makes every write submitted before this call durable: the FLUSH is sent once their replies are in, since
-     * NBD's FLUSH covers only writes the server has already answered.
+     * NBD's FLUSH covers only writes the server has already answered. Over several connections one FLUSH is
+     * enough: they are only opened where the server advertises CAN_MULTI_CONN, which promises that a FLUSH covers
+     * the writes answered on every connection.
      */
     public CompletableFuture<Void> flush() {
         return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(

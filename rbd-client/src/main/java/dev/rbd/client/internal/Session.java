@@ -157,8 +157,8 @@ public final class Session {
     private RbdException failure;
     private int reconnects;
 
-    /** @param first one established connection per slot, slot 0 first, all of the same export */
     /**
+     * @param first     one established connection per slot, slot 0 first, all of the same export
      * @param callbacks where callers' futures complete; the session's own bookkeeping (letting go of payloads and
      *                  budget) runs on the network thread, so a caller blocked in a callback cannot stall it
      */
