@@ -175,6 +175,20 @@ class ReconnectTest {
     }
 
     @Test
+    void closingWhileTheServerIsAwayFailsWhatWaitsInsteadOfLeavingItHanging() throws Exception {
+        RbdServer server = start(new DurableMemory(), 0);
+        RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
+                FAST.withBlockTimeout(Duration.ofMillis(200)));
+        server.close();
+        CompletableFuture<Void> w = c.write(0, block(3));
+        c.close(); // waits at most the block timeout for w, then gives up on it
+        assertThatThrownBy(() -> w.get(5, TimeUnit.SECONDS)).cause().isInstanceOf(RbdException.class)
+                .hasMessageContaining("closed");
+        assertThat(c.retainedBytes()).isZero();
+        assertThat(c.admittedRequests()).isZero();
+    }
+
+    @Test
     void whenTheReconnectWaitRunsOutNeverSentRequestsFailPlainly() throws Exception {
         RbdServer server = start(new DurableMemory(), 0);
         RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",

@@ -196,8 +196,8 @@ public final class Session {
         Connection c;
         Slot slot;
         synchronized (this) {
-            if (failure != null) {
-                fail(r, failure);
+            if (failure != null || closed) {
+                fail(r, failure != null ? failure : clientClosed());
                 return;
             }
             slot = gated ? null : pick();
@@ -249,7 +249,7 @@ public final class Session {
         RbdException f;
         boolean reconnecting = policy.reconnectWait().toMillis() > 0;
         synchronized (this) {
-            f = failure;
+            f = failure != null ? failure : closed ? clientClosed() : null;
             if (f == null && reconnecting) {
                 replayed.incrementAndGet();
                 if (slot.connection == c || slot.reconnecting) {
@@ -318,6 +318,10 @@ public final class Session {
             out.add(w);
         }
         return out;
+    }
+
+    private static RbdException clientClosed() {
+        return new RbdException("the client was closed");
     }
 
     private void fail(Req r, RbdException cause) {
@@ -556,18 +560,29 @@ public final class Session {
         return failure;
     }
 
-    /** Stops reconnecting, lets go of what it kept; returns the live connections. */
+    /**
+     * Stops reconnecting and lets go of what it kept: requests still waiting for a connection fail; those in
+     * flight fail as their connections close. Returns the live connections.
+     */
     public List<Connection> close() {
         List<Req> kept;
+        List<Req> rest = new ArrayList<>();
         List<Connection> live;
         synchronized (this) {
             closed = true;
             kept = new ArrayList<>(unflushed);
             unflushed.clear();
             unflushedBytes = 0;
+            rest.addAll(waiting);
+            waiting.clear();
+            for (Slot s : slots) {
+                rest.addAll(s.orphans);
+                s.orphans.clear();
+            }
             live = Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
         }
         kept.forEach(Req::retire);
+        rest.forEach(r -> fail(r, clientClosed()));
         return live;
     }
 }
