@@ -271,6 +271,7 @@ public final class Session {
         List<Req> covered = List.of();
         boolean flush = false;
         synchronized (this) {
+            retain &= !closed; // after close() nothing is kept any more
             if (retain && !r.retired.get()) {
                 r.ackSeq = ++acks;
                 unflushed.add(r);
