@@ -54,7 +54,7 @@ final class Failures {
         if (t instanceof FileSystemException e && e.getFile() != null) {
             return e.getFile() + ": " + (e.getReason() != null ? e.getReason() : message);
         }
-        if (message.equals("Broken pipe")) {
+        if (message.equals(ReadCommand.BROKEN_PIPE)) {
             return "the output was closed before everything was written (broken pipe)";
         }
         return message;

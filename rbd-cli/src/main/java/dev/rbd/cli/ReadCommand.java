@@ -28,6 +28,8 @@ public final class ReadCommand implements Callable<Integer> {
     static final int CHUNK = 4 << 20;
     /** Chunks requested ahead of the one being written out. */
     static final int IN_FLIGHT = 4;
+    /** What the JDK says when the reading end of a pipe was closed (EPIPE; the JVM ignores SIGPIPE). */
+    static final String BROKEN_PIPE = "Broken pipe";
 
     @Mixin
     ConnectOptions connect;
@@ -66,9 +68,17 @@ public final class ReadCommand implements Callable<Integer> {
                     copy(client, n, out);
                 }
             } else {
-                // stdout as a raw stream: bytes unchanged, and a closed pipe (| head) stops the read with an error
+                // stdout as a raw stream, bytes unchanged; a write to a closed pipe fails instead of being ignored
                 OutputStream out = stdout != null ? stdout : new FileOutputStream(FileDescriptor.out);
-                copy(client, n, out);
+                try {
+                    copy(client, n, out);
+                } catch (IOException e) {
+                    if (!BROKEN_PIPE.equals(e.getMessage())) {
+                        throw e;
+                    }
+                    // the reader has what it wanted (| head -c 512, | cmp): stop quietly, as cat does; a reader
+                    // that failed reports that itself
+                }
             }
         }
         return 0;

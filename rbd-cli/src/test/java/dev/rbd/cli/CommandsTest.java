@@ -3,11 +3,16 @@ package dev.rbd.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.rbd.server.store.MemoryBlockStore;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
@@ -15,6 +20,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import picocli.CommandLine;
 
 /** info, list, read, write, flush, trim and zero against the in-process server: output, JSON, bytes, exit codes. */
 class CommandsTest {
@@ -147,6 +153,34 @@ class CommandsTest {
         assertThat(got[got.length - 1]).isEqualTo((byte) 42);
         assertThat(cli.cli("read", "disk", "--offset", "8M")).isZero();
         assertThat(cli.bytes.toByteArray()).isEmpty();
+    }
+
+    @Test
+    void aReaderThatClosesThePipeEndsTheReadQuietly() {
+        cli = new CliHarness();
+        CommandLine cmd = RbdCli.commandLine();
+        StringWriter err = new StringWriter();
+        cmd.setErr(new PrintWriter(err, true));
+        AtomicInteger writes = new AtomicInteger();
+        ReadCommand read = cmd.getSubcommands().get("read").getCommand();
+        read.chunk = SMALL_CHUNK;
+        // like `| head -c 512`: the first chunk is taken, then the pipe is gone
+        read.stdout = new OutputStream() {
+            @Override
+            public void write(int b) {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public void write(byte[] b, int off, int len) throws IOException {
+                if (writes.incrementAndGet() > 1) {
+                    throw new IOException(ReadCommand.BROKEN_PIPE);
+                }
+            }
+        };
+        assertThat(cmd.execute("read", cli.uri("disk"))).isZero();
+        assertThat(writes.get()).isEqualTo(2);
+        assertThat(err.toString()).isEmpty();
     }
 
     @Test
