@@ -96,7 +96,8 @@ public final class WriteCommand implements Callable<Integer> {
                 } catch (IllegalStateException e) {
                     drain(writes);
                     throw new IllegalStateException("the input is longer than the export: " + e.getMessage()
-                            + "; the first " + Preflight.size(done) + " were written");
+                            + (done == 0 ? "; nothing was written" : "; its first " + Preflight.size(done)
+                            + " bytes were written"));
                 }
                 Preflight.aligned(info, offset + done, n);
                 if (writes.size() == ReadCommand.IN_FLIGHT) {

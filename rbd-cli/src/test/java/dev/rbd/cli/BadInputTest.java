@@ -107,7 +107,7 @@ class BadInputTest {
         java.util.Arrays.fill(data, (byte) 7);
         assertThat(cli.run(data, 64 << 10, "write", cli.uri("disk"), "--offset", "6M")).isEqualTo(1);
         assertThat(oneLine("write")).contains("the input is longer than the export", "past the end",
-                "the first 2M were written");
+                "its first 2M bytes were written");
         assertThat(CliHarness.contents(cli.disk, CliHarness.SIZE - 1, 1)).containsOnly(7);
     }
 
