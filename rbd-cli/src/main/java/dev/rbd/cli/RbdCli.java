@@ -1,7 +1,5 @@
 package dev.rbd.cli;
 
-import java.util.concurrent.CompletionException;
-import java.util.concurrent.ExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -15,7 +13,12 @@ import picocli.CommandLine.Spec;
  * on stderr.
  */
 @Command(name = "rbd-cli", mixinStandardHelpOptions = true, version = "rbd-cli 0.1.0",
-        description = "Work with NBD exports from the command line.", subcommands = BenchCommand.class)
+        description = "Work with NBD exports from the command line.",
+        subcommands = {InfoCommand.class, ListCommand.class, ReadCommand.class, WriteCommand.class,
+            FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},
+        footer = {"", "Every URI is nbd://host[:port]/export or nbd+unix:///export?socket=PATH; sizes are 4096, 4k, "
+                + "1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error.", "", "Example:",
+            "  rbd-cli info nbd://127.0.0.1:10809/disk"})
 public final class RbdCli implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(RbdCli.class);
 
@@ -28,7 +31,7 @@ public final class RbdCli implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command (bench)");
+        throw new ParameterException(spec.commandLine(), "missing command (info, list, read, write, flush, trim, zero, bench)");
     }
 
     /** The command line with rbd-cli's error handling: a usage error or a failure is reported in one line. */
@@ -42,13 +45,8 @@ public final class RbdCli implements Runnable {
                     return cmd.getCommandSpec().exitCodeOnInvalidInput();
                 })
                 .setExecutionExceptionHandler((e, cmd, parsed) -> {
-                    Throwable t = e;
-                    while ((t instanceof CompletionException || t instanceof ExecutionException) && t.getCause() != null) {
-                        t = t.getCause();
-                    }
-                    log.debug("{} failed", cmd.getCommandSpec().qualifiedName(), t);
-                    cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": "
-                            + (t.getMessage() != null ? t.getMessage() : t.toString()));
+                    log.debug("{} failed", cmd.getCommandSpec().qualifiedName(), Failures.unwrap(e));
+                    cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + Failures.describe(e));
                     return cmd.getCommandSpec().exitCodeOnExecutionException();
                 });
     }

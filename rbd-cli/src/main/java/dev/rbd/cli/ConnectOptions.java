@@ -1,0 +1,26 @@
+package dev.rbd.cli;
+
+import dev.rbd.client.ClientOptions;
+import dev.rbd.client.RbdClient;
+import java.time.Duration;
+import picocli.CommandLine.Option;
+
+/** The connection options every command shares (a picocli mixin). */
+final class ConnectOptions {
+    @Option(names = "--retry-for", paramLabel = "TIME", defaultValue = "0", converter = DurationConverter.class,
+            description = "When the connection drops mid-command, keep reconnecting and resending for this long "
+                    + "(10s, 2m). (default: 0, fail at once)")
+    Duration retryFor;
+
+    /**
+     * The client's defaults, but failing fast: a command that quietly reconnects for a minute looks hung, so it
+     * retries only when asked to.
+     */
+    ClientOptions options() {
+        return ClientOptions.defaults().withReconnectWait(retryFor);
+    }
+
+    RbdClient connect(String uri) {
+        return RbdClient.connect(uri, options());
+    }
+}

@@ -1,0 +1,43 @@
+package dev.rbd.cli;
+
+import dev.rbd.client.ExportInfo;
+import dev.rbd.client.RbdClient;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code rbd-cli trim URI}: tells the server a range is no longer needed (NBD_CMD_TRIM, a discard). */
+@Command(name = "trim", mixinStandardHelpOptions = true,
+        description = "Discard a range (NBD_CMD_TRIM): the server may free it; what it then reads as is unspecified.",
+        footer = {"", "Example:", "  rbd-cli trim nbd://127.0.0.1:10809/disk --offset 1M --length 16M"})
+public final class TrimCommand implements Callable<Integer> {
+    @Mixin
+    ConnectOptions connect;
+
+    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
+            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
+    String uri;
+
+    @Option(names = "--offset", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
+            description = "Start of the range (4096, 4k, 1M, 2G).")
+    long offset;
+
+    @Option(names = "--length", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
+            description = "Length of the range.")
+    long length;
+
+    @Override
+    public Integer call() {
+        try (RbdClient client = connect.connect(uri)) {
+            ExportInfo info = client.info();
+            Preflight.writable(info);
+            Preflight.supports(info, info.canTrim(), "trim", "send_trim");
+            Preflight.withinExport(info, offset, length);
+            Preflight.aligned(info, offset, length);
+            client.trim(offset, length).join();
+        }
+        return 0;
+    }
+}

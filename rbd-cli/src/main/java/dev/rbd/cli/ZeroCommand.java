@@ -1,0 +1,47 @@
+package dev.rbd.cli;
+
+import dev.rbd.client.ExportInfo;
+import dev.rbd.client.RbdClient;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** {@code rbd-cli zero URI}: makes a range read as zeroes without sending them (NBD_CMD_WRITE_ZEROES). */
+@Command(name = "zero", mixinStandardHelpOptions = true,
+        description = "Zero a range (NBD_CMD_WRITE_ZEROES). The server may punch a hole unless --no-hole.",
+        footer = {"", "Example:", "  rbd-cli zero nbd://127.0.0.1:10809/disk --offset 0 --length 1M --no-hole"})
+public final class ZeroCommand implements Callable<Integer> {
+    @Mixin
+    ConnectOptions connect;
+
+    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
+            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
+    String uri;
+
+    @Option(names = "--offset", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
+            description = "Start of the range (4096, 4k, 1M, 2G).")
+    long offset;
+
+    @Option(names = "--length", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
+            description = "Length of the range.")
+    long length;
+
+    @Option(names = "--no-hole", description = "Keep the range allocated (NBD_CMD_FLAG_NO_HOLE): write zeroes "
+            + "rather than deallocate.")
+    boolean noHole;
+
+    @Override
+    public Integer call() {
+        try (RbdClient client = connect.connect(uri)) {
+            ExportInfo info = client.info();
+            Preflight.writable(info);
+            Preflight.supports(info, info.canWriteZeroes(), "write zeroes", "send_write_zeroes");
+            Preflight.withinExport(info, offset, length);
+            Preflight.aligned(info, offset, length);
+            client.writeZeroes(offset, length, !noHole).join();
+        }
+        return 0;
+    }
+}
