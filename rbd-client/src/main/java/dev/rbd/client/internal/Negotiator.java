@@ -214,7 +214,9 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
                 : type == NbdReplyType.ERR_POLICY ? "refused by server policy"
                 : type == NbdReplyType.ERR_SHUTDOWN ? "server is shutting down"
                 : type != null ? type.name() : "reply type 0x" + Integer.toHexString(r.type());
-        return new RbdException(what + ": " + reason + (text.isEmpty() ? "" : " (" + text + ")"));
+        // the server's own text, when it already says what the reply type says, is enough on its own
+        return new RbdException(what + ": " + (text.isEmpty() ? reason : text.contains(reason) ? text
+                : reason + " (" + text + ")"));
     }
 
     private void finish(ChannelHandlerContext ctx) {
