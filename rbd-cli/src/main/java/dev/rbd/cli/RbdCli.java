@@ -15,7 +15,8 @@ import picocli.CommandLine.Spec;
  * on stderr.
  */
 @Command(name = "rbd-cli", mixinStandardHelpOptions = true, version = "rbd-cli 0.1.0",
-        description = "Work with NBD exports from the command line.", subcommands = BenchCommand.class)
+        description = "Work with NBD exports from the command line.",
+        subcommands = {BenchCommand.class, CopyCommand.class})
 public final class RbdCli implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(RbdCli.class);
 
@@ -28,7 +29,7 @@ public final class RbdCli implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command (bench)");
+        throw new ParameterException(spec.commandLine(), "missing command (bench, copy)");
     }
 
     /** The command line with rbd-cli's error handling: a usage error or a failure is reported in one line. */
