@@ -15,7 +15,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "rbd-cli", mixinStandardHelpOptions = true, version = "rbd-cli 0.1.0",
         description = "Work with NBD exports from the command line.",
         subcommands = {InfoCommand.class, ListCommand.class, ReadCommand.class, WriteCommand.class,
-            FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},
+            CopyCommand.class, FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},
         footer = {"", "Every URI is nbd://host[:port]/export or nbd+unix:///export?socket=PATH; sizes are 4096, 4k, "
                 + "1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error.", "", "Example:",
             "  rbd-cli info nbd://127.0.0.1:10809/disk"})
@@ -31,7 +31,8 @@ public final class RbdCli implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command (info, list, read, write, flush, trim, zero, bench)");
+        throw new ParameterException(spec.commandLine(),
+                "missing command (info, list, read, write, copy, flush, trim, zero, bench)");
     }
 
     /** The command line with rbd-cli's error handling: a usage error or a failure is reported in one line. */

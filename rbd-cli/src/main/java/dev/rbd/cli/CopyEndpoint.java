@@ -1,0 +1,34 @@
+package dev.rbd.cli;
+
+import java.util.concurrent.CompletableFuture;
+
+/** One side of {@code rbd-cli copy}: a local file or an NBD export, read and written by offset. */
+interface CopyEndpoint extends AutoCloseable {
+    /** How messages name it: the path, or {@code export 'name'}. */
+    String describe();
+
+    long size();
+
+    /** Zero runs are found in blocks of this size (the export's preferred block, a file system block). */
+    int blockSize();
+
+    /**
+     * Makes this side ready to receive {@code length} bytes: a regular file is emptied and set to that length (so
+     * what is skipped reads as zeroes); an export is checked to be writable and large enough.
+     */
+    void prepareTarget(long length) throws Exception;
+
+    CompletableFuture<byte[]> read(long offset, int length);
+
+    /** Writes {@code data[from, from + length)}; {@code data} stays unchanged until the future completes. */
+    CompletableFuture<Void> write(long offset, byte[] data, int from, int length);
+
+    /** Makes a range read as zeroes, at no cost where it already does (a file emptied by {@link #prepareTarget}). */
+    CompletableFuture<Void> zero(long offset, long length);
+
+    /** Makes everything written durable: FLUSH on an export, fsync on a file. */
+    CompletableFuture<Void> flush();
+
+    @Override
+    void close();
+}
