@@ -39,7 +39,12 @@ public record NbdUri(String host, int port, String export, Path socket) {
         switch (scheme) {
             case "nbd" -> {
                 if (u.getHost() == null) {
-                    throw new IllegalArgumentException("NBD URI '" + text + "' has no host");
+                    // java.net.URI leaves the host out when the authority does not parse, e.g. a port that is
+                    // not a number
+                    String authority = u.getRawAuthority();
+                    throw new IllegalArgumentException("NBD URI '" + text + "' " + (authority == null
+                            || authority.isEmpty() ? "has no host" : "has a malformed host or port '" + authority
+                            + "' (expected host[:port], port a number)"));
                 }
                 String host = u.getHost();
                 if (host.startsWith("[") && host.endsWith("]")) {

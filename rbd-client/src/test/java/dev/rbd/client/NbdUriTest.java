@@ -31,5 +31,7 @@ class NbdUriTest {
         assertThatThrownBy(() -> NbdUri.parse("nbd+unix:///disk")).hasMessageContaining("socket=PATH");
         assertThatThrownBy(() -> NbdUri.parse("disk")).hasMessageContaining("malformed");
         assertThatThrownBy(() -> NbdUri.parse("nbd://ho st/x")).hasMessageContaining("malformed");
+        assertThatThrownBy(() -> NbdUri.parse("nbd://host:notaport/x")).hasMessageContaining("malformed host or port");
+        assertThatThrownBy(() -> NbdUri.parse("nbd:///x")).hasMessageContaining("has no host");
     }
 }
