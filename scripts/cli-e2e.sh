@@ -38,7 +38,7 @@ RBD=${RBD_SERVER:-$here/rbd-server}
 CLI=${RBD_CLI:-$here/rbd-cli}
 LOG_PREFIX=cli-e2e
 . "$here/lib/processes.sh"
-REQUIRE_ALL=${RBD_INTEROP_REQUIRE_ALL:-0}
+. "$here/lib/report.sh"
 TMO=${RBD_INTEROP_TIMEOUT:-60}
 MiB=1048576
 IMG_SIZE=$((64 * MiB))
@@ -47,7 +47,6 @@ BENCH_RAMP=5
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbd-cli-e2e.XXXXXX") || { echo "FAIL setup: mktemp failed"; exit 1; }
 
-n_pass=0 n_fail=0 n_skip=0
 srv_pid=
 
 cleanup() {
@@ -59,36 +58,6 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# -------------------------------------------------------------- reporting --
-pass() { echo "PASS $1"; n_pass=$((n_pass + 1)); }
-fail() { echo "FAIL $1: $2"; n_fail=$((n_fail + 1)); }
-skip() { echo "SKIP $1: $2"; n_skip=$((n_skip + 1)); }
-
-skip_missing() {
-  if [ "$REQUIRE_ALL" = 1 ]; then
-    fail "$1" "$2 (RBD_INTEROP_REQUIRE_ALL=1 forbids skipping)"
-  else
-    skip "$1" "$2"
-  fi
-}
-
-# need NAME TOOL...: true when all tools exist, otherwise records a loud skip.
-need() {
-  local name=$1 t missing=()
-  shift
-  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
-  [ ${#missing[@]} -eq 0 ] && return 0
-  skip_missing "$name" "missing tool: ${missing[*]} (not on PATH)"
-  return 1
-}
-
-why() {
-  grep -v '^[[:space:]]*$' "$1" 2>/dev/null | tail -n 3 | tr '\n' '|' | cut -c1-400
-}
-
-summary() {
-  echo "$n_pass passed, $n_fail failed, $n_skip skipped"
-}
 
 # ------------------------------------------------------------------ setup --
 IMG=$tmp/in.img
