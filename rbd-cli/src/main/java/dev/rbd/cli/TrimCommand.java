@@ -5,7 +5,6 @@ import dev.rbd.client.RbdClient;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 /** {@code rbd-cli trim URI}: tells the server a range is no longer needed (NBD_CMD_TRIM, a discard). */
@@ -20,13 +19,8 @@ public final class TrimCommand implements Callable<Integer> {
             description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
     String uri;
 
-    @Option(names = "--offset", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
-            description = "Start of the range (4096, 4k, 1M, 2G).")
-    long offset;
-
-    @Option(names = "--length", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
-            description = "Length of the range.")
-    long length;
+    @Mixin
+    RangeOptions range;
 
     @Override
     public Integer call() {
@@ -34,9 +28,8 @@ public final class TrimCommand implements Callable<Integer> {
             ExportInfo info = client.info();
             Preflight.writable(info);
             Preflight.supports(info, info.canTrim(), "trim", "send_trim");
-            Preflight.withinExport(info, offset, length);
-            Preflight.aligned(info, offset, length);
-            client.trim(offset, length).join();
+            range.check(info);
+            client.trim(range.offset, range.length).join();
         }
         return 0;
     }

@@ -20,13 +20,8 @@ public final class ZeroCommand implements Callable<Integer> {
             description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
     String uri;
 
-    @Option(names = "--offset", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
-            description = "Start of the range (4096, 4k, 1M, 2G).")
-    long offset;
-
-    @Option(names = "--length", paramLabel = "SIZE", required = true, converter = SizeConverter.class,
-            description = "Length of the range.")
-    long length;
+    @Mixin
+    RangeOptions range;
 
     @Option(names = "--no-hole", description = "Keep the range allocated (NBD_CMD_FLAG_NO_HOLE): write zeroes "
             + "rather than deallocate.")
@@ -38,9 +33,8 @@ public final class ZeroCommand implements Callable<Integer> {
             ExportInfo info = client.info();
             Preflight.writable(info);
             Preflight.supports(info, info.canWriteZeroes(), "write zeroes", "send_write_zeroes");
-            Preflight.withinExport(info, offset, length);
-            Preflight.aligned(info, offset, length);
-            client.writeZeroes(offset, length, !noHole).join();
+            range.check(info);
+            client.writeZeroes(range.offset, range.length, !noHole).join();
         }
         return 0;
     }
