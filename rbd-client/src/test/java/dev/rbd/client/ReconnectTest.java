@@ -54,27 +54,39 @@ class ReconnectTest {
         return b;
     }
 
+    /**
+     * 400 writes to 64 distinct blocks, over and over, with {@code cut} run after writes 150 and 300; returns once
+     * all of them completed.
+     */
+    private static void writeOverAndOver(RbdClient c, Runnable cut) throws Exception {
+        List<CompletableFuture<Void>> writes = new ArrayList<>();
+        for (int i = 0; i < 400; i++) {
+            writes.add(c.write((i % 64) * 4096L, block(i)));
+            if (i == 150 || i == 300) {
+                cut.run();
+            }
+        }
+        CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
+    }
+
+    /** After {@link #writeOverAndOver}: the last write of each block must win. */
+    private static void assertEachBlockHoldsItsLastWrite(RbdClient c) throws Exception {
+        for (int b = 0; b < 64; b++) {
+            int last = b < 400 % 64 ? 384 + b : 320 + b; // the last i < 400 with i % 64 == b
+            byte[] got = c.read(b * 4096L, 4096).get(10, TimeUnit.SECONDS);
+            assertThat(java.util.Arrays.equals(got, block(last))).as("block %d holds write %d", b, last).isTrue();
+        }
+    }
+
     @Test
     void requestsInFlightWhenTheConnectionIsCutAreReplayedInOrder() throws Exception {
         DurableMemory store = new DurableMemory();
         RbdServer server = start(store, 0);
         try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk", FAST)) {
-            List<CompletableFuture<Void>> writes = new ArrayList<>();
-            for (int i = 0; i < 400; i++) {
-                // 64 distinct blocks written over and over: the last write of each must win
-                writes.add(c.write((i % 64) * 4096L, block(i)));
-                if (i == 150 || i == 300) {
-                    server.context().channels().close();
-                }
-            }
-            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
+            writeOverAndOver(c, () -> server.context().channels().close());
             assertThat(c.reconnects()).isGreaterThanOrEqualTo(1);
             assertThat(c.replayed()).as("requests caught by the cut were sent again").isPositive();
-            for (int b = 0; b < 64; b++) {
-                int last = b < 400 % 64 ? 384 + b : 320 + b; // the last i < 400 with i % 64 == b
-                byte[] got = c.read(b * 4096L, 4096).get(10, TimeUnit.SECONDS);
-                assertThat(java.util.Arrays.equals(got, block(last))).as("block %d holds write %d", b, last).isTrue();
-            }
+            assertEachBlockHoldsItsLastWrite(c);
             assertThat(c.retainedBytes()).isZero();
         } finally {
             server.close();
@@ -88,22 +100,11 @@ class ReconnectTest {
         try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
                 FAST.withConnections(4))) {
             assertThat(c.connections()).isEqualTo(4);
-            List<CompletableFuture<Void>> writes = new ArrayList<>();
-            for (int i = 0; i < 400; i++) {
-                writes.add(c.write((i % 64) * 4096L, block(i)));
-                if (i == 150 || i == 300) {
-                    // one connection dies, the others keep working
-                    server.context().channels().iterator().next().close();
-                }
-            }
-            CompletableFuture.allOf(writes.toArray(new CompletableFuture<?>[0])).get(30, TimeUnit.SECONDS);
+            // one connection dies, the others keep working
+            writeOverAndOver(c, () -> server.context().channels().iterator().next().close());
             c.flush().get(10, TimeUnit.SECONDS);
             assertThat(c.reconnects()).isGreaterThanOrEqualTo(1);
-            for (int b = 0; b < 64; b++) {
-                int last = b < 400 % 64 ? 384 + b : 320 + b;
-                byte[] got = c.read(b * 4096L, 4096).get(10, TimeUnit.SECONDS);
-                assertThat(java.util.Arrays.equals(got, block(last))).as("block %d holds write %d", b, last).isTrue();
-            }
+            assertEachBlockHoldsItsLastWrite(c);
             org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(10)).until(() -> c.connections() == 4);
             assertThat(c.retainedBytes()).isZero();
         } finally {
