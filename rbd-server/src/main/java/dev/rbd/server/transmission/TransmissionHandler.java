@@ -39,6 +39,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     private boolean disconnecting;
     private boolean flushPending;
     private boolean closed;
+    private boolean released;
     private boolean fenced;
     private int finishedAfterFence;
     private int droppedAfterFence;
@@ -165,8 +166,8 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
 
     /** The writer lock goes once the connection is closed and none of its requests still runs. */
     private void releaseIfClosed() {
-        if (closed && inFlight == 0) {
-            closed = false;
+        if (closed && inFlight == 0 && !released) {
+            released = true;
             export.release(conn.client(), disconnecting);
         }
     }
