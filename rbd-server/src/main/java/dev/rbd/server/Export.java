@@ -209,6 +209,13 @@ public final class Export implements AutoCloseable {
     public void close() {
         try {
             commit.close();
+            if (commit.syncs() > 0) {
+                long n = commit.syncs();
+                log.info("export {}: {} durable requests were served by {} syncs ({} per sync; {} µs per sync,"
+                        + " {} µs gathering before it)", name, commit.requests(), n,
+                        String.format("%.1f", (double) commit.requests() / n), commit.syncingNanos() / n / 1000,
+                        commit.gatheringNanos() / n / 1000);
+            }
             if (!readOnly && commit.failure() == null) {
                 store.sync();
             }

@@ -15,25 +15,51 @@ import org.slf4j.LoggerFactory;
  * Group commit: every caller of {@link #sync()} whose write has completed gets a future that completes after a sync
  * that started after the call. While one sync runs, the next batch gathers; one sync then serves the whole batch.
  *
+ * <p>Before a sync starts, it gathers: it waits, at most half the recent sync time, until writes announced to it
+ * (see {@link #announce()}) have been written and as many requests wait as the recent batches held. A client with
+ * 32 writes in flight sends the 32 writes of the last batch again as their replies reach it; without the wait, the
+ * first of them to arrive would start a sync of its own and leave the rest to the next one, so that two syncs share
+ * the 32 writes where one would do. Syncs take the same time whatever the batch, so one batch of 32 is almost twice
+ * the throughput of two of 16.
+ *
  * <p>A failed sync fails its whole batch with {@link SyncFailedException} and poisons the commit: every later call
  * fails at once, because after an fdatasync error Linux may have dropped the dirty pages and a later sync could
  * "succeed" without them.
  */
 public final class GroupCommit implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(GroupCommit.class);
+    /** The longest a sync waits to gather its batch. */
+    static final long MAX_GATHER_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
 
     private final BlockStore store;
     private final String name;
     private final ExecutorService thread;
     private final AtomicLong syncs = new AtomicLong();
     private final AtomicLong requests = new AtomicLong();
+    private final AtomicLong syncingNanos = new AtomicLong();
+    private final AtomicLong gatheringNanos = new AtomicLong();
     private List<CompletableFuture<Void>> waiting = new ArrayList<>();
     private boolean running;
+    /** Announced writes that have not yet asked for their sync (or withdrawn). */
+    private int announced;
+    /** Smoothed duration of recent syncs, in nanoseconds. */
+    private long syncNanos;
+    private final long maxGatherNanos;
+    /** The batch size gathering waits for: the recent largest, decaying when batches shrink. */
+    private int targetBatch;
+    private boolean gathering;
     private SyncFailedException failure;
 
     public GroupCommit(BlockStore store, String name) {
+        this(store, name, MAX_GATHER_NANOS);
+    }
+
+    /** With a bound on the wait for a batch other than the default 2 ms (tests make it long). */
+    GroupCommit(BlockStore store, String name, long maxGatherNanos) {
         this.store = store;
         this.name = name;
+        this.maxGatherNanos = maxGatherNanos;
+        this.syncNanos = maxGatherNanos;
         this.thread = Executors.newSingleThreadExecutor(r -> {
             Thread t = new Thread(r, "rbd-sync-" + name);
             t.setDaemon(true);
@@ -41,17 +67,47 @@ public final class GroupCommit implements AutoCloseable {
         });
     }
 
+    /**
+     * Announces a write that will call {@link #sync(boolean) sync(true)} once written, or {@link #withdraw()} if it is
+     * not written after all. A sync about to start waits a little for announced writes.
+     */
+    public synchronized void announce() {
+        announced++;
+    }
+
+    /** An announced write will not ask for a sync (it failed or was discarded). */
+    public synchronized void withdraw() {
+        if (--announced == 0) {
+            notifyAll();
+        }
+    }
+
     /** A future that completes once a sync that started after this call has finished. */
     public CompletableFuture<Void> sync() {
+        return sync(false);
+    }
+
+    /**
+     * A future that completes once a sync that started after this call has finished.
+     *
+     * @param wasAnnounced this call ends an {@link #announce()}
+     */
+    public CompletableFuture<Void> sync(boolean wasAnnounced) {
         requests.incrementAndGet();
         CompletableFuture<Void> f = new CompletableFuture<>();
         boolean start;
         synchronized (this) {
+            if (wasAnnounced && --announced == 0) {
+                notifyAll();
+            }
             if (failure != null) {
                 f.completeExceptionally(failure);
                 return f;
             }
             waiting.add(f);
+            if (gathering && waiting.size() >= targetBatch) {
+                notifyAll();
+            }
             start = !running;
             running = true;
         }
@@ -69,11 +125,19 @@ public final class GroupCommit implements AutoCloseable {
                     running = false;
                     return;
                 }
+                gather();
                 batch = waiting;
                 waiting = new ArrayList<>();
+                targetBatch = Math.max(batch.size(), targetBatch * 3 / 4);
             }
             try {
+                long start = System.nanoTime();
                 store.sync();
+                long took = System.nanoTime() - start;
+                syncingNanos.addAndGet(took);
+                synchronized (this) {
+                    syncNanos += (took - syncNanos) / 4;
+                }
                 syncs.incrementAndGet();
                 batch.forEach(f -> f.complete(null));
             } catch (IOException | RuntimeException e) {
@@ -94,6 +158,31 @@ public final class GroupCommit implements AutoCloseable {
         }
     }
 
+    /**
+     * Waits, holding the monitor, until no announced write is still being written and the batch is as large as the
+     * recent ones, or half a sync's time has passed.
+     */
+    private void gather() {
+        long left = Math.min(maxGatherNanos, syncNanos / 2);
+        long begun = System.nanoTime();
+        long deadline = begun + left;
+        boolean interrupted = false;
+        gathering = true;
+        while ((announced > 0 || waiting.size() < targetBatch) && left > 0) {
+            try {
+                TimeUnit.NANOSECONDS.timedWait(this, left);
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+            left = deadline - System.nanoTime();
+        }
+        gathering = false;
+        gatheringNanos.addAndGet(System.nanoTime() - begun);
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
     /** The failure that poisoned this export, or {@code null}. */
     public synchronized SyncFailedException failure() {
         return failure;
@@ -102,6 +191,16 @@ public final class GroupCommit implements AutoCloseable {
     /** Syncs run so far. */
     public long syncs() {
         return syncs.get();
+    }
+
+    /** Time spent in syncs so far, in nanoseconds. */
+    public long syncingNanos() {
+        return syncingNanos.get();
+    }
+
+    /** Time spent gathering batches before syncs so far, in nanoseconds. */
+    public long gatheringNanos() {
+        return gatheringNanos.get();
     }
 
     /** Calls to {@link #sync()} so far. */

@@ -57,9 +57,17 @@ public final class Dispatcher {
             return CompletableFuture.completedFuture(invalid);
         }
         CompletableFuture<Outcome> result = new CompletableFuture<>();
+        boolean announced = needsSync(req);
+        if (announced) {
+            // lets a sync that is about to start wait for this write rather than leave it to the next one
+            export.commit().announce();
+        }
         try {
-            io.execute(() -> run(req, alloc, result));
+            io.execute(() -> run(req, alloc, result, announced));
         } catch (RejectedExecutionException e) {
+            if (announced) {
+                export.commit().withdraw();
+            }
             req.release();
             result.complete(Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
         }
@@ -131,12 +139,33 @@ public final class Dispatcher {
         return f == null ? null : Outcome.error(NbdError.EIO, f.getMessage());
     }
 
-    private void run(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result) {
+    /** A valid WRITE, TRIM or WRITE_ZEROES that is answered only after a sync. */
+    private boolean needsSync(NbdRequest req) {
+        NbdCommand cmd = req.command();
+        boolean writes = cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
+        return writes && req.length() > 0
+                && (export.syncMode() == SyncMode.ALWAYS || req.hasFlag(CMD_FLAG_FUA));
+    }
+
+    private void run(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result, boolean announced) {
+        boolean synced = false;
+        try {
+            synced = execute(req, alloc, result, announced);
+        } finally {
+            if (announced && !synced) {
+                export.commit().withdraw();
+            }
+        }
+    }
+
+    /** Runs the request; true when it asked the group commit for its announced sync. */
+    private boolean execute(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result,
+                            boolean announced) {
         if (fenced) {
             discarded.incrementAndGet();
             req.release();
             result.complete(Outcome.error(NbdError.ESHUTDOWN, "connection was fenced"));
-            return;
+            return false;
         }
         try {
             NbdCommand cmd = req.command();
@@ -145,7 +174,7 @@ public final class Dispatcher {
             switch (cmd) {
                 case READ -> {
                     result.complete(Outcome.data(read(offset, length, alloc)));
-                    return;
+                    return false;
                 }
                 case WRITE -> {
                     if (length > 0) {
@@ -158,25 +187,25 @@ public final class Dispatcher {
                 case CACHE -> {
                     store.cache(offset, req.length());
                     result.complete(Outcome.OK);
-                    return;
+                    return false;
                 }
                 case FLUSH -> {
-                    durable(result);
-                    return;
+                    durable(result, false);
+                    return false;
                 }
                 default -> throw new IllegalStateException("not dispatched: " + cmd);
             }
-            boolean mustSync = export.syncMode() == SyncMode.ALWAYS || req.hasFlag(CMD_FLAG_FUA);
-            if (mustSync && req.length() > 0) {
-                durable(result);
-            } else {
-                result.complete(Outcome.OK);
+            if (announced) {
+                durable(result, true);
+                return true;
             }
+            result.complete(Outcome.OK);
         } catch (IOException | RuntimeException e) {
             result.complete(StoreErrors.toOutcome(e));
         } finally {
             req.release();
         }
+        return false;
     }
 
     private ByteBuf read(long offset, int length, ByteBufAllocator alloc) throws IOException {
@@ -190,8 +219,8 @@ public final class Dispatcher {
         }
     }
 
-    private void durable(CompletableFuture<Outcome> result) {
-        export.commit().sync().whenComplete((v, e) -> result.complete(e == null ? Outcome.OK
+    private void durable(CompletableFuture<Outcome> result, boolean announced) {
+        export.commit().sync(announced).whenComplete((v, e) -> result.complete(e == null ? Outcome.OK
                 : StoreErrors.toOutcome(e)));
     }
 }
