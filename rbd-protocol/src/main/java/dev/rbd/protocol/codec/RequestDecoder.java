@@ -26,12 +26,20 @@ import java.util.List;
  * C: (length bytes of data if the request is of type NBD_CMD_WRITE)
  * </pre>
  *
- * A WRITE payload up to {@code maxPayload} is passed on as a retained slice (never copied). A larger one up to the
- * spec's portable 32 MiB is skipped without being kept and passed on as a request with a dropped payload, so the
- * server can answer EINVAL and keep the connection; anything larger, or a bad magic, is stream corruption. Nothing
- * is allocated from an untrusted length.
+ * A WRITE payload up to {@code maxPayload} that is already whole in the input is passed on as a retained slice (no
+ * copy). One that is still arriving and at most {@link #FILL_LIMIT} long is copied, as its parts arrive, into a
+ * pooled buffer of its own size, allocated once its first byte is there: the input is then consumed whole and can be
+ * reused, where a slice kept for each 1 MiB write pinned the input and made every later read grow and copy it (and
+ * beyond the allocator's pooled sizes allocate and zero a fresh direct buffer each time). Larger payloads are
+ * gathered in the input as before. A payload above {@code maxPayload} and up to the spec's portable 32 MiB is
+ * skipped without being kept and passed on as a request with a dropped payload, so the server can answer EINVAL and
+ * keep the connection; anything larger, or a bad magic, is stream corruption. Nothing larger than
+ * {@link #FILL_LIMIT} is allocated from a length before the bytes are there.
  */
 public final class RequestDecoder extends ByteToMessageDecoder {
+    /** The largest payload copied into a buffer of its own while it arrives (2 MiB). */
+    public static final int FILL_LIMIT = 2 << 20;
+
     private enum State { HEADER, PAYLOAD, DISCARD }
 
     private final int maxPayload;
@@ -43,6 +51,8 @@ public final class RequestDecoder extends ByteToMessageDecoder {
     private long offset;
     private long length;
     private long toDiscard;
+    /** The payload being filled while it arrives, or {@code null}. */
+    private ByteBuf filling;
 
     public RequestDecoder(int maxPayload) {
         if (maxPayload <= 0) {
@@ -57,7 +67,7 @@ public final class RequestDecoder extends ByteToMessageDecoder {
         for (;;) {
             boolean progressed = switch (state) {
                 case HEADER -> decodeHeader(in, out);
-                case PAYLOAD -> decodePayload(in, out);
+                case PAYLOAD -> decodePayload(ctx, in, out);
                 case DISCARD -> decodeDiscard(in, out);
             };
             if (!progressed || !out.isEmpty()) {
@@ -96,14 +106,36 @@ public final class RequestDecoder extends ByteToMessageDecoder {
         return true;
     }
 
-    private boolean decodePayload(ByteBuf in, List<Object> out) {
-        if (in.readableBytes() < length) {
+    private boolean decodePayload(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        ByteBuf payload;
+        if (filling != null) {
+            in.readBytes(filling, Math.min(in.readableBytes(), filling.writableBytes()));
+            if (filling.isWritable()) {
+                return false;
+            }
+            payload = filling;
+            filling = null;
+        } else if (in.readableBytes() >= length) {
+            payload = in.readRetainedSlice((int) length);
+        } else if (length <= FILL_LIMIT && in.isReadable()) {
+            int n = (int) length;
+            filling = ctx.alloc().directBuffer(n, n);
+            in.readBytes(filling, in.readableBytes());
+            return false;
+        } else {
             return false;
         }
-        ByteBuf payload = in.readRetainedSlice((int) length);
         state = State.HEADER;
         out.add(new NbdRequest(flags, type, cookie, offset, length, payload));
         return true;
+    }
+
+    @Override
+    protected void handlerRemoved0(ChannelHandlerContext ctx) {
+        if (filling != null) {
+            filling.release();
+            filling = null;
+        }
     }
 
     private boolean decodeDiscard(ByteBuf in, List<Object> out) {
