@@ -23,6 +23,7 @@
 # Exit status: 0 ok, 1 a server, fio or rbd-cli run failed, 2 usage or not built,
 # 77 skipped because fio (with the nbd engine), python3 or java is missing.
 set -u
+# shellcheck source-path=SCRIPTDIR
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 root=$(cd "$here/.." && pwd)
@@ -51,7 +52,7 @@ done
 
 require_tools fio python3 java
 for m in rbd-server rbd-cli; do
-  if ! ls "$root/$m"/target/"$m"-*-all.jar >/dev/null 2>&1; then
+  if ! ls "$root/$m/target/$m"-*-all.jar >/dev/null 2>&1; then
     echo "client-bench: $m is not built; run: (cd $root && mvn -q -DskipTests package)" >&2
     exit 2
   fi

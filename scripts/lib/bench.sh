@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmark scripts (bench.sh, client-bench.sh): loud skips, fio runs and the figures read
 # from fio's JSON. Callers set LOG_PREFIX and tmp (the run's temp dir, where fio runs).
 
@@ -23,7 +24,7 @@ require_tools() {
 fio_run() {
   local out=$1 secs=$2
   shift 2
-  if ! (cd "$tmp" && exec timeout $((secs + 120)) fio "$@" --output-format=json --output="$out") >"$out.stderr" 2>&1; then
+  if ! (cd "${tmp:?}" && exec timeout $((secs + 120)) fio "$@" --output-format=json --output="$out") >"$out.stderr" 2>&1; then
     echo "${LOG_PREFIX:-bench}: fio ${1#--name=} failed: $(tail -n 3 "$out.stderr" "$out" 2>/dev/null | tr '\n' ' ' | cut -c1-600)" >&2
     return 1
   fi

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the benchmark scripts (after processes.sh): start an NBD server in the background on a free
 # loopback port, and stop it again by its PID.
 #
@@ -11,9 +12,9 @@ SRV_KIND=
 
 # _srv_start KIND LOG URI_PATH COMMAND...: runs COMMAND (where @PORT@ stands for the port) as our child.
 _srv_start() {
-  local kind=$1 log=$2 path=$3 port attempt
+  local kind=$1 log=$2 path=$3 port
   shift 3
-  for attempt in 1 2 3; do
+  for _ in 1 2 3; do
     port=$(free_port) || return 1
     "${@//@PORT@/$port}" >>"$log" 2>&1 &
     SRV_PID=$! SRV_URI=nbd://127.0.0.1:$port$path SRV_KIND=$kind
@@ -59,9 +60,9 @@ start_qemu_nbd() {
 # connection and exits, so it runs as a daemon: SRV_PID is the daemon's PID from its pid file (not our
 # child), and it forks a child per connection, which stop_server ends as well.
 start_nbd_server() {
-  local log=$1 img=$2 name=$3 dir=$4 port attempt i kv conf=$4/nbd-server.conf pidf=$4/nbd-server.pid
+  local log=$1 img=$2 name=$3 port i kv conf=$4/nbd-server.conf pidf=$4/nbd-server.pid
   shift 4
-  for attempt in 1 2 3; do
+  for _ in 1 2 3; do
     port=$(free_port) || return 1
     {
       echo "[generic]"
@@ -87,7 +88,7 @@ start_nbd_server() {
 # stop_server: stops the server started last, by its PID (and nbd-server's per-connection children by
 # theirs), and waits for them to exit.
 stop_server() {
-  local kids= k
+  local kids='' k
   [ -n "$SRV_PID" ] || return 0
   [ "$SRV_KIND" = nbd-server ] && kids=$(pgrep -P "$SRV_PID")
   stop_pid "$SRV_PID"
