@@ -16,10 +16,14 @@
 #              connection); BENCH_RAMP s ramp + BENCH_RUNTIME s measured each. The table has
 #              IOPS, MB/s, p50/p99 per server, rbd/nbdkit, rbd/best of the three others, and
 #              the performance targets (met/MISSED).
+#   disk       the raw disk for reference: fio straight on the image file, random 4k writes
+#              with an fdatasync after every write, after every 32, and libaio O_DIRECT
+#              QD32 with an fdatasync after every 32; how close rbd's durable
+#              randwrite-4k-qd32 gets to one fdatasync per 32 writes.
 #
 # Usage: scripts/bench.sh [--json FILE] [--modes "durable flush"] [--jobs "JOB..."]
 #                         [--servers "rbd nbdkit nbd-server qemu-nbd"]
-#                         [--parts "jobs"]
+#                         [--parts "jobs disk"]
 # Environment:
 #   BENCH_RUNTIME        seconds measured per job (default 10)
 #   BENCH_RAMP           ramp-up seconds per job, not measured (default 2)
@@ -59,7 +63,7 @@ ALL_JOBS="randread-4k-qd32 randwrite-4k-qd32 seqread-1m-qd8 seqwrite-1m-qd8 rand
 JOBS=$ALL_JOBS
 ALL_SERVERS="rbd nbdkit nbd-server qemu-nbd"
 SERVERS=$ALL_SERVERS
-ALL_PARTS="jobs"
+ALL_PARTS="jobs disk"
 PARTS=$ALL_PARTS
 
 usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
@@ -240,6 +244,19 @@ run_job() {
   printf '  %-8s %-10s %-24s %s\n' "$1" "$2" "$3" "$(show_figures "$line")" >&2
 }
 
+# run_disk NAME FIO_OPTIONS: random 4k writes with fio straight on the image file (no server), appends
+# to $RAW.
+run_disk() {
+  local name=$1 opts=$2 out=$tmp/disk-$1.json line
+  # shellcheck disable=SC2086 # FIO_OPTIONS are words
+  fio_run "$out" $((RUNTIME + RAMP)) --name="$name" --filename="$IMG" --rw=randwrite --bs=4k $opts \
+      --size="$SIZE" --time_based --runtime="$RUNTIME" --ramp_time="$RAMP" --randrepeat=0 --norandommap || return 1
+  line=$(fio_figures "$out" write) || { echo "bench: cannot parse $out" >&2; return 1; }
+  printf '%s\t%s\t%s\n' "$name" "$line" "$opts" >>"$RAW"
+  printf '  disk     %-34s %s  fdatasync p50 %s us  p99 %s us\n' "$name" "$(show_figures "$line")" \
+      "$(echo "$line" | cut -f5)" "$(echo "$line" | cut -f6)" >&2
+}
+
 # ------------------------------------------------------------------ header --
 cores=$(nproc)
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
@@ -277,8 +294,18 @@ if ! dd if=/dev/urandom of="$IMG" bs=1M count=$((img_bytes / 1048576)) conv=notr
   echo "bench: cannot fill $IMG" >&2; exit 2
 fi
 
-# -------------------------------------------------------------------- runs --
 failed=0
+# ---------------------------------------------------------------- raw disk --
+# Before any server, so nothing else touches the image. The reference for durable writes: what the disk
+# does with one sync per write, and with one per 32 (what group commit can reach at 32 in flight).
+if in_list disk "$PARTS"; then
+  echo "== raw disk: fio on $IMG" >&2
+  run_disk psync-fdatasync1 "--ioengine=psync --fdatasync=1" || failed=1
+  run_disk psync-fdatasync32 "--ioengine=psync --fdatasync=32" || failed=1
+  run_disk libaio-direct-qd32-fdatasync32 "--ioengine=libaio --direct=1 --iodepth=32 --fdatasync=32" || failed=1
+fi
+
+# -------------------------------------------------------------------- runs --
 for mode in $MODES; do
   for server in $SERVERS; do
     want_jobs=0

@@ -297,7 +297,7 @@ def main():
 
     def note(x):
         tr = target_results.get((x["mode"], x["job"]))
-        fewer = tr and tr["against"] == "best_foreign" and len(tr["best_of"]) < len(FOREIGN)
+        fewer = tr and tr["against"] == "best_foreign" and tr["ratio"] is not None and len(tr["best_of"]) < len(FOREIGN)
         return " (best of %d)" % len(tr["best_of"]) if fewer else ""
 
     detail = ", ".join("%s %s %s%s" % (x["mode"], x["job"], target_text(x["ratio"], x["min_ratio"])
