@@ -20,10 +20,13 @@
 #              with an fdatasync after every write, after every 32, and libaio O_DIRECT
 #              QD32 with an fdatasync after every 32; how close rbd's durable
 #              randwrite-4k-qd32 gets to one fdatasync per 32 writes.
+#   resources  randread-4k-64conn (64 fio jobs, each its own NBD connection, 4 in flight
+#              each) against rbd-server and nbdkit in flush mode (else the first mode),
+#              sampling the server's RSS and CPU, and for rbd-server the Java heap (jstat).
 #
 # Usage: scripts/bench.sh [--json FILE] [--modes "durable flush"] [--jobs "JOB..."]
 #                         [--servers "rbd nbdkit nbd-server qemu-nbd"]
-#                         [--parts "jobs disk"]
+#                         [--parts "jobs disk resources"]
 # Environment:
 #   BENCH_RUNTIME        seconds measured per job (default 10)
 #   BENCH_RAMP           ramp-up seconds per job, not measured (default 2)
@@ -63,8 +66,9 @@ ALL_JOBS="randread-4k-qd32 randwrite-4k-qd32 seqread-1m-qd8 seqwrite-1m-qd8 rand
 JOBS=$ALL_JOBS
 ALL_SERVERS="rbd nbdkit nbd-server qemu-nbd"
 SERVERS=$ALL_SERVERS
-ALL_PARTS="jobs disk"
+ALL_PARTS="jobs disk resources"
 PARTS=$ALL_PARTS
+RES_JOB=randread-4k-64conn
 
 usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 die_usage() { echo "bench: $*" >&2; exit 2; }
@@ -257,6 +261,105 @@ run_disk() {
       "$(echo "$line" | cut -f5)" "$(echo "$line" | cut -f6)" >&2
 }
 
+# sample_proc PID OUT STOP: every 0.5 s until the file STOP exists or PID is gone, a line
+# "SECONDS RSS_KIB CPU_TICKS" (CPU_TICKS: PID's user + system time). No process per sample but sleep.
+sample_proc() {
+  local pid=$1 out=$2 stop=$3 k v rss stat
+  while [ ! -e "$stop" ] && [ -r "/proc/$pid/status" ]; do
+    rss=0
+    while read -r k v _; do [ "$k" = VmRSS: ] && { rss=$v; break; }; done <"/proc/$pid/status"
+    read -r stat <"/proc/$pid/stat" || break
+    stat=${stat##*) }            # after "(comm)", which may hold spaces
+    # shellcheck disable=SC2086 # split into the fields of proc(5), from field 3 on
+    set -- $stat
+    echo "$EPOCHREALTIME $rss $((${12} + ${13}))"
+    sleep 0.5
+  done >"$out"
+}
+
+# resource_figures DIR: from the samples in DIR (rss: sample_proc's, jstat: jstat -gc's), key=value
+# pairs (tab-separated): the RSS peak, the server's CPU over the last RUNTIME seconds sampled (the
+# measured part of the job: fio stops when it ends), and with jstat's figures the heap's peaks and the
+# number of collections during the job.
+resource_figures() {
+  LC_ALL=C python3 - "$1" "$RUNTIME" "$(getconf CLK_TCK)" <<'EOF'
+import os, sys
+d, runtime, hz = sys.argv[1], float(sys.argv[2]), float(sys.argv[3])
+out = {}
+samples = []
+for line in open(os.path.join(d, "rss")):
+    f = line.split()
+    if len(f) == 3:
+        samples.append((float(f[0].replace(",", ".")), int(f[1]), int(f[2])))
+if samples:
+    out["rss_peak_kib"] = max(s[1] for s in samples)
+    end = samples[-1]
+    start = next(s for s in samples if s[0] >= end[0] - runtime)
+    if end[0] > start[0]:
+        out["cpu_percent"] = round(100.0 * (end[2] - start[2]) / hz / (end[0] - start[0]))
+rows, header = [], None
+path = os.path.join(d, "jstat")
+for line in open(path) if os.path.exists(path) else []:
+    f = line.split()
+    if "EU" in f and "OU" in f:
+        header = f
+    elif header and len(f) == len(header):
+        try:
+            rows.append({k: float(v) for k, v in zip(header, f) if v not in ("-", "")})
+        except ValueError:
+            pass
+if rows:
+    used = [sum(r.get(k, 0) for k in ("S0U", "S1U", "EU", "OU")) for r in rows]
+    committed = [sum(r.get(k, 0) for k in ("S0C", "S1C", "EC", "OC")) for r in rows]
+    out["heap_used_peak_kib"] = round(max(used))
+    out["heap_committed_peak_kib"] = round(max(committed))
+    for key, col in (("young_gcs", "YGC"), ("full_gcs", "FGC")):
+        if col in rows[0]:
+            out[key] = int(rows[-1][col] - rows[0][col])
+print("\t".join("%s=%s" % kv for kv in out.items()))
+EOF
+}
+
+# run_resources MODE SERVER: RES_JOB against the running server while sampling it; appends to
+# $RESOURCES.
+run_resources() {
+  local mode=$1 server=$2 pid=$SRV_PID dir=$tmp/resources-$1-$2 line jst='' sampler hwm_reset=0 hwm k v
+  local figures ok=0
+  mkdir -p "$dir"
+  # Writing 5 to clear_refs resets VmHWM (the kernel's peak RSS), so afterwards it is this job's peak.
+  { echo 5 >"/proc/$pid/clear_refs"; } 2>/dev/null && hwm_reset=1
+  # scripts/rbd-server execs java, so the server's PID is the JVM's; one jstat samples it all along.
+  if [ "$(basename "$(readlink "/proc/$pid/exe" 2>/dev/null)")" = java ]; then
+    if command -v jstat >/dev/null 2>&1; then
+      LC_ALL=C jstat -gc "$pid" 500 >"$dir/jstat" 2>&1 &
+      jst=$!
+      bg_pids+=("$jst")
+    else
+      echo "bench: no jstat (a JDK tool) on PATH: no heap figures for $server" >&2
+    fi
+  fi
+  sample_proc "$pid" "$dir/rss" "$dir/stop" &
+  sampler=$!
+  bg_pids+=("$sampler")
+  line=$(fio_nbd "$mode" "$server" "$RES_JOB" "$RUNTIME" "$RAMP") && ok=1
+  touch "$dir/stop"
+  wait "$sampler"
+  [ -n "$jst" ] && stop_pid "$jst"
+  bg_pids=()
+  hwm=
+  while read -r k v _; do [ "$k" = VmHWM: ] && hwm=$v; done <"/proc/$pid/status"
+  figures=$(resource_figures "$dir") || { echo "bench: cannot read the samples in $dir" >&2; return 1; }
+  if [ -n "$jst" ] && [[ $figures != *heap_used* ]]; then
+    echo "bench: jstat gave no heap figures for $server: $(head -n 2 "$dir/jstat" | tr '\n' ' ')" >&2
+  fi
+  [ $ok = 1 ] || return 1
+  printf '%s\t%s\t%s\tiops=%s\tmbps=%s\tp50_us=%s\tp99_us=%s\trss_hwm_kib=%s\thwm_reset=%s\t%s\n' \
+      "$mode" "$server" "$RES_JOB" "$(echo "$line" | cut -f1)" "$(echo "$line" | cut -f2)" \
+      "$(echo "$line" | cut -f3)" "$(echo "$line" | cut -f4)" "${hwm:--}" "$hwm_reset" "$figures" >>"$RESOURCES"
+  printf '  %-8s %-10s %-24s %s\n' "$mode" "$server" "$RES_JOB" "$(show_figures "$line")" >&2
+  printf '  %-8s %-10s %-24s VmHWM %s kB  %s\n' "$mode" "$server" "resources" "${hwm:--}" "$figures" >&2
+}
+
 # ------------------------------------------------------------------ header --
 cores=$(nproc)
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
@@ -308,9 +411,12 @@ fi
 # -------------------------------------------------------------------- runs --
 for mode in $MODES; do
   for server in $SERVERS; do
-    want_jobs=0
+    want_jobs=0 want_resources=0
     in_list jobs "$PARTS" && want_jobs=1
-    [ $want_jobs = 1 ] || continue
+    if in_list resources "$PARTS" && [ "$mode" = "$RES_MODE" ] && in_list "$server" "rbd nbdkit"; then
+      want_resources=1
+    fi
+    [ $want_jobs = 1 ] || [ $want_resources = 1 ] || continue
     desc=$(server_desc "$mode" "$server")
     if [ -n "${missing_server[$server]:-}" ]; then
       printf '%s\t%s\tskipped\t%s\t%s\n' "$mode" "$server" "${missing_server[$server]}" "$desc" >>"$STATUS"
@@ -324,10 +430,13 @@ for mode in $MODES; do
     status=measured why=
     [ "$server" = rbd ] && { rbd_mode_ok "$mode" || { failed=1 status=failed why="wrong --sync mode"; }; }
     warm_up || { failed=1 status=failed why="warm-up failed"; }
-    if [ $status = measured ]; then
+    if [ $status = measured ] && [ $want_jobs = 1 ]; then
       for job in $JOBS; do
         run_job "$mode" "$server" "$job" || { failed=1 status=failed why="a job failed"; }
       done
+    fi
+    if [ $status = measured ] && [ $want_resources = 1 ]; then
+      run_resources "$mode" "$server" || { failed=1 status=failed why="the resource job failed"; }
     fi
     stop_server
     printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$server" "$status" "$why" "$desc" >>"$STATUS"
