@@ -23,15 +23,22 @@
 #   resources  randread-4k-64conn (64 fio jobs, each its own NBD connection, 4 in flight
 #              each) against rbd-server and nbdkit in flush mode (else the first mode),
 #              sampling the server's RSS and CPU, and for rbd-server the Java heap (jstat).
+#   sweep      randread 4k (flush mode) and randwrite 4k (durable mode) at queue depths
+#              1..64, rbd and nbdkit, BENCH_SWEEP_RAMP + BENCH_SWEEP_RUNTIME s per point;
+#              scripts/bench-chart.sh draws it from the JSON.
 #
 # Usage: scripts/bench.sh [--json FILE] [--modes "durable flush"] [--jobs "JOB..."]
 #                         [--servers "rbd nbdkit nbd-server qemu-nbd"]
-#                         [--parts "jobs disk resources"]
+#                         [--parts "jobs disk resources sweep"] [--sweep | --no-sweep]
+#   --sweep runs only the sweep (--parts sweep), --no-sweep all but the sweep.
 # Environment:
 #   BENCH_RUNTIME        seconds measured per job (default 10)
 #   BENCH_RAMP           ramp-up seconds per job, not measured (default 2)
 #   BENCH_WARMUP         seconds of unmeasured mixed I/O after each server start, before its
 #                        first job (JIT warm-up; every server gets it; default 10, 0 disables)
+#   BENCH_SWEEP_RUNTIME  seconds measured per sweep point (default 5)
+#   BENCH_SWEEP_RAMP     ramp-up seconds per sweep point (default 1)
+#   BENCH_SWEEP_QDS      sweep queue depths (default "1 2 4 8 16 32 64")
 #   BENCH_JSON           results file (same as --json; default
 #                        ${TMPDIR:-/tmp}/rbd-bench-YYYYmmdd-HHMMSS.json); the tables also go,
 #                        as Markdown, to the same name with .md
@@ -66,7 +73,7 @@ ALL_JOBS="randread-4k-qd32 randwrite-4k-qd32 seqread-1m-qd8 seqwrite-1m-qd8 rand
 JOBS=$ALL_JOBS
 ALL_SERVERS="rbd nbdkit nbd-server qemu-nbd"
 SERVERS=$ALL_SERVERS
-ALL_PARTS="jobs disk resources"
+ALL_PARTS="jobs disk resources sweep"
 PARTS=$ALL_PARTS
 RES_JOB=randread-4k-64conn
 
@@ -80,6 +87,8 @@ while [ $# -gt 0 ]; do
     --jobs) JOBS=${2:?--jobs needs a list}; shift 2 ;;
     --servers) SERVERS=${2:?--servers needs a list}; shift 2 ;;
     --parts) PARTS=${2:?--parts needs a list}; shift 2 ;;
+    --sweep) PARTS=sweep; shift ;;
+    --no-sweep) PARTS="jobs disk resources"; shift ;;
     -h|--help) usage; exit 0 ;;
     *) echo "bench: unknown argument: $1" >&2; usage >&2; exit 2 ;;
   esac
@@ -202,8 +211,8 @@ job_args() {  # job_args JOB -> fio arguments
     seqwrite-1m-qd8)        echo "--rw=write --bs=1M --iodepth=8 --numjobs=1" ;;
     randread-4k-qd32-4conn) echo "--rw=randread --bs=4k --iodepth=32 --numjobs=4" ;;
     randread-4k-64conn)     echo "--rw=randread --bs=4k --iodepth=4 --numjobs=64" ;;
-    randread-4k-qd*)        echo "--rw=randread --bs=4k --iodepth=${1#randread-4k-qd} --numjobs=1" ;;
-    randwrite-4k-qd*)       echo "--rw=randwrite --bs=4k --iodepth=${1#randwrite-4k-qd} --numjobs=1" ;;
+    sweep-randread-4k-qd*)  echo "--rw=randread --bs=4k --iodepth=${1#sweep-randread-4k-qd} --numjobs=1" ;;
+    sweep-randwrite-4k-qd*) echo "--rw=randwrite --bs=4k --iodepth=${1#sweep-randwrite-4k-qd} --numjobs=1" ;;
   esac
 }
 
@@ -360,6 +369,46 @@ run_resources() {
   printf '  %-8s %-10s %-24s VmHWM %s kB  %s\n' "$mode" "$server" "resources" "${hwm:--}" "$figures" >&2
 }
 
+# sweep_workload MODE: what the sweep measures in MODE.
+sweep_workload() { if [ "$1" = flush ]; then echo randread-4k; else echo randwrite-4k; fi; }
+
+# run_sweep MODE SERVER: the mode's sweep workload at every queue depth of SWEEP_QDS; appends to $SWEEP.
+run_sweep() {
+  local mode=$1 server=$2 workload qd line ok=1
+  workload=$(sweep_workload "$mode")
+  for qd in $SWEEP_QDS; do
+    line=$(fio_nbd "$mode" "$server" "sweep-$workload-qd$qd" "$SWEEP_RUNTIME" "$SWEEP_RAMP") || { ok=0; continue; }
+    printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$workload" "$server" "$qd" "$(echo "$line" | cut -f1-4)" >>"$SWEEP"
+    printf '  %-8s %-10s %-24s %s\n' "$mode" "$server" "sweep $workload qd$qd" "$(show_figures "$line")" >&2
+  done
+  [ $ok = 1 ]
+}
+
+# estimate_seconds: how long this run should take: the measured and ramp seconds plus what each fio run
+# (about 1.2 s) and server start (about 2 s) cost besides, as measured on a 2-core machine.
+estimate_seconds() {
+  local mode server n_jobs n_qds t=0   # tenths of a second
+  n_jobs=$(echo "$JOBS" | wc -w)
+  n_qds=$(echo "$SWEEP_QDS" | wc -w)
+  t=$((img_bytes / 1048576 / 20))      # filling the image, about 200 MiB/s
+  in_list disk "$PARTS" && t=$((t + 3 * ((RUNTIME + RAMP) * 10 + 12)))
+  for mode in $MODES; do
+    for server in $SERVERS; do
+      [ -n "${missing_server[$server]:-}" ] && continue
+      local started=0
+      if in_list jobs "$PARTS"; then started=1; t=$((t + n_jobs * ((RUNTIME + RAMP) * 10 + 12))); fi
+      if in_list "$server" "rbd nbdkit"; then
+        if in_list resources "$PARTS" && [ "$mode" = "$RES_MODE" ]; then
+          started=1; t=$((t + (RUNTIME + RAMP) * 10 + 40))
+        fi
+        if in_list sweep "$PARTS"; then started=1; t=$((t + n_qds * ((SWEEP_RUNTIME + SWEEP_RAMP) * 10 + 12))); fi
+      fi
+      [ $started = 1 ] && t=$((t + 20 + WARMUP * 10 + 24))
+    done
+  done
+  echo $(((t + 5) / 10))
+}
+
 # ------------------------------------------------------------------ header --
 cores=$(nproc)
 cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | cut -d: -f2- | sed 's/^ *//')
@@ -378,6 +427,7 @@ load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "load average at start: $load_start"
 echo "image: $SIZE preallocated, filled with random data, in $tmp ($fstype)"
 echo "per server start: ${WARMUP}s unmeasured warm-up; per job: ${RAMP}s ramp + ${RUNTIME}s measured; loopback TCP"
+in_list sweep "$PARTS" && echo "per sweep point: ${SWEEP_RAMP}s ramp + ${SWEEP_RUNTIME}s measured; queue depths: $SWEEP_QDS"
 echo "modes: $MODES  servers: $SERVERS  parts: $PARTS"
 for s in $SERVERS; do
   if [ -n "${missing_server[$s]:-}" ]; then
@@ -397,6 +447,9 @@ if ! dd if=/dev/urandom of="$IMG" bs=1M count=$((img_bytes / 1048576)) conv=notr
   echo "bench: cannot fill $IMG" >&2; exit 2
 fi
 
+est=$(estimate_seconds)
+echo "expected duration: about $((est / 60)) min $((est % 60)) s"
+
 failed=0
 # ---------------------------------------------------------------- raw disk --
 # Before any server, so nothing else touches the image. The reference for durable writes: what the disk
@@ -411,12 +464,13 @@ fi
 # -------------------------------------------------------------------- runs --
 for mode in $MODES; do
   for server in $SERVERS; do
-    want_jobs=0 want_resources=0
+    want_jobs=0 want_resources=0 want_sweep=0
     in_list jobs "$PARTS" && want_jobs=1
     if in_list resources "$PARTS" && [ "$mode" = "$RES_MODE" ] && in_list "$server" "rbd nbdkit"; then
       want_resources=1
     fi
-    [ $want_jobs = 1 ] || [ $want_resources = 1 ] || continue
+    in_list sweep "$PARTS" && in_list "$server" "rbd nbdkit" && want_sweep=1
+    [ $want_jobs = 1 ] || [ $want_resources = 1 ] || [ $want_sweep = 1 ] || continue
     desc=$(server_desc "$mode" "$server")
     if [ -n "${missing_server[$server]:-}" ]; then
       printf '%s\t%s\tskipped\t%s\t%s\n' "$mode" "$server" "${missing_server[$server]}" "$desc" >>"$STATUS"
@@ -437,6 +491,9 @@ for mode in $MODES; do
     fi
     if [ $status = measured ] && [ $want_resources = 1 ]; then
       run_resources "$mode" "$server" || { failed=1 status=failed why="the resource job failed"; }
+    fi
+    if [ $status = measured ] && [ $want_sweep = 1 ]; then
+      run_sweep "$mode" "$server" || { failed=1 status=failed why="a sweep point failed"; }
     fi
     stop_server
     printf '%s\t%s\t%s\t%s\t%s\n' "$mode" "$server" "$status" "$why" "$desc" >>"$STATUS"
