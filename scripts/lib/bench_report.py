@@ -236,7 +236,7 @@ def main():
                   heap, gcs, fmt(r.get("cpu_percent")))
         rep.table(t)
         rep.say("(RSS peak: VmRSS sampled every 0.5 s; VmHWM: the kernel's peak RSS during the job, * = since the "
-                "server started; heap: jstat -gc, sampled every 0.5 s; CPU: 100 = one core)")
+                "server started; heap: jstat -gc, sampled every 0.5 s; CPU: the busiest %s s, 100 = one core)" % meta["runtime_s"])
 
     # ---- queue-depth sweep
     sweep = []
