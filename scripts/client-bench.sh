@@ -23,11 +23,15 @@
 # Exit status: 0 ok, 1 a server, fio or rbd-cli run failed, 2 usage or not built,
 # 77 skipped because fio (with the nbd engine), python3 or java is missing.
 set -u
+# shellcheck source-path=SCRIPTDIR
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 root=$(cd "$here/.." && pwd)
 LOG_PREFIX=client-bench
+RBD=$here/rbd-server
 . "$here/lib/processes.sh"
+. "$here/lib/servers.sh"
+. "$here/lib/bench.sh"
 RUNTIME=${BENCH_RUNTIME:-10}
 RAMP=${BENCH_RAMP:-2}
 SIZE=${BENCH_SIZE:-1G}
@@ -46,17 +50,9 @@ for v in "$RUNTIME" "$RAMP"; do
 done
 [ "$RUNTIME" -gt 0 ] || { echo "client-bench: BENCH_RUNTIME must be more than 0" >&2; exit 2; }
 
-skip_all() {  # loud: on stdout and stderr
-  echo "SKIP client-bench: $*"
-  echo "SKIP client-bench: $*" >&2
-  exit 77
-}
-missing=()
-for t in fio python3 java; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
-[ ${#missing[@]} -eq 0 ] || skip_all "missing tool: ${missing[*]} -- nothing was measured"
-fio --enghelp=nbd >/dev/null 2>&1 || skip_all "missing tool: this fio ($(fio --version)) has no nbd ioengine -- nothing was measured"
+require_tools fio python3 java
 for m in rbd-server rbd-cli; do
-  if ! ls "$root/$m"/target/"$m"-*-all.jar >/dev/null 2>&1; then
+  if ! ls "$root/$m/target/$m"-*-all.jar >/dev/null 2>&1; then
     echo "client-bench: $m is not built; run: (cd $root && mvn -q -DskipTests package)" >&2
     exit 2
   fi
@@ -66,11 +62,9 @@ tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/rbd-client-bench.XXXXXX") || exit
 IMG=$tmp/disk.img
 RES=$tmp/results.tsv   # job client iops p99_us
 : >"$RES"
-srv_pid=
 
 cleanup() {
-  [ -n "$srv_pid" ] && stop_pid "$srv_pid"
-  srv_pid=
+  stop_server
   if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "client-bench: kept $tmp" >&2; else rm -rf "$tmp"; fi
 }
 trap cleanup EXIT
@@ -79,47 +73,17 @@ trap 'exit 143' TERM
 
 truncate -s "$SIZE" "$IMG" || exit 2
 
-start_server() {
-  local attempt port
-  for attempt in 1 2 3; do
-    port=$(free_port) || return 1
-    "$here/rbd-server" export "disk=$IMG" --sync "$SYNC" --listen "127.0.0.1:$port" >>"$tmp/server.log" 2>&1 &
-    srv_pid=$!
-    URI=nbd://127.0.0.1:$port/disk
-    wait_ready "$srv_pid" "$URI" && return 0
-    stop_pid "$srv_pid"; srv_pid=
-  done
-  echo "client-bench: rbd-server did not become ready; log:" >&2
-  tail -n 20 "$tmp/server.log" >&2
-  return 1
-}
-
 job_rw() { case $1 in randread-*) echo randread ;; randwrite-*) echo randwrite ;; esac; }
 
 # run_fio JOB: one fio run against $URI, appends "JOB fio IOPS P99" to $RES.
 run_fio() {
-  local job=$1 rw out=$tmp/fio-$1.json line dir
+  local job=$1 rw out=$tmp/fio-$1.json line
   rw=$(job_rw "$job")
-  dir=${rw#rand}
-  # Same options as scripts/bench.sh, plus total-latency percentiles; runs in $tmp so
-  # nothing fio might write lands in the caller's directory.
-  if ! (cd "$tmp" && exec timeout $((RUNTIME + RAMP + 120)) fio --name="$job" --ioengine=nbd --uri="$URI" \
+  # Same options as scripts/bench.sh, plus total-latency percentiles.
+  fio_run "$out" $((RUNTIME + RAMP)) --name="$job" --ioengine=nbd --uri="$URI" \
       --rw="$rw" --bs=4k --iodepth=32 --numjobs=1 --size="$SIZE" --time_based --runtime="$RUNTIME" \
-      --ramp_time="$RAMP" --group_reporting --randrepeat=0 --norandommap --lat_percentiles=1 \
-      --output-format=json --output="$out") >"$out.stderr" 2>&1; then
-    echo "client-bench: fio $job failed: $(tail -n 3 "$out.stderr" "$out" 2>/dev/null | tr '\n' ' ')" >&2
-    return 1
-  fi
-  line=$(python3 - "$out" "$dir" <<'EOF'
-import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-if j.get("error"):
-    sys.exit("fio job error %s" % j["error"])
-s = j[sys.argv[2]]
-pct = s.get("lat_ns", {}).get("percentile") or s.get("clat_ns", {}).get("percentile", {})
-print("%.0f\t%.0f" % (s["iops"], pct.get("99.000000", 0) / 1000.0))
-EOF
-  ) || { echo "client-bench: cannot parse $out" >&2; return 1; }
+      --ramp_time="$RAMP" --group_reporting --randrepeat=0 --norandommap --lat_percentiles=1 || return 1
+  line=$(fio_figures "$out" "${rw#rand}" lat | cut -f1,4) || { echo "client-bench: cannot parse $out" >&2; return 1; }
   printf '%s\tfio\t%s\n' "$job" "$line" >>"$RES"
   echo "  $job  fio      $(echo "$line" | awk -F'\t' '{printf "%s IOPS  p99 %s us", $1, $2}')" >&2
 }
@@ -149,12 +113,13 @@ echo "$(fio --version)  java: $(java -version 2>&1 | head -n1)"
 echo "server: rbd-server --sync $SYNC, $SIZE sparse image in $tmp; per job and client: ${RAMP}s ramp + ${RUNTIME}s measured"
 
 failed=0
-start_server || exit 1
+start_rbd_server "$tmp/server.log" "$IMG" disk "$SYNC" || exit 1
+URI=$SRV_URI
 for job in $JOBS; do
   run_fio "$job" || failed=1
   run_rbd_cli "$job" || failed=1
 done
-stop_pid "$srv_pid"; srv_pid=
+stop_server
 
 echo
 python3 - "$RES" "$JOBS" <<'EOF'
