@@ -15,6 +15,15 @@ public interface BlockStore extends Closeable {
     /** Reads {@code length} bytes at {@code offset} into {@code dst} (advancing its writer index). */
     void read(long offset, ByteBuf dst, int length) throws IOException;
 
+    /**
+     * Reads like {@link #read} only if that cannot wait for the disk (the data is in memory), so that it may run on
+     * an event loop; returns {@code false}, with {@code dst}'s indices unchanged, when it would wait, may fail, or is
+     * not supported. The caller then reads with {@link #read} on an I/O thread.
+     */
+    default boolean readIfCached(long offset, ByteBuf dst, int length) {
+        return false;
+    }
+
     /** Writes the readable bytes of {@code src} at {@code offset}; does not change {@code src}'s indices. */
     void write(long offset, ByteBuf src) throws IOException;
 

@@ -1,7 +1,9 @@
 package dev.rbd.server.store;
 
 import com.sun.jna.LastErrorException;
+import com.sun.jna.Memory;
 import io.netty.buffer.ByteBuf;
+import io.netty.util.concurrent.FastThreadLocal;
 import java.io.EOFException;
 import java.io.IOException;
 import java.io.RandomAccessFile;
@@ -32,6 +34,14 @@ public final class FileBlockStore implements BlockStore {
     private final boolean readOnly;
     private volatile boolean punchWorks;
     private volatile boolean zeroRangeWorks;
+    private volatile boolean nowaitWorks = true;
+    /** One struct iovec per thread for preadv2. */
+    private static final FastThreadLocal<Memory> IOVEC = new FastThreadLocal<>() {
+        @Override
+        protected Memory initialValue() {
+            return new Memory(16);
+        }
+    };
 
     private FileBlockStore(Path path, FileChannel channel, int fd, long size, boolean blockDevice, boolean readOnly) {
         this.path = path;
@@ -114,6 +124,33 @@ public final class FileBlockStore implements BlockStore {
             pos += n;
         }
         dst.writerIndex(start + length);
+    }
+
+    @Override
+    public boolean readIfCached(long offset, ByteBuf dst, int length) {
+        if (fd < 0 || !nowaitWorks || !dst.hasMemoryAddress() || dst.writableBytes() < length) {
+            return false;
+        }
+        int start = dst.writerIndex();
+        Memory iov = IOVEC.get();
+        iov.setLong(0, dst.memoryAddress() + start);
+        iov.setLong(8, length);
+        long n;
+        try {
+            n = NativeIo.preadv2(fd, iov, 1, offset, NativeIo.RWF_NOWAIT);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() != NativeIo.EAGAIN && NativeIo.isUnsupported(e.getErrorCode())) {
+                nowaitWorks = false;
+                log.info("{}: reads that cannot wait are not supported here (errno {}); all reads go to I/O threads",
+                        path, e.getErrorCode());
+            }
+            return false;
+        }
+        if (n != length) {
+            return false;   // partly in memory, or the end of the file: the I/O thread reads it whole
+        }
+        dst.writerIndex(start + length);
+        return true;
     }
 
     @Override

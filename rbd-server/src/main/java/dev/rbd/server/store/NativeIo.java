@@ -3,11 +3,13 @@ package dev.rbd.server.store;
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Native;
 import com.sun.jna.Platform;
+import com.sun.jna.Pointer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The few Linux calls Java 17's FileChannel cannot make: fallocate (punch hole, zero range) and posix_fadvise.
+ * The few Linux calls Java 17's FileChannel cannot make: fallocate (punch hole, zero range), posix_fadvise and
+ * preadv2 (for RWF_NOWAIT).
  * When JNA cannot load (another OS, a locked-down JVM) every call reports "unsupported" and callers fall back.
  */
 final class NativeIo {
@@ -20,6 +22,10 @@ final class NativeIo {
     static final int FALLOC_FL_PUNCH_HOLE = 0x02;
     static final int FALLOC_FL_ZERO_RANGE = 0x10;
     static final int POSIX_FADV_WILLNEED = 3;
+    static final int POSIX_FADV_DONTNEED = 4;
+    /** preadv2: fail with EAGAIN rather than wait for the disk. */
+    static final int RWF_NOWAIT = 0x08;
+    static final int EAGAIN = 11;
     static final int EOPNOTSUPP = 95;
     static final int ENOSYS = 38;
     static final int EINVAL = 22;
@@ -52,6 +58,9 @@ final class NativeIo {
     static native int close(int fd) throws LastErrorException;
 
     static native int fallocate(int fd, int mode, long offset, long len) throws LastErrorException;
+
+    /** {@code iov} points to {@code iovcnt} struct iovec {void *base; size_t len}. */
+    static native long preadv2(int fd, Pointer iov, int iovcnt, long offset, int flags) throws LastErrorException;
 
     /** Returns an error number, not -1 (POSIX). */
     static native int posix_fadvise(int fd, long offset, long len, int advice);

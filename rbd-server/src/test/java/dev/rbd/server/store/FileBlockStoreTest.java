@@ -100,6 +100,42 @@ class FileBlockStoreTest {
     }
 
     @Test
+    void readsThatCannotWaitSucceedOnlyForDataInMemory() throws Exception {
+        assumeTrue(NativeIo.available(), "no native calls on this platform");
+        Path img = dir.resolve("cached.img");
+        byte[] data = new byte[64 << 10];
+        new java.util.Random(3).nextBytes(data);
+        Files.write(img, data);
+        try (FileBlockStore s = FileBlockStore.open(img, false)) {
+            // written and not yet synced: in the page cache
+            ByteBuf b = Unpooled.directBuffer(8192, 8192);
+            try {
+                assertThat(s.readIfCached(4096, b, 8192)).isTrue();
+                byte[] got = new byte[8192];
+                b.getBytes(0, got);
+                assertThat(got).isEqualTo(Arrays.copyOfRange(data, 4096, 4096 + 8192));
+
+                // synced and dropped from the page cache: the read would wait for the disk, so it is refused
+                s.sync();
+                int fd = NativeIo.open(img.toString(), NativeIo.O_RDONLY);
+                try {
+                    assertThat(NativeIo.posix_fadvise(fd, 0, 0, NativeIo.POSIX_FADV_DONTNEED)).isZero();
+                } finally {
+                    NativeIo.close(fd);
+                }
+                b.clear();
+                assertThat(s.readIfCached(32768, b, 8192)).isFalse();
+                assertThat(b.writerIndex()).isZero();
+
+                // past the end of the file: refused, left to the ordinary read and its error
+                assertThat(s.readIfCached(data.length - 4096, b, 8192)).isFalse();
+            } finally {
+                b.release();
+            }
+        }
+    }
+
+    @Test
     void readOnlyStoreCannotTrimOrWrite() throws Exception {
         Path img = dir.resolve("d.img");
         FileBlockStore.createSparse(img, 1 << 20);
