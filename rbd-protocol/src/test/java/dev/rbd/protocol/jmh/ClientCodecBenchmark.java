@@ -34,7 +34,8 @@ import org.openjdk.jmh.infra.Blackhole;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {Run.THREAD_CACHES, Run.NO_LEAK_DETECTION, Run.HEAP_MIN, Run.HEAP_MAX})
+@Fork(value = 1, jvmArgsAppend = {Run.EXECUTOR, Run.EXECUTOR_CLASS, Run.NO_LEAK_DETECTION, Run.HEAP_MIN,
+        Run.HEAP_MAX})
 @State(Scope.Thread)
 public class ClientCodecBenchmark {
     final ByteBufAllocator alloc = ByteBufAllocator.DEFAULT;

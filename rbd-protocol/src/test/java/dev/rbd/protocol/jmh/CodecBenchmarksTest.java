@@ -11,7 +11,9 @@ import dev.rbd.protocol.NbdStructuredReply;
 import dev.rbd.protocol.NettyLeakCheck;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
+import io.netty.buffer.Unpooled;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.FastThreadLocalThread;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -27,12 +29,13 @@ class CodecBenchmarksTest {
     private static final Blackhole BLACKHOLE = new Blackhole(
             "Today's password is swordfish. I understand instantiating Blackholes directly is dangerous.");
     private static final int RUNS = 3;
+    private static final byte[] PATTERN_4K = ByteBufUtil.getBytes(Frames.data(Unpooled.buffer(KIB4), KIB4));
 
     @Test
     void requestDecodeOperationsDecodeOneReadEach() {
         RequestDecodeBenchmark b = new RequestDecodeBenchmark();
         Sink sink = Sink.keeping(BLACKHOLE);
-        b.setUp(sink);
+        b.setUp(sink, Sink.keeping(BLACKHOLE));
         try {
             for (int run = 0; run < RUNS; run++) {
                 b.write4k();
@@ -57,12 +60,29 @@ class CodecBenchmarksTest {
                 } finally {
                     release(batch);
                 }
+                b.decodeWrites4kBatch();
+                List<Object> writes = b.inFlight.takeKept();
+                try {
+                    assertThat(writes).hasSize(RequestDecodeBenchmark.BATCH);
+                    for (int i = 0; i < writes.size(); i++) {
+                        NbdRequest r = (NbdRequest) writes.get(i);
+                        assertThat(r.command()).isEqualTo(NbdCommand.WRITE);
+                        assertThat(r.cookie()).isEqualTo(200 + i);
+                        assertThat(r.offset()).isEqualTo((long) i * KIB4);
+                        assertThat(r.content().readableBytes()).isEqualTo(KIB4);
+                        assertThat(ByteBufUtil.getBytes(r.content())).isEqualTo(PATTERN_4K);
+                    }
+                } finally {
+                    release(writes);
+                }
                 b.baseline1mIn64kReadsAlone(BLACKHOLE);
                 assertThat(sink.takeKept()).isEmpty();
                 // fed again in the next run: the decoder must have released exactly what it read
                 assertThat(List.of(b.write4k, b.read4k, b.write1m, b.reads4kBatch)).allMatch(w -> w.refCnt() == 1);
+                assertThat(b.writes4kBatchReads).hasSize(3).allMatch(w -> w.refCnt() == 1);
             }
             assertThat(b.channel.finish()).isFalse();
+            assertThat(b.inFlightChannel.finish()).isFalse();
         } finally {
             b.tearDown();
         }
@@ -183,7 +203,7 @@ class CodecBenchmarksTest {
     void releasingSinkLeavesNoBufferBehind() {
         Sink sink = Sink.releasing(BLACKHOLE);
         RequestDecodeBenchmark decode = new RequestDecodeBenchmark();
-        decode.setUp(sink);
+        decode.setUp(sink, Sink.keeping(BLACKHOLE));
         ReplyEncodeBenchmark encode = new ReplyEncodeBenchmark();
         encode.setUp(sink);
         ClientCodecBenchmark client = new ClientCodecBenchmark();
@@ -195,6 +215,8 @@ class CodecBenchmarksTest {
                 decode.write1m();
                 decode.write1mIn64kReads();
                 decode.reads4kBatch32();
+                decode.writes4kBatch32In64kReads();
+                assertThat(decode.inFlight.kept()).isEmpty();
                 encode.simpleOk();
                 encode.simpleRead4k();
                 encode.simpleRead1m();
@@ -214,6 +236,18 @@ class CodecBenchmarksTest {
             decode.tearDown();
             encode.tearDown();
             client.tearDown();
+        }
+    }
+
+    @Test
+    void forksRunTheBenchmarksOnThreadsThatNettyRecyclesBuffersOn() throws Exception {
+        assertThat(Run.EXECUTOR_CLASS).endsWith("=" + EventLoopThreads.class.getName());
+        EventLoopThreads threads = new EventLoopThreads(1, "jmh-worker");
+        try {
+            assertThat(threads.submit(FastThreadLocalThread::currentThreadWillCleanupFastThreadLocals).get())
+                    .isTrue();
+        } finally {
+            threads.shutdown();
         }
     }
 

@@ -41,7 +41,8 @@ import org.openjdk.jmh.infra.Blackhole;
 @OutputTimeUnit(TimeUnit.NANOSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {Run.THREAD_CACHES, Run.NO_LEAK_DETECTION, Run.HEAP_MIN, Run.HEAP_MAX})
+@Fork(value = 1, jvmArgsAppend = {Run.EXECUTOR, Run.EXECUTOR_CLASS, Run.NO_LEAK_DETECTION, Run.HEAP_MIN,
+        Run.HEAP_MAX})
 @State(Scope.Thread)
 public class RequestDecodeBenchmark {
     /** fio's queue depth in the 4k benchmarks of docs/benchmarks.md: 32 READs in flight arrive together. */
@@ -56,21 +57,30 @@ public class RequestDecodeBenchmark {
     EmbeddedChannel channel;
     ChannelPipeline pipeline;
     Sink sink;
+    /** A second connection, whose requests are held until a whole batch is decoded, as in flight. */
+    EmbeddedChannel inFlightChannel;
+    ChannelPipeline inFlightPipeline;
+    Sink inFlight;
     ByteBuf write4k;
     ByteBuf read4k;
     ByteBuf write1m;
     ByteBuf reads4kBatch;
+    ByteBuf[] writes4kBatchReads;
 
     @Setup
     public void setUp(Blackhole blackhole) {
-        setUp(Sink.releasing(blackhole));
+        setUp(Sink.releasing(blackhole), Sink.keeping(blackhole));
     }
 
-    void setUp(Sink sink) {
+    void setUp(Sink sink, Sink inFlight) {
         this.sink = sink;
+        this.inFlight = inFlight;
         channel = new EmbeddedChannel(new ServerTransmissionCodec(MAX_PAYLOAD), sink);
         channel.config().setAllocator(alloc);
         pipeline = channel.pipeline();
+        inFlightChannel = new EmbeddedChannel(new ServerTransmissionCodec(MAX_PAYLOAD), inFlight);
+        inFlightChannel.config().setAllocator(alloc);
+        inFlightPipeline = inFlightChannel.pipeline();
         write4k = Frames.data(Frames.request(alloc.directBuffer(), NbdCommand.WRITE, 1, 0, KIB4), KIB4);
         read4k = Frames.request(alloc.directBuffer(), NbdCommand.READ, 2, 4096, KIB4);
         write1m = Frames.data(Frames.request(alloc.directBuffer(), NbdCommand.WRITE, 3, 0, MIB1), MIB1);
@@ -78,6 +88,16 @@ public class RequestDecodeBenchmark {
         for (int i = 0; i < BATCH; i++) {
             Frames.request(reads4kBatch, NbdCommand.READ, 100 + i, (long) i * 7 * KIB4, KIB4);
         }
+        ByteBuf stream = alloc.heapBuffer(BATCH * (NbdConstants.REQUEST_HEADER_LENGTH + KIB4));
+        for (int i = 0; i < BATCH; i++) {
+            Frames.data(Frames.request(stream, NbdCommand.WRITE, 200 + i, (long) i * KIB4, KIB4), KIB4);
+        }
+        writes4kBatchReads = new ByteBuf[(stream.readableBytes() + READ_SIZE - 1) / READ_SIZE];
+        for (int i = 0; i < writes4kBatchReads.length; i++) {
+            int n = Math.min(READ_SIZE, stream.readableBytes());
+            writes4kBatchReads[i] = alloc.directBuffer(n).writeBytes(stream, n);
+        }
+        stream.release();
     }
 
     @TearDown
@@ -86,7 +106,12 @@ public class RequestDecodeBenchmark {
         read4k.release();
         write1m.release();
         reads4kBatch.release();
+        for (ByteBuf b : writes4kBatchReads) {
+            b.release();
+        }
+        inFlight.releaseKept();
         channel.finishAndReleaseAll();
+        inFlightChannel.finishAndReleaseAll();
     }
 
     /** (a) A 4 KiB WRITE, header and payload in one read. */
@@ -131,6 +156,26 @@ public class RequestDecodeBenchmark {
     @Benchmark
     public void reads4kBatch32() {
         read(reads4kBatch);
+    }
+
+    /**
+     * (e) 32 pipelined 4k WRITEs as fio sends them at queue depth 32, in socket reads of 64 KiB, so that a request
+     * is cut at the end of each read. The decoded requests are held until all 32 are decoded, as the server holds
+     * them while their writes run; that decides how the decoder joins a request's two parts.
+     */
+    @Benchmark
+    public void writes4kBatch32In64kReads() {
+        decodeWrites4kBatch();
+        inFlight.releaseKept();
+    }
+
+    /** {@link #writes4kBatch32In64kReads} without the release, for the tests. */
+    void decodeWrites4kBatch() {
+        for (ByteBuf wire : writes4kBatchReads) {
+            wire.retain().readerIndex(0);
+            inFlightPipeline.fireChannelRead(wire);
+        }
+        inFlightPipeline.fireChannelReadComplete();
     }
 
     /** The baseline of {@link #write1mIn64kReads}: allocating and releasing its 17 read buffers, without decoding. */

@@ -2,11 +2,9 @@ package dev.rbd.protocol.jmh;
 
 /** JVM options every benchmark fork gets (named in each class's {@code @Fork}). */
 final class Run {
-    /**
-     * The pooled allocator gives thread caches only to Netty's own threads by default; the server allocates on
-     * event loop threads, which have them, so JMH's worker thread gets one too.
-     */
-    static final String THREAD_CACHES = "-Dio.netty.allocator.useCacheForAllThreads=true";
+    /** JMH's threads are made by {@link EventLoopThreads}, so that Netty treats them as it treats event loops. */
+    static final String EXECUTOR = "-Djmh.executor=CUSTOM";
+    static final String EXECUTOR_CLASS = "-Djmh.executor.class=dev.rbd.protocol.jmh.EventLoopThreads";
     /**
      * Netty's default leak detection tracks one buffer in 128 and takes a stack trace for each: noise in both time
      * and bytes per operation that is not the codec's. The tests run the same code at paranoid level.

@@ -15,7 +15,8 @@ import org.openjdk.jmh.infra.Blackhole;
  * The end of a benchmark's pipeline: takes what the codec passes on (decoded messages inbound, encoded buffers
  * outbound), hands it to the {@link Blackhole} and releases it, as the server's handler and the socket would. It
  * stands in for {@code EmbeddedChannel}'s message queues and outbound buffer, so a benchmark measures the codec and
- * not the test channel. A keeping sink holds on to what it got instead, for the tests to look at.
+ * not the test channel. A keeping sink holds on to what it got instead: for the tests to look at, or to stand for
+ * requests in flight.
  */
 @ChannelHandler.Sharable // by the client benchmark's two pipelines; all on one thread
 final class Sink extends ChannelDuplexHandler {
@@ -77,5 +78,18 @@ final class Sink extends ChannelDuplexHandler {
         List<Object> out = new ArrayList<>(kept);
         kept.clear();
         return out;
+    }
+
+    /** What a keeping sink holds now (not a copy). */
+    List<Object> kept() {
+        return kept;
+    }
+
+    /** Releases and forgets what a keeping sink holds. */
+    void releaseKept() {
+        for (int i = 0; i < kept.size(); i++) {
+            ReferenceCountUtil.release(kept.get(i));
+        }
+        kept.clear();
     }
 }
