@@ -314,6 +314,28 @@ class RequestDecoderTest {
     }
 
     @Test
+    void writePayloadSpanningReadsIsASliceOfThemNotACopy() {
+        EmbeddedChannel ch = channel();
+        // the header and half the payload, then the other half: two socket reads, kept to change them afterwards
+        ByteBuf first = buf(WRITE_MAX.substring(0, 2 * (28 + 8))).retain();
+        ByteBuf second = buf(WRITE_MAX.substring(2 * (28 + 8))).retain();
+        assertThat(ch.writeInbound(first)).isFalse();
+        assertThat(ch.writeInbound(second)).isTrue();
+        NbdRequest r = ch.readInbound();
+        try {
+            first.setByte(28, 0xaa);
+            second.setByte(7, 0xbb);
+            assertThat(r.content().getByte(0)).isEqualTo((byte) 0xaa);
+            assertThat(r.content().getByte(15)).isEqualTo((byte) 0xbb);
+        } finally {
+            r.release();
+            first.release();
+            second.release();
+        }
+        assertThat(ch.finish()).isFalse();
+    }
+
+    @Test
     void decodesZeroLengthWriteWithEmptyPayload() {
         EmbeddedChannel ch = channel();
         assertThat(feedWhole(ch, hex(
