@@ -5,7 +5,7 @@
 # has the figures and what they mean.
 #
 # Usage: scripts/jmh.sh [JMH ARGUMENTS...]
-#   scripts/jmh.sh                            every benchmark (about 5 minutes)
+#   scripts/jmh.sh                            every benchmark (about 3 minutes)
 #   scripts/jmh.sh RequestDecode              those matching a regex
 #   scripts/jmh.sh 'Decode.*write4k$' -f 3 -i 10
 #   scripts/jmh.sh -rf json -rff codec.json   the results as JSON too
