@@ -102,6 +102,20 @@ public final class RbdServer implements AutoCloseable {
         return this;
     }
 
+    /**
+     * The pooled allocator with 16 MiB chunks instead of Netty's 4 MiB, unless {@code io.netty.allocator.maxOrder}
+     * is set. A 4 MiB chunk holds four 1 MiB buffers; with 1 MiB requests in flight its usage kept falling to zero,
+     * so the pool freed it and soon allocated (and zeroed) a new one: 10% of the server's CPU in 1 MiB sequential
+     * reads went to {@code ByteBuffer.allocateDirect}. With 16 MiB chunks that disappeared from the profile and fio
+     * read 2.0-2.5 GB/s instead of 1.7-2.4 in alternating runs.
+     */
+    static final PooledByteBufAllocator ALLOCATOR = System.getProperty("io.netty.allocator.maxOrder") != null
+            ? PooledByteBufAllocator.DEFAULT
+            : new PooledByteBufAllocator(true, PooledByteBufAllocator.defaultNumHeapArena(),
+                    PooledByteBufAllocator.defaultNumDirectArena(), PooledByteBufAllocator.defaultPageSize(), 11,
+                    PooledByteBufAllocator.defaultSmallCacheSize(), PooledByteBufAllocator.defaultNormalCacheSize(),
+                    PooledByteBufAllocator.defaultUseCacheForAllThreads());
+
     private static ExecutorService newIoExecutor(int threads) {
         // Netty's thread factory makes FastThreadLocalThreads, which get the pooled allocator's thread caches
         // for the read buffers allocated here.
@@ -120,7 +134,7 @@ public final class RbdServer implements AutoCloseable {
                 })
                 // 1 MiB writes arrive in few reads instead of sixteen 64 KiB ones.
                 // Measured here: the pooled allocator serves 1 MiB reads about twice as fast as 4.2's adaptive one.
-                .childOption(ChannelOption.ALLOCATOR, PooledByteBufAllocator.DEFAULT)
+                .childOption(ChannelOption.ALLOCATOR, ALLOCATOR)
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new AdaptiveRecvByteBufAllocator(512, 64 << 10, 1 << 20));
         if (address instanceof InetSocketAddress) {
             b.option(ChannelOption.SO_REUSEADDR, true).childOption(ChannelOption.TCP_NODELAY, true);
