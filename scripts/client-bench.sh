@@ -4,7 +4,12 @@
 # The server is the same for both, so the ratio compares the clients.
 #
 # Jobs, each run by fio and then by rbd-cli, BENCH_RAMP s ramp + BENCH_RUNTIME s
-# measured: randread-4k-qd32, randwrite-4k-qd32 (one connection each).
+# measured: randread-4k-qd32, randwrite-4k-qd32 (one connection each); with
+# BENCH_SYNC=flush also randwrite-4k-qd32-flush8m. Where the server's acks are not
+# durable, rbd-client keeps each acknowledged write until a FLUSH covers it and
+# sends a FLUSH whenever 8 MiB (its default maxRetainedBytes / 8) wait for one;
+# fio sends none. randwrite-4k-qd32-flush8m is the same work for both: fio with
+# --fsync=2048 (a FLUSH after every 2048 writes of 4 KiB), rbd-cli as before.
 # The export is a fresh sparse image; randwrite runs after randread, so fio's
 # randwrite meets holes and rbd-cli's partly the blocks fio allocated.
 # Latency is from submitting a request to its completion on both sides (fio's
@@ -37,6 +42,7 @@ RAMP=${BENCH_RAMP:-2}
 SIZE=${BENCH_SIZE:-1G}
 SYNC=${BENCH_SYNC:-flush}
 JOBS="randread-4k-qd32 randwrite-4k-qd32"
+[ "$SYNC" = flush ] && JOBS="$JOBS randwrite-4k-qd32-flush8m"
 
 usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 case ${1:-} in
@@ -80,9 +86,12 @@ run_fio() {
   local job=$1 rw out=$tmp/fio-$1.json line
   rw=$(job_rw "$job")
   # Same options as scripts/bench.sh, plus total-latency percentiles.
+  local flushes=0
+  case $job in *-flush8m) flushes=2048 ;; esac
   fio_run "$out" $((RUNTIME + RAMP)) --name="$job" --ioengine=nbd --uri="$URI" \
       --rw="$rw" --bs=4k --iodepth=32 --numjobs=1 --size="$SIZE" --time_based --runtime="$RUNTIME" \
-      --ramp_time="$RAMP" --group_reporting --randrepeat=0 --norandommap --lat_percentiles=1 || return 1
+      --ramp_time="$RAMP" --group_reporting --randrepeat=0 --norandommap --lat_percentiles=1 \
+      --fsync="$flushes" || return 1
   line=$(fio_figures "$out" "${rw#rand}" lat | cut -f1,4) || { echo "client-bench: cannot parse $out" >&2; return 1; }
   printf '%s\tfio\t%s\n' "$job" "$line" >>"$RES"
   echo "  $job  fio      $(echo "$line" | awk -F'\t' '{printf "%s IOPS  p99 %s us", $1, $2}')" >&2
@@ -128,7 +137,7 @@ rows = {}
 for line in open(sys.argv[1]):
     job, client, iops, p99 = line.rstrip("\n").split("\t")
     rows[(job, client)] = (float(iops), float(p99))
-fmt = "%-20s %10s %13s %12s %12s %15s"
+fmt = "%-28s %10s %13s %12s %12s %15s"
 print(fmt % ("pattern", "fio IOPS", "rbd-cli IOPS", "rbd-cli/fio", "fio p99 us", "rbd-cli p99 us"))
 for job in sys.argv[2].split():
     f, r = rows.get((job, "fio")), rows.get((job, "rbd-cli"))
