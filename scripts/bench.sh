@@ -158,7 +158,7 @@ estimate_seconds() {
   local bytes
   bytes=$(numfmt --from=iec "$SIZE" 2>/dev/null || numfmt --from=iec-i "$SIZE" 2>/dev/null || echo 1073741824)
   t=$((bytes / 1048576 / 20))          # filling the image, about 200 MiB/s
-  in_list disk "$PARTS" && t=$((t + 3 * ((RUNTIME + RAMP) * 10 + 12)))
+  in_list disk "$PARTS" && t=$((t + 5 * ((RUNTIME + RAMP) * 10 + 12)))
   for mode in $MODES; do
     for server in $SERVERS; do
       [ -n "${missing_server[$server]:-}" ] && continue
@@ -296,12 +296,11 @@ run_job() {
   printf '  %-8s %-10s %-24s %s\n' "$1" "$2" "$3" "$(show_figures "$line")" >&2
 }
 
-# run_disk NAME FIO_OPTIONS: random 4k writes with fio straight on the image file (no server), appends
-# to $RAW.
+# run_disk NAME FIO_OPTIONS: writes with fio straight on the image file (no server), appends to $RAW.
 run_disk() {
   local name=$1 opts=$2 out=$tmp/disk-$1.json line
   # shellcheck disable=SC2086 # FIO_OPTIONS are words
-  fio_run "$out" $((RUNTIME + RAMP)) --name="$name" --filename="$IMG" --rw=randwrite --bs=4k $opts \
+  fio_run "$out" $((RUNTIME + RAMP)) --name="$name" --filename="$IMG" $opts \
       --size="$SIZE" --time_based --runtime="$RUNTIME" --ramp_time="$RAMP" --randrepeat=0 --norandommap || return 1
   line=$(fio_figures "$out" write) || { echo "bench: cannot parse $out" >&2; return 1; }
   printf '%s\t%s\t%s\n' "$name" "$line" "$opts" >>"$RAW"
@@ -475,9 +474,14 @@ failed=0
 # does with one sync per write, and with one per 32 (what group commit can reach at 32 in flight).
 if in_list disk "$PARTS"; then
   echo "== raw disk: fio on $IMG" >&2
-  run_disk psync-fdatasync1 "--ioengine=psync --fdatasync=1" || failed=1
-  run_disk psync-fdatasync32 "--ioengine=psync --fdatasync=32" || failed=1
-  run_disk libaio-direct-qd32-fdatasync32 "--ioengine=libaio --direct=1 --iodepth=32 --fdatasync=32" || failed=1
+  run_disk psync-fdatasync1 "--rw=randwrite --bs=4k --ioengine=psync --fdatasync=1" || failed=1
+  run_disk psync-fdatasync32 "--rw=randwrite --bs=4k --ioengine=psync --fdatasync=32" || failed=1
+  run_disk libaio-direct-qd32-fdatasync32 \
+    "--rw=randwrite --bs=4k --ioengine=libaio --direct=1 --iodepth=32 --fdatasync=32" || failed=1
+  # the same for 1 MiB sequential writes, the reference of durable seqwrite-1m-qd8
+  run_disk seq1m-psync-fdatasync8 "--rw=write --bs=1M --ioengine=psync --fdatasync=8" || failed=1
+  run_disk seq1m-libaio-direct-qd8-fdatasync8 \
+    "--rw=write --bs=1M --ioengine=libaio --direct=1 --iodepth=8 --fdatasync=8" || failed=1
 fi
 
 # -------------------------------------------------------------------- runs --
