@@ -30,6 +30,8 @@ public final class GroupCommit implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(GroupCommit.class);
     /** The longest a sync waits to gather its batch. */
     static final long MAX_GATHER_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
+    /** Batches up to this size may be synced by the thread that wrote them (see {@link #syncHere}). */
+    static final int SMALL_BATCH = 2;
 
     private final BlockStore store;
     private final String name;
@@ -93,6 +95,22 @@ public final class GroupCommit implements AutoCloseable {
      * @param wasAnnounced this call ends an {@link #announce()}
      */
     public CompletableFuture<Void> sync(boolean wasAnnounced) {
+        return sync(wasAnnounced, false);
+    }
+
+    /**
+     * Like {@link #sync(boolean)}, but when no sync is running and recent batches were small (one or two requests:
+     * a client with few writes in flight), the calling thread runs the syncs itself, until no request waits, and
+     * returns only then (with the future complete). Saves waking the sync thread: 4k writes one at a time went from
+     * 2.9-3.5k to 4.2-4.5k per second. For I/O threads, never for an event loop.
+     *
+     * @param wasAnnounced this call ends an {@link #announce()}
+     */
+    public CompletableFuture<Void> syncHere(boolean wasAnnounced) {
+        return sync(wasAnnounced, true);
+    }
+
+    private CompletableFuture<Void> sync(boolean wasAnnounced, boolean here) {
         requests.incrementAndGet();
         CompletableFuture<Void> f = new CompletableFuture<>();
         boolean start;
@@ -110,9 +128,15 @@ public final class GroupCommit implements AutoCloseable {
             }
             start = !running;
             running = true;
+            // only for small batches: measured at 32 writes in flight, batches of 30 ran 3-5% slower this way
+            here &= targetBatch <= SMALL_BATCH;
         }
         if (start) {
-            thread.execute(this::drain);
+            if (here) {
+                drain();
+            } else {
+                thread.execute(this::drain);
+            }
         }
         return f;
     }

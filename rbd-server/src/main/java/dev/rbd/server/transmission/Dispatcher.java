@@ -182,7 +182,12 @@ public final class Dispatcher {
     private void run(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result, boolean announced) {
         boolean synced = false;
         try {
-            synced = execute(req, alloc, result, announced);
+            // the sync is asked for only once execute has released the payload: the calling thread may run the
+            // sync itself (GroupCommit.syncHere) and the reply may go out before this returns
+            if (execute(req, alloc, result, announced)) {
+                durable(result, true);
+                synced = true;
+            }
         } finally {
             if (announced && !synced) {
                 export.commit().withdraw();
@@ -190,7 +195,7 @@ public final class Dispatcher {
         }
     }
 
-    /** Runs the request; true when it asked the group commit for its announced sync. */
+    /** Runs the request and releases it; true when it was written and now needs its announced sync. */
     private boolean execute(NbdRequest req, ByteBufAllocator alloc, CompletableFuture<Outcome> result,
                             boolean announced) {
         if (fenced) {
@@ -228,7 +233,6 @@ public final class Dispatcher {
                 default -> throw new IllegalStateException("not dispatched: " + cmd);
             }
             if (announced) {
-                durable(result, true);
                 return true;
             }
             result.complete(Outcome.OK);
@@ -252,7 +256,7 @@ public final class Dispatcher {
     }
 
     private void durable(CompletableFuture<Outcome> result, boolean announced) {
-        export.commit().sync(announced).whenComplete((v, e) -> result.complete(e == null ? Outcome.OK
+        export.commit().syncHere(announced).whenComplete((v, e) -> result.complete(e == null ? Outcome.OK
                 : StoreErrors.toOutcome(e)));
     }
 }

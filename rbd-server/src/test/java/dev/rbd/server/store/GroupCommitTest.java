@@ -86,6 +86,31 @@ class GroupCommitTest {
     }
 
     @Test
+    void aLoneWriterSyncsOnItsOwnThread() throws Exception {
+        commit = new GroupCommit(store, "t", LONG);
+        CompletableFuture<Void> f = commit.syncHere(false);
+        // ran here: complete on return, no hand-off to the sync thread
+        assertThat(f).isCompleted();
+        assertThat(store.lastSyncThread).isSameAs(Thread.currentThread());
+    }
+
+    @Test
+    void largeBatchesAreLeftToTheSyncThread() throws Exception {
+        commit = new GroupCommit(store, "t", TimeUnit.MILLISECONDS.toNanos(200));
+        List<CompletableFuture<Void>> batch = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            commit.announce();
+        }
+        for (int i = 0; i < 4; i++) {
+            batch.add(commit.sync(true));
+        }
+        CompletableFuture.allOf(batch.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        // recent batches held 4: this caller does not become the syncing thread
+        commit.syncHere(false).get(10, TimeUnit.SECONDS);
+        assertThat(store.lastSyncThread).isNotSameAs(Thread.currentThread());
+    }
+
+    @Test
     void aFailedSyncFailsItsBatchAndEveryLaterRequest() throws Exception {
         commit = new GroupCommit(store, "t", TimeUnit.MILLISECONDS.toNanos(1));
         store.fail = true;
@@ -99,6 +124,7 @@ class GroupCommitTest {
     private static final class CountingStore extends RecordingStore {
         volatile int syncs;
         volatile boolean fail;
+        volatile Thread lastSyncThread;
 
         CountingStore() {
             super(new MemoryBlockStore(1 << 20));
@@ -110,6 +136,7 @@ class GroupCommitTest {
                 throw new IOException("disk gone");
             }
             syncs++;
+            lastSyncThread = Thread.currentThread();
         }
     }
 }
