@@ -54,18 +54,11 @@ class GroupCommitTest {
     @Test
     void aSyncWaitsForAsManyRequestsAsTheLastBatchHeld() throws Exception {
         commit = new GroupCommit(store, "t", LONG);
-        List<CompletableFuture<Void>> batch = new ArrayList<>();
-        for (int i = 0; i < 4; i++) {
-            commit.announce();
-        }
-        for (int i = 0; i < 4; i++) {
-            batch.add(commit.sync(true));
-        }
-        CompletableFuture.allOf(batch.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        announcedBatchOf(4);
         assertThat(store.syncs).isEqualTo(1);
 
         // the same client sends its 4 writes again, one by one, none announced in advance
-        batch.clear();
+        List<CompletableFuture<Void>> batch = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
             batch.add(commit.sync(false));
         }
@@ -97,14 +90,7 @@ class GroupCommitTest {
     @Test
     void largeBatchesAreLeftToTheSyncThread() throws Exception {
         commit = new GroupCommit(store, "t", TimeUnit.MILLISECONDS.toNanos(200));
-        List<CompletableFuture<Void>> batch = new ArrayList<>();
-        for (int i = 0; i < 4; i++) {
-            commit.announce();
-        }
-        for (int i = 0; i < 4; i++) {
-            batch.add(commit.sync(true));
-        }
-        CompletableFuture.allOf(batch.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+        announcedBatchOf(4);
         // recent batches held 4: this caller does not become the syncing thread
         commit.syncHere(false).get(10, TimeUnit.SECONDS);
         assertThat(store.lastSyncThread).isNotSameAs(Thread.currentThread());
@@ -118,6 +104,18 @@ class GroupCommitTest {
         assertThat(f).failsWithin(10, TimeUnit.SECONDS);
         assertThat(commit.failure()).isNotNull();
         assertThat(commit.sync()).isCompletedExceptionally();
+    }
+
+    /** Announces {@code n} writes, then asks a sync for each, and waits for them. */
+    private void announcedBatchOf(int n) throws Exception {
+        List<CompletableFuture<Void>> batch = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            commit.announce();
+        }
+        for (int i = 0; i < n; i++) {
+            batch.add(commit.sync(true));
+        }
+        CompletableFuture.allOf(batch.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
     }
 
     /** A store whose sync only counts (or fails). */
