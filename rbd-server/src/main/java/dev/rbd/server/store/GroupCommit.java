@@ -102,7 +102,7 @@ public final class GroupCommit implements AutoCloseable {
      * Like {@link #sync(boolean)}, but when no sync is running and recent batches were small (one or two requests:
      * a client with few writes in flight), the calling thread runs the syncs itself, until no request waits, and
      * returns only then (with the future complete). Saves waking the sync thread: 4k writes one at a time went from
-     * 2.9-3.5k to 4.2-4.5k per second. For I/O threads, never for an event loop.
+     * 2.9-3.5k to 4.0-4.5k per second. For I/O threads, never for an event loop.
      *
      * @param wasAnnounced this call ends an {@link #announce()}
      */

@@ -22,7 +22,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Validates each request against the export (command, flags, range, alignment, size limits, read-only) on the
- * caller's thread, then runs the storage work on the I/O executor, never on an event loop. A write is answered
+ * caller's thread, then runs the storage work on the I/O executor. The one exception is a read of up to
+ * {@link #INLINE_READ_MAX} that the store can serve without waiting for the disk (from the page cache): it runs on
+ * the caller's thread, the event loop, since nothing there can block. A write is answered
  * only after the group commit's sync covered it when the export syncs always, or when the request has FUA.
  */
 public final class Dispatcher {
