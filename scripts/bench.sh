@@ -457,13 +457,7 @@ done
 # --------------------------------------------------------------- the image --
 # A preallocated image filled with data (reads then hit real blocks rather
 # than unwritten extents; the file is in the page cache for every server).
-if ! fallocate -l "$SIZE" "$IMG" 2>/dev/null; then
-  truncate -s "$SIZE" "$IMG" || exit 2
-fi
-img_bytes=$(stat -c %s "$IMG")
-if ! dd if=/dev/urandom of="$IMG" bs=1M count=$((img_bytes / 1048576)) conv=notrunc,fsync status=none; then
-  echo "bench: cannot fill $IMG" >&2; exit 2
-fi
+fill_image "$IMG" "$SIZE" || exit 2
 
 est=$(estimate_seconds)
 echo "expected duration: about $((est / 60)) min $((est % 60)) s"

@@ -19,7 +19,11 @@ set -u
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 LOG_PREFIX=profile
+RBD=$here/rbd-server
+# shellcheck source-path=SCRIPTDIR
 . "$here/lib/processes.sh"
+. "$here/lib/servers.sh"
+. "$here/lib/bench.sh"
 AP_VERSION=4.1
 SYNC=always
 EVENT=cpu
@@ -44,54 +48,46 @@ OUT=${OUT%.html}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 mkdir -p "$(dirname "$OUT")" || exit 2
 
-for t in fio java jcmd python3 unzip; do
-  command -v "$t" >/dev/null 2>&1 || { echo "SKIP profile: missing tool: $t"; exit 77; }
-done
-jar=$(ls "$here"/../rbd-server/target/rbd-server-*-all.jar 2>/dev/null | head -n 1)
-[ -n "$jar" ] || { echo "profile: rbd-server is not built; run: mvn -q -DskipTests package" >&2; exit 2; }
+require_tools fio java jcmd python3 unzip
+if ! ls "$here"/../rbd-server/target/rbd-server-*-all.jar >/dev/null 2>&1; then
+  echo "profile: rbd-server is not built; run: mvn -q -DskipTests package" >&2; exit 2
+fi
 
 tmp=$(mktemp -d "${PROFILE_DIR:-${TMPDIR:-/tmp}}/rbd-profile.XXXXXX") || exit 2
-srv_pid=
-cleanup() { [ -n "$srv_pid" ] && stop_pid "$srv_pid"; rm -rf "$tmp"; }
+cleanup() { stop_server; rm -rf "$tmp"; }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # the agent library for this machine, out of the Maven Central jar
-case $(uname -m) in x86_64) arch=linux-x64 ;; aarch64) arch=linux-arm64 ;; *) echo "SKIP profile: no async-profiler for $(uname -m)"; exit 77 ;; esac
+case $(uname -m) in x86_64) arch=linux-x64 ;; aarch64) arch=linux-arm64 ;; *) skip_all "no async-profiler for $(uname -m)" ;; esac
 ap_jar=${HOME}/.m2/repository/tools/profiler/async-profiler/$AP_VERSION/async-profiler-$AP_VERSION.jar
 if [ ! -f "$ap_jar" ]; then
   mvn -q dependency:get -Dartifact="tools.profiler:async-profiler:$AP_VERSION" >&2 ||
-    { echo "SKIP profile: cannot fetch tools.profiler:async-profiler:$AP_VERSION"; exit 77; }
+    skip_all "cannot fetch tools.profiler:async-profiler:$AP_VERSION"
 fi
 unzip -q -o "$ap_jar" "$arch/libasyncProfiler.so" -d "$tmp" || exit 2
 lib=$tmp/$arch/libasyncProfiler.so
 
 # jcmd splits NAME=VALUE arguments; a quoted string reaches the agent whole
-profiler() { jcmd "$srv_pid" JVMTI.agent_load "$lib" "\"$1\"" >"$tmp/jcmd.out" 2>&1 &&
+profiler() { jcmd "$SRV_PID" JVMTI.agent_load "$lib" "\"$1\"" >"$tmp/jcmd.out" 2>&1 &&
   grep -q "return code: 0" "$tmp/jcmd.out" || { echo "profile: async-profiler '$1' failed: $(cat "$tmp/jcmd.out")" >&2; return 1; }; }
 
 img=$tmp/img
-fallocate -l "$SIZE" "$img" 2>/dev/null || truncate -s "$SIZE" "$img" || exit 2
-dd if=/dev/urandom of="$img" bs=1M count=$(( $(stat -c %s "$img") / 1048576 )) conv=notrunc,fsync status=none || exit 2
-
-port=$(free_port) || exit 1
+fill_image "$img" "$SIZE" || exit 2
 # DebugNonSafepoints: frames of inlined methods are attributed where they run, not at the next safepoint
-java -XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints ${RBD_JAVA_OPTS:-} -jar "$jar" \
-  export "disk=$img" --sync "$SYNC" --listen "127.0.0.1:$port" >"$tmp/server.log" 2>&1 &
-srv_pid=$!
-uri=nbd://127.0.0.1:$port/disk
-wait_ready "$srv_pid" "$uri" || { echo "profile: rbd-server did not start:" >&2; tail "$tmp/server.log" >&2; exit 1; }
+RBD_JAVA_OPTS="-XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints ${RBD_JAVA_OPTS:-}" \
+  start_rbd_server "$tmp/server.log" "$img" disk "$SYNC" || exit 1
 
-fio_run() {  # fio_run SECONDS OUTPUT ARGS...
-  local secs=$1 out=$2; shift 2
-  (cd "$tmp" && timeout $((secs + 60)) fio --name=profile --ioengine=nbd --uri="$uri" --size="$SIZE" \
-    --time_based --runtime="$secs" --randrepeat=0 --norandommap --group_reporting --output-format=json \
-    --output="$out" "$@") >"$tmp/fio.err" 2>&1 || { echo "profile: fio failed: $(tail -n 3 "$tmp/fio.err")" >&2; return 1; }
+# fio_job SECONDS OUT: the job against the server, no ramp (the warm-up is a run of its own)
+fio_job() {
+  fio_run "$2" "$1" --name=profile --ioengine=nbd --uri="$SRV_URI" --size="$SIZE" --time_based \
+    --runtime="$1" --randrepeat=0 --norandommap --group_reporting "${FIO_ARGS[@]}"
 }
-if [ "$WARMUP" -gt 0 ]; then fio_run "$WARMUP" /dev/null "$@" || exit 1; fi
+FIO_ARGS=("$@")
+if [ "$WARMUP" -gt 0 ]; then fio_job "$WARMUP" "$tmp/warmup.json" || exit 1; fi
 profiler "start,event=$EVENT,interval=1ms" || exit 1
-fio_run "$RUNTIME" "$tmp/fio.json" "$@" || exit 1
+fio_job "$RUNTIME" "$tmp/fio.json" || exit 1
 title="rbd-server --sync $SYNC, fio $*, $(nproc) cores, event $EVENT"
 # collapsed stacks first (the session goes on), then the flame graph as it stops
 profiler "dump,file=$OUT.collapsed,collapsed" || exit 1

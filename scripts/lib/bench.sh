@@ -30,6 +30,16 @@ fio_run() {
   fi
 }
 
+# fill_image IMG SIZE: IMG preallocated (fallocate, else sparse) and filled with random data, so that reads
+# hit real blocks rather than unwritten extents, and the file is in the page cache. Fails with a message.
+fill_image() {
+  local img=$1 size=$2
+  fallocate -l "$size" "$img" 2>/dev/null || truncate -s "$size" "$img" ||
+    { echo "${LOG_PREFIX:-bench}: cannot create $img" >&2; return 1; }
+  dd if=/dev/urandom of="$img" bs=1M count=$(( $(stat -c %s "$img") / 1048576 )) conv=notrunc,fsync status=none ||
+    { echo "${LOG_PREFIX:-bench}: cannot fill $img" >&2; return 1; }
+}
+
 # fio_figures OUT read|write [clat|lat]: from fio's JSON in OUT, the first job's (or group's) IOPS, MB/s
 # (10^6 bytes/s), p50 and p99 latency in µs (completion latency by default, total with lat) and the p50
 # and p99 of its fdatasync calls (0 without), tab-separated. Fails on a job error.
