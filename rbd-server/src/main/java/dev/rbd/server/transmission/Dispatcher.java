@@ -137,7 +137,7 @@ public final class Dispatcher {
         if ((flags & CMD_FLAG_FAST_ZERO) != 0 && !store.canFastZero()) {
             return Outcome.error(NbdError.EINVAL, "FAST_ZERO was not advertised for this export");
         }
-        boolean writes = cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
+        boolean writes = changesData(cmd);
         if (writes && export.readOnly()) {
             return Outcome.error(NbdError.EPERM, "export '" + export.name() + "' is read-only");
         }
@@ -173,11 +173,14 @@ public final class Dispatcher {
         return f == null ? null : Outcome.error(NbdError.EIO, f.getMessage());
     }
 
+    /** WRITE, TRIM and WRITE_ZEROES: refused on read-only exports, and synced before their reply when required. */
+    private static boolean changesData(NbdCommand cmd) {
+        return cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
+    }
+
     /** A valid WRITE, TRIM or WRITE_ZEROES that is answered only after a sync. */
     private boolean needsSync(NbdRequest req) {
-        NbdCommand cmd = req.command();
-        boolean writes = cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
-        return writes && req.length() > 0
+        return changesData(req.command()) && req.length() > 0
                 && (export.syncMode() == SyncMode.ALWAYS || req.hasFlag(CMD_FLAG_FUA));
     }
 
