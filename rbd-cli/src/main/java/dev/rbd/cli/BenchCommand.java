@@ -4,6 +4,7 @@ import dev.rbd.client.ClientOptions;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.NbdUri;
 import dev.rbd.client.RbdClient;
+import dev.rbd.protocol.Sizes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -128,7 +129,7 @@ public final class BenchCommand implements Callable<Integer> {
     /** Option combinations that cannot work whatever the export: usage errors (exit 2). */
     private void checkOptions() {
         if (blockSize < 1 || blockSize > MAX_BLOCK_SIZE) {
-            throw usage("--bs " + blockSize + " (expected: 1 to " + SizeConverter.format(MAX_BLOCK_SIZE) + ")");
+            throw usage("--bs " + blockSize + " (expected: 1 to " + Sizes.format(MAX_BLOCK_SIZE) + ")");
         }
         if (queueDepth < 1 || queueDepth > 1024) {
             throw usage("--qd " + queueDepth + " (expected: 1 to 1024)");
@@ -138,8 +139,8 @@ public final class BenchCommand implements Callable<Integer> {
                     + ": each connection needs a request in flight)");
         }
         if (queueDepth * blockSize > MAX_BYTES_IN_FLIGHT) {
-            throw usage("--qd " + queueDepth + " x --bs " + SizeConverter.format(blockSize) + " is over "
-                    + SizeConverter.format(MAX_BYTES_IN_FLIGHT) + " in flight");
+            throw usage("--qd " + queueDepth + " x --bs " + Sizes.format(blockSize) + " is over "
+                    + Sizes.format(MAX_BYTES_IN_FLIGHT) + " in flight");
         }
         if (duration.isZero() || duration.isNegative()) {
             throw usage("--duration must be more than 0");
@@ -159,20 +160,20 @@ public final class BenchCommand implements Callable<Integer> {
         }
         if (bs > info.size()) {
             throw new IllegalStateException(export + " has " + info.size() + " bytes, less than --bs "
-                    + SizeConverter.format(bs));
+                    + Sizes.format(bs));
         }
         if (bs % info.minimumBlock() != 0) {
-            throw new IllegalStateException("--bs " + SizeConverter.format(bs) + " is not a multiple of the "
+            throw new IllegalStateException("--bs " + Sizes.format(bs) + " is not a multiple of the "
                     + export + "'s minimum block size, " + info.minimumBlock());
         }
         if (bs > info.maxPayload()) {
-            throw new IllegalStateException("--bs " + SizeConverter.format(bs) + " is larger than the "
-                    + export + "'s largest request, " + SizeConverter.format(info.maxPayload()));
+            throw new IllegalStateException("--bs " + Sizes.format(bs) + " is larger than the "
+                    + export + "'s largest request, " + Sizes.format(info.maxPayload()));
         }
         long blocks = info.size() / bs;
         if (verify && blocks <= queueDepth) {
             throw new IllegalStateException("--verify needs more blocks than --qd: " + export + " holds " + blocks
-                    + " blocks of " + SizeConverter.format(bs));
+                    + " blocks of " + Sizes.format(bs));
         }
         return new BenchPlan(pattern, bs, blocks, queueDepth, ramp, duration);
     }

@@ -1,5 +1,6 @@
 package dev.rbd.cli;
 
+import dev.rbd.protocol.Sizes;
 import java.util.Locale;
 import org.HdrHistogram.Histogram;
 
@@ -33,7 +34,7 @@ record BenchResult(String uri, BenchPlan plan, int connections, long reads, long
     String toText() {
         StringBuilder s = new StringBuilder();
         s.append(String.format(Locale.ROOT, "%s bs=%s qd=%d connections=%d: %s%n", plan.pattern(),
-                SizeConverter.format(plan.blockSize()), plan.queueDepth(), connections, uri));
+                Sizes.format(plan.blockSize()), plan.queueDepth(), connections, uri));
         s.append(String.format(Locale.ROOT, "  measured %s after %s ramp: %d ops (%d reads, %d writes)%n",
                 DurationConverter.format(plan.duration()), DurationConverter.format(plan.ramp()), ops(), reads,
                 writes));

@@ -2,6 +2,7 @@ package dev.rbd.cli;
 
 import dev.rbd.client.ClientOptions;
 import dev.rbd.client.NbdUri;
+import dev.rbd.protocol.Sizes;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.Locale;
@@ -114,14 +115,14 @@ public final class CopyCommand implements Callable<Integer> {
             throw usage("--connections " + connections + " (expected: 1 to 64)");
         }
         if (chunk < MIN_CHUNK || chunk > MAX_CHUNK || chunk % MIN_CHUNK != 0) {
-            throw usage("--chunk " + SizeConverter.format(chunk) + " (expected: 4k to 32M, a multiple of 4k)");
+            throw usage("--chunk " + Sizes.format(chunk) + " (expected: 4k to 32M, a multiple of 4k)");
         }
         if (queueDepth < 1 || queueDepth > 1024) {
             throw usage("--qd " + queueDepth + " (expected: 1 to 1024)");
         }
         if (queueDepth * chunk > MAX_BYTES_IN_FLIGHT) {
-            throw usage("--qd " + queueDepth + " x --chunk " + SizeConverter.format(chunk) + " is over "
-                    + SizeConverter.format(MAX_BYTES_IN_FLIGHT) + " in memory");
+            throw usage("--qd " + queueDepth + " x --chunk " + Sizes.format(chunk) + " is over "
+                    + Sizes.format(MAX_BYTES_IN_FLIGHT) + " in memory");
         }
     }
 

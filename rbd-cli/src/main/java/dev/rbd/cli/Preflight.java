@@ -1,6 +1,7 @@
 package dev.rbd.cli;
 
 import dev.rbd.client.ExportInfo;
+import dev.rbd.protocol.Sizes;
 
 /**
  * Checks made against what the server said of the export before a request is sent, so the user reads why in
@@ -49,6 +50,6 @@ final class Preflight {
 
     /** A size as the user may have typed it: {@code 4k}, {@code 1G}; unsigned. */
     static String size(long bytes) {
-        return bytes < 0 ? Long.toUnsignedString(bytes) : SizeConverter.format(bytes);
+        return bytes < 0 ? Long.toUnsignedString(bytes) : Sizes.format(bytes);
     }
 }

@@ -1,5 +1,6 @@
 package dev.rbd.server;
 
+import dev.rbd.protocol.Sizes;
 import dev.rbd.server.store.FileBlockStore;
 import java.io.IOException;
 import java.net.InetAddress;
