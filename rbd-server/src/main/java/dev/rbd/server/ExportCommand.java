@@ -3,9 +3,7 @@ package dev.rbd.server;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.store.FileBlockStore;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.UnknownHostException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -16,18 +14,25 @@ import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** {@code rbd-server export IMAGE...}: serves images until SIGINT or SIGTERM. */
-@Command(name = "export", mixinStandardHelpOptions = true,
+@Command(name = "export", mixinStandardHelpOptions = true, versionProvider = RbdServerVersion.class,
         description = "Export one or more images over NBD, in the foreground, until SIGINT/SIGTERM.",
-        footer = {"", "Examples:",
+        footer = {"", "Sizes are 4096, 4k, 512M, 4G, 1T (powers of 1024).",
+                "Exit status: 0 stopped by a signal, 1 the server failed, 2 usage error.", "", "Examples:",
                 "  rbd-server export --create 4G disk.img",
                 "  rbd-server export /srv/usr.img --readonly",
                 "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock"})
 public final class ExportCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(ExportCommand.class);
+
+    @Spec
+    CommandSpec spec;
 
     @Parameters(arity = "1..*", paramLabel = "[NAME=]IMAGE",
             description = "Regular file or block device; the export name defaults to the file name without "
@@ -37,14 +42,14 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--readonly", description = "Export read-only (any number of clients).")
     boolean readOnly;
 
-    @Option(names = "--create", paramLabel = "SIZE",
+    @Option(names = "--create", paramLabel = "SIZE", converter = SizeConverter.class,
             description = "Create a sparse image of SIZE (4G, 512M, ...) where the file is missing.")
-    String create;
+    Long create;
 
-    @Option(names = "--listen", paramLabel = "HOST:PORT",
+    @Option(names = "--listen", paramLabel = "HOST:PORT", converter = ListenAddressConverter.class,
             description = "TCP address to listen on, repeatable; IPv6 as [::1]:10809 (default: 0.0.0.0:10809, "
                     + "none when only --unix is given).")
-    List<String> listen = new ArrayList<>();
+    List<InetSocketAddress> listen = new ArrayList<>();
 
     @Option(names = "--unix", paramLabel = "PATH", description = "Also listen on a Unix socket.")
     Path unix;
@@ -52,56 +57,50 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--sync", paramLabel = "always|flush", defaultValue = "always",
             description = "always: a write is replied to only once it is on stable storage (group commit). "
                     + "flush: durable at FLUSH/FUA only, NBD's default. (default: ${DEFAULT-VALUE})")
-    String sync;
+    SyncMode sync;
 
     @Option(names = "--shared", description = "Let several clients write one export at once (cluster file systems).")
     boolean shared;
 
-    @Option(names = "--min-block-size", paramLabel = "SIZE", defaultValue = "1",
+    @Option(names = "--min-block-size", paramLabel = "SIZE", defaultValue = "1", converter = SizeConverter.class,
             description = "Alignment clients must keep (power of 2); misaligned requests get EINVAL. "
                     + "(default: ${DEFAULT-VALUE})")
-    String minBlock;
+    long minBlock;
 
-    @Option(names = "--max-payload", paramLabel = "SIZE", defaultValue = "32M",
+    @Option(names = "--max-payload", paramLabel = "SIZE", defaultValue = "32M", converter = SizeConverter.class,
             description = "Largest READ/WRITE payload. (default: ${DEFAULT-VALUE})")
-    String maxPayload;
+    long maxPayload;
 
     @Option(names = "--io-threads", paramLabel = "N", description = "Threads doing disk I/O (default: max(8, 4 x cores)).")
     Integer ioThreads;
 
     @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
+            converter = SecondsConverter.class,
             description = "Drop clients that have not finished the handshake after this long. (default: ${DEFAULT-VALUE})")
-    int handshakeTimeout;
+    Duration handshakeTimeout;
 
-    @Option(names = "--session-grace", paramLabel = "SECONDS", defaultValue = "60",
+    @Option(names = "--session-grace", paramLabel = "SECONDS", defaultValue = "60", converter = SecondsConverter.class,
             description = "How long an rbd client that lost its connections keeps the writer lock to reconnect "
                     + "(default: ${DEFAULT-VALUE}; 0 releases it at once).")
-    int sessionGrace;
+    Duration sessionGrace;
 
     @Override
     public Integer call() throws Exception {
-        SyncMode mode = switch (sync) {
-            case "always" -> SyncMode.ALWAYS;
-            case "flush" -> SyncMode.FLUSH;
-            default -> throw new IllegalArgumentException("--sync must be always or flush, not '" + sync + "'");
-        };
-        int min = (int) Sizes.parse(minBlock);
-        BlockSizes sizes = new BlockSizes(min, Math.max(4096, min), (int) Math.min(Sizes.parse(maxPayload),
-                Integer.MAX_VALUE));
+        BlockSizes sizes = blockSizes();
+        if (ioThreads != null && ioThreads < 1) {
+            throw usage("--io-threads " + ioThreads + " (expected: at least 1)");
+        }
         List<Export> exports = new ArrayList<>();
         try {
-            for (String spec : images) {
-                exports.add(openExport(spec, mode, sizes));
+            for (String image : images) {
+                exports.add(openExport(image, sync, sizes));
             }
-            List<InetSocketAddress> addresses = new ArrayList<>();
-            for (String l : listen) {
-                addresses.add(parseAddress(l));
-            }
+            List<InetSocketAddress> addresses = new ArrayList<>(listen);
             if (addresses.isEmpty() && unix == null) {
                 addresses.add(new InetSocketAddress("0.0.0.0", dev.rbd.protocol.NbdConstants.DEFAULT_PORT));
             }
             ServerConfig config = ServerConfig.defaults(addresses).withUnixSocket(unix)
-                    .withHandshakeTimeout(Duration.ofSeconds(handshakeTimeout));
+                    .withHandshakeTimeout(handshakeTimeout);
             if (ioThreads != null) {
                 config = config.withIoThreads(ioThreads);
             }
@@ -122,23 +121,38 @@ public final class ExportCommand implements Callable<Integer> {
         }
     }
 
-    private Export openExport(String spec, SyncMode mode, BlockSizes sizes) throws IOException {
+    /** The block sizes the options ask for; ones that cannot go together are a usage error. */
+    BlockSizes blockSizes() {
+        // clamped, not cast: a cast would turn 4G + 1 into a valid-looking 1
+        int min = (int) Math.min(minBlock, Integer.MAX_VALUE);
+        try {
+            return new BlockSizes(min, Math.max(4096, min), (int) Math.min(maxPayload, Integer.MAX_VALUE));
+        } catch (IllegalArgumentException e) {
+            throw usage("--min-block-size " + Sizes.format(minBlock) + " with --max-payload "
+                    + Sizes.format(maxPayload) + ": " + e.getMessage());
+        }
+    }
+
+    private ParameterException usage(String message) {
+        return new ParameterException(spec.commandLine(), message);
+    }
+
+    private Export openExport(String image, SyncMode mode, BlockSizes sizes) throws IOException {
         String name;
         Path path;
-        int eq = spec.indexOf('=');
-        if (eq > 0 && !spec.substring(0, eq).contains("/")) {
-            name = spec.substring(0, eq);
-            path = Path.of(spec.substring(eq + 1));
+        int eq = image.indexOf('=');
+        if (eq > 0 && !image.substring(0, eq).contains("/")) {
+            name = image.substring(0, eq);
+            path = Path.of(image.substring(eq + 1));
         } else {
-            path = Path.of(spec);
+            path = Path.of(image);
             String file = path.getFileName().toString();
             int dot = file.lastIndexOf('.');
             name = dot > 0 ? file.substring(0, dot) : file;
         }
         if (create != null && !Files.exists(path)) {
-            long size = Sizes.parse(create);
-            FileBlockStore.createSparse(path, size);
-            log.info("created sparse image {} of {} bytes", path, size);
+            FileBlockStore.createSparse(path, create);
+            log.info("created sparse image {} of {} bytes", path, create);
         }
         FileBlockStore store = FileBlockStore.open(path, readOnly);
         if (store.size() % sizes.minimum() != 0) {
@@ -147,29 +161,6 @@ public final class ExportCommand implements Callable<Integer> {
         }
         String description = store.describe() + (readOnly ? " (read-only)" : "");
         return new Export(name, description, store, readOnly, shared, mode, sizes)
-                .sessionGrace(Duration.ofSeconds(sessionGrace));
-    }
-
-    static InetSocketAddress parseAddress(String s) throws UnknownHostException {
-        String host;
-        String port;
-        if (s.startsWith("[")) {
-            int close = s.indexOf(']');
-            if (close < 0) {
-                throw new IllegalArgumentException("bad address '" + s + "' (expected [IPv6]:PORT)");
-            }
-            host = s.substring(1, close);
-            port = s.length() > close + 1 && s.charAt(close + 1) == ':' ? s.substring(close + 2) : "";
-        } else {
-            int colon = s.lastIndexOf(':');
-            host = colon >= 0 ? s.substring(0, colon) : s;
-            port = colon >= 0 ? s.substring(colon + 1) : "";
-        }
-        int p = port.isEmpty() ? dev.rbd.protocol.NbdConstants.DEFAULT_PORT : Integer.parseInt(port);
-        if (p < 0 || p > 65535) {
-            throw new IllegalArgumentException("bad port in '" + s + "'");
-        }
-        return new InetSocketAddress(host.isEmpty() ? InetAddress.getByName("0.0.0.0") : InetAddress.getByName(host),
-                p);
+                .sessionGrace(sessionGrace);
     }
 }

@@ -7,18 +7,46 @@ import dev.rbd.protocol.Sizes;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import picocli.CommandLine;
 
+/** rbd-server's command line: option values, usage errors (exit 2, one line), failures (exit 1), --version. */
 class ExportCommandTest {
+    private final StringWriter out = new StringWriter();
+    private final StringWriter err = new StringWriter();
+
+    private int run(String... args) {
+        CommandLine cl = RbdServerMain.commandLine();
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        return cl.execute(args);
+    }
+
+    private static InetSocketAddress listen(String text) {
+        return new ListenAddressConverter().convert(text);
+    }
+
     @Test
-    void parsesListenAddressesIncludingIpv6() throws Exception {
-        assertThat(ExportCommand.parseAddress("127.0.0.1:10900")).isEqualTo(new InetSocketAddress("127.0.0.1", 10900));
-        assertThat(ExportCommand.parseAddress("[::1]:10901").getAddress().getHostAddress()).isEqualTo("0:0:0:0:0:0:0:1");
-        assertThat(ExportCommand.parseAddress("[::1]:10901").getPort()).isEqualTo(10901);
-        assertThat(ExportCommand.parseAddress("127.0.0.1").getPort()).isEqualTo(10809);
-        assertThat(ExportCommand.parseAddress(":10902").getPort()).isEqualTo(10902);
-        assertThatThrownBy(() -> ExportCommand.parseAddress("[::1:10901")).hasMessageContaining("[IPv6]");
+    void parsesListenAddressesIncludingIpv6() {
+        assertThat(listen("127.0.0.1:10900")).isEqualTo(new InetSocketAddress("127.0.0.1", 10900));
+        assertThat(listen("[::1]:10901").getAddress().getHostAddress()).isEqualTo("0:0:0:0:0:0:0:1");
+        assertThat(listen("[::1]:10901").getPort()).isEqualTo(10901);
+        assertThat(listen("[::1]").getPort()).isEqualTo(10809);
+        assertThat(listen("127.0.0.1").getPort()).isEqualTo(10809);
+        assertThat(listen(":10902").getPort()).isEqualTo(10902);
+        assertThat(listen(":10902").getAddress().isAnyLocalAddress()).isTrue();
+        assertThatThrownBy(() -> listen("[::1:10901")).hasMessageContaining("[IPv6]");
+        assertThatThrownBy(() -> listen("[::1]10901")).hasMessageContaining("[IPv6]");
+        assertThatThrownBy(() -> listen("127.0.0.1:65536")).hasMessageContaining("bad port");
+        assertThatThrownBy(() -> listen("127.0.0.1:-1")).hasMessageContaining("bad port");
     }
 
     @Test
@@ -33,21 +61,101 @@ class ExportCommandTest {
     }
 
     @Test
-    void missingImageWithoutCreateIsAClearError() {
-        StringWriter err = new StringWriter();
+    void aGoodCommandLineYieldsTheValuesAsked(@TempDir Path dir) {
         CommandLine cl = RbdServerMain.commandLine();
-        cl.setErr(new PrintWriter(err));
-        int code = cl.execute("export", "/nonexistent/dir/x.img", "--listen", "127.0.0.1:0");
+        cl.parseArgs("export", dir.resolve("a.img").toString(), "--sync", "FLUSH", "--listen", "[::1]:10809",
+                "--listen", "127.0.0.1:0", "--create", "4G", "--min-block-size", "4KiB", "--max-payload", "1m",
+                "--handshake-timeout", "3", "--session-grace", "0");
+        ExportCommand export = cl.getSubcommands().get("export").getCommand();
+        assertThat(export.sync).isEqualTo(SyncMode.FLUSH);
+        assertThat(export.listen).containsExactly(new InetSocketAddress("::1", 10809),
+                new InetSocketAddress("127.0.0.1", 0));
+        assertThat(export.create).isEqualTo(4L << 30);
+        assertThat(export.blockSizes()).isEqualTo(new BlockSizes(4096, 4096, 1 << 20));
+        assertThat(export.handshakeTimeout).isEqualTo(Duration.ofSeconds(3));
+        assertThat(export.sessionGrace).isZero();
+    }
+
+    @Test
+    void theDefaultsAreThoseDocumented(@TempDir Path dir) {
+        CommandLine cl = RbdServerMain.commandLine();
+        cl.parseArgs("export", dir.resolve("a.img").toString());
+        ExportCommand export = cl.getSubcommands().get("export").getCommand();
+        assertThat(export.sync).isEqualTo(SyncMode.ALWAYS);
+        assertThat(export.listen).isEmpty();
+        assertThat(export.create).isNull();
+        assertThat(export.blockSizes()).isEqualTo(BlockSizes.DEFAULT);
+        assertThat(export.handshakeTimeout).isEqualTo(Duration.ofSeconds(10));
+        assertThat(export.sessionGrace).isEqualTo(Duration.ofSeconds(60));
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "--sync maybe", "--sync=", "--create 4x", "--create -1", "--max-payload 8E", "--min-block-size 3",
+        "--min-block-size 128k", "--min-block-size 4G --max-payload 4G", "--max-payload 1k",
+        "--min-block-size 64k --max-payload 96k", "--listen [::1:10809", "--listen 127.0.0.1:99999",
+        "--listen 127.0.0.1:http", "--handshake-timeout -1", "--handshake-timeout 10x", "--session-grace 1.5",
+        "--io-threads 0", "--io-threads many", "--bogus"})
+    void aBadValueIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
+        Path image = dir.resolve("x.img");
+        List<String> args = new ArrayList<>(List.of("export", image.toString(), "--listen", "127.0.0.1:0"));
+        args.addAll(List.of(options.split(" ")));
+        assertThat(run(args.toArray(new String[0]))).as(options).isEqualTo(2);
+        assertThat(err.toString()).as(options).hasLineCount(1).startsWith("rbd-server export: ")
+                .endsWith(" (see rbd-server export --help)\n");
+        assertThat(out.toString()).isEmpty();
+        assertThat(image).doesNotExist();
+    }
+
+    @Test
+    void aBadValueNamesWhatIsWrong(@TempDir Path dir) {
+        String image = dir.resolve("x.img").toString();
+        assertThat(run("export", image, "--sync", "maybe")).isEqualTo(2);
+        assertThat(err.toString()).contains("--sync", "maybe", "ALWAYS", "FLUSH");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", image, "--create", "4x")).isEqualTo(2);
+        assertThat(err.toString()).contains("--create", "not a size: '4x'");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", image, "--listen", "127.0.0.1:99999")).isEqualTo(2);
+        assertThat(err.toString()).contains("--listen", "bad port in '127.0.0.1:99999'");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", image, "--min-block-size", "64k", "--max-payload", "96k")).isEqualTo(2);
+        assertThat(err.toString()).contains("--min-block-size 64k with --max-payload 96k", "maxPayload");
+    }
+
+    @Test
+    void missingImageWithoutCreateIsAClearError() {
+        int code = run("export", "/nonexistent/dir/x.img", "--listen", "127.0.0.1:0");
         assertThat(code).isEqualTo(1);
-        assertThat(err.toString()).contains("x.img").contains("--create");
+        assertThat(err.toString()).contains("x.img").contains("--create").hasLineCount(1)
+                .startsWith("rbd-server export: ");
     }
 
     @Test
     void unknownOptionIsAUsageError() {
-        StringWriter err = new StringWriter();
-        CommandLine cl = RbdServerMain.commandLine();
-        cl.setErr(new PrintWriter(err));
-        assertThat(cl.execute("export", "--bogus", "x.img")).isEqualTo(2);
+        assertThat(run("export", "--bogus", "x.img")).isEqualTo(2);
         assertThat(err.toString()).contains("--bogus");
+    }
+
+    @Test
+    void noCommandIsAUsageError() {
+        assertThat(run()).isEqualTo(2);
+        assertThat(err.toString()).isEqualTo("rbd-server: missing command (export) (see rbd-server --help)\n");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"--version", "export --version", "export -V"})
+    void everyCommandPrintsTheProjectVersion(String line) {
+        assertThat(run(line.split(" "))).isZero();
+        assertThat(out.toString()).matches("rbd-server \\d+\\.\\d+\\.\\d+(-SNAPSHOT)?\n")
+                .isEqualTo("rbd-server " + RbdServerVersion.version() + "\n");
+        assertThat(err.toString()).isEmpty();
+    }
+
+    @Test
+    void everySubcommandHasTheVersionOption() {
+        CommandLine cl = RbdServerMain.commandLine();
+        cl.getSubcommands().values().forEach(sub -> assertThat(sub.getCommandSpec().versionProvider())
+                .as(sub.getCommandName()).isInstanceOf(RbdServerVersion.class));
     }
 }
