@@ -15,14 +15,14 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
 import java.util.concurrent.ThreadLocalRandom;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code rbd-cli bench URI}: IOPS, throughput and latency percentiles of one access pattern against an export. */
-@Command(name = "bench", mixinStandardHelpOptions = true,
+@Command(name = "bench", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Measure an NBD export: keep --qd requests in flight for --duration and report IOPS, MB/s "
                 + "and latency percentiles. Writing patterns refuse an export that holds data unless --force.",
         footer = {"", "Examples:",
@@ -37,9 +37,8 @@ public final class BenchCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Option(names = "--pattern", paramLabel = "PATTERN", defaultValue = "randread",
             description = "randread, randwrite, randrw (half each), read or write (sequential, wrapping at the "
@@ -97,7 +96,7 @@ public final class BenchCommand implements Callable<Integer> {
                 // one completion thread per connection: the common pool has a single thread on a 2-core machine
                 ExecutorService executor = Executors.newSingleThreadExecutor(daemon("rbd-bench-" + i));
                 executors.add(executor);
-                clients[i] = RbdClient.connect(uri, options.withCallbackExecutor(executor));
+                clients[i] = RbdClient.connect(uri.text, options.withCallbackExecutor(executor));
             }
             BenchPlan plan = plan(clients[0].info());
             if (pattern.writes() && !force) {
@@ -108,7 +107,7 @@ public final class BenchCommand implements Callable<Integer> {
             ClosedLoop.Totals t = new ClosedLoop(clients, plan, written).run();
             WrittenBlocks.Verification v = written == null ? null
                     : written.verify(clients, queueDepth, ClosedLoop.GRACE_SECONDS + written.size() / 1000);
-            BenchResult result = new BenchResult(uri, plan, connections, t.reads(), t.writes(), t.latencyMicros(), v);
+            BenchResult result = new BenchResult(uri.text, plan, connections, t.reads(), t.writes(), t.latencyMicros(), v);
             spec.commandLine().getOut().print(json ? result.toJson() + System.lineSeparator() : result.toText());
             spec.commandLine().getOut().flush();
             if (v != null && v.mismatches() > 0) {
@@ -152,7 +151,7 @@ public final class BenchCommand implements Callable<Integer> {
 
     /** What the export allows: failures (exit 1), since the same options suit another export. */
     private BenchPlan plan(ExportInfo info) {
-        String export = "export '" + NbdUri.parse(uri).export() + "'";
+        String export = "export '" + NbdUri.parse(uri.text).export() + "'";
         int bs = (int) blockSize;
         if (pattern.writes() && info.readOnly()) {
             throw new IllegalStateException(export + " is read-only; --pattern " + pattern
@@ -192,7 +191,7 @@ public final class BenchCommand implements Callable<Integer> {
         for (int i = 0; i < reads.size(); i++) {
             for (byte x : reads.get(i).join()) {
                 if (x != 0) {
-                    throw new IllegalStateException("export '" + NbdUri.parse(uri).export() + "' holds data (block at "
+                    throw new IllegalStateException("export '" + NbdUri.parse(uri.text).export() + "' holds data (block at "
                             + "offset " + sample.get(i) * plan.blockSize() + " is not all zero); --pattern " + pattern
                             + " would overwrite it: pass --force to do so");
                 }

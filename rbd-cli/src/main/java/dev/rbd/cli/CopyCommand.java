@@ -18,7 +18,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code rbd-cli copy SRC DST}: a sparse, pipelined copy between a file and an export, or two exports. */
-@Command(name = "copy", mixinStandardHelpOptions = true,
+@Command(name = "copy", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = {"Copy a file to an NBD export, an export to a file, or an export to another export. The "
                 + "copy is as long as SRC; an export DST must be at least that large, a file DST is emptied and "
                 + "set to that size. Blocks that are all zeroes are not sent as data: on an export they become "

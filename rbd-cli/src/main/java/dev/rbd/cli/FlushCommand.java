@@ -5,23 +5,21 @@ import dev.rbd.client.RbdClient;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Parameters;
 
 /** {@code rbd-cli flush URI}: asks the server to put every write it has answered on stable storage. */
-@Command(name = "flush", mixinStandardHelpOptions = true,
+@Command(name = "flush", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Send NBD_CMD_FLUSH: every write the server has answered is on stable storage when this returns.",
         footer = {"", "Example:", "  rbd-cli flush nbd://127.0.0.1:10809/disk"})
 public final class FlushCommand implements Callable<Integer> {
     @Mixin
     ConnectOptions connect;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Override
     public Integer call() {
-        try (RbdClient client = connect.connect(uri)) {
+        try (RbdClient client = connect.connect(uri.text)) {
             ExportInfo info = client.info();
             if (info.canFlush()) {
                 client.flush().join();

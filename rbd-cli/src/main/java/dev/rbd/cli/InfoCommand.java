@@ -12,11 +12,10 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code rbd-cli info URI}: what the server says of an export, as nbdinfo shows it. */
-@Command(name = "info", mixinStandardHelpOptions = true,
+@Command(name = "info", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Show an export's size, block sizes, flags and durability, as the server advertises them.",
         footer = {"", "Example:", "  rbd-cli info nbd://127.0.0.1:10809/disk --json"})
 public final class InfoCommand implements Callable<Integer> {
@@ -31,9 +30,8 @@ public final class InfoCommand implements Callable<Integer> {
     @Mixin
     ConnectOptions connect;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Option(names = "--json", description = "Print one JSON object (keys: uri, export, description, size, read_only, "
             + "min_block_size, preferred_block_size, max_payload, can_multi_conn, durable_acks, fencing, flags).")
@@ -42,11 +40,11 @@ public final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ExportInfo info;
-        try (RbdClient client = connect.connect(uri)) {
+        try (RbdClient client = connect.connect(uri.text)) {
             info = client.info();
         }
         PrintWriter out = spec.commandLine().getOut();
-        out.print(json ? toJson(uri, info) + System.lineSeparator() : toText(uri, info));
+        out.print(json ? toJson(uri.text, info) + System.lineSeparator() : toText(uri.text, info));
         out.flush();
         return 0;
     }

@@ -14,7 +14,7 @@ import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 
 /** {@code rbd-cli list nbd://host[:port]}: the exports a server offers, with their descriptions. */
-@Command(name = "list", mixinStandardHelpOptions = true,
+@Command(name = "list", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "List the exports of a server (NBD_OPT_LIST), with their descriptions.",
         footer = {"", "Example:", "  rbd-cli list nbd://127.0.0.1:10809 --json"})
 public final class ListCommand implements Callable<Integer> {

@@ -12,7 +12,7 @@ import picocli.CommandLine.Spec;
  * The {@code rbd-cli} command. Exit codes: 0 done, 1 the operation failed, 2 usage error; every error is one line
  * on stderr.
  */
-@Command(name = "rbd-cli", mixinStandardHelpOptions = true, version = "rbd-cli 0.1.0",
+@Command(name = "rbd-cli", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Work with NBD exports from the command line.",
         subcommands = {InfoCommand.class, ListCommand.class, ReadCommand.class, WriteCommand.class,
             CopyCommand.class, FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},

@@ -15,13 +15,12 @@ import java.util.concurrent.CompletableFuture;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code rbd-cli read URI}: bytes of an export to stdout or a file. It streams: a few chunks are read at once and
  * written out in order, so a read of any length holds {@link #IN_FLIGHT} chunks at most.
  */
-@Command(name = "read", mixinStandardHelpOptions = true,
+@Command(name = "read", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Read bytes of an export and write them, as they are, to stdout or a file.",
         footer = {"", "Example:", "  rbd-cli read nbd://127.0.0.1:10809/disk --offset 1M --length 4k | sha256sum"})
 public final class ReadCommand implements Callable<Integer> {
@@ -34,9 +33,8 @@ public final class ReadCommand implements Callable<Integer> {
     @Mixin
     ConnectOptions connect;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Option(names = "--offset", paramLabel = "SIZE", defaultValue = "0", converter = SizeConverter.class,
             description = "Where to start (4096, 4k, 1M, 2G). (default: ${DEFAULT-VALUE})")
@@ -58,7 +56,7 @@ public final class ReadCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        try (RbdClient client = connect.connect(uri)) {
+        try (RbdClient client = connect.connect(uri.text)) {
             ExportInfo info = client.info();
             long n = length != null ? length : Math.max(0, info.size() - offset);
             Preflight.withinExport(info, offset, n);

@@ -5,26 +5,24 @@ import dev.rbd.client.RbdClient;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
-import picocli.CommandLine.Parameters;
 
 /** {@code rbd-cli trim URI}: tells the server a range is no longer needed (NBD_CMD_TRIM, a discard). */
-@Command(name = "trim", mixinStandardHelpOptions = true,
+@Command(name = "trim", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Discard a range (NBD_CMD_TRIM): the server may free it; what it then reads as is unspecified.",
         footer = {"", "Example:", "  rbd-cli trim nbd://127.0.0.1:10809/disk --offset 1M --length 16M"})
 public final class TrimCommand implements Callable<Integer> {
     @Mixin
     ConnectOptions connect;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Mixin
     RangeOptions range;
 
     @Override
     public Integer call() {
-        try (RbdClient client = connect.connect(uri)) {
+        try (RbdClient client = connect.connect(uri.text)) {
             ExportInfo info = client.info();
             Preflight.writable(info);
             Preflight.supports(info, info.canTrim(), "trim", "send_trim");

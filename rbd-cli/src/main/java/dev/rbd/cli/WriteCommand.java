@@ -14,22 +14,20 @@ import java.util.concurrent.CompletableFuture;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /**
  * {@code rbd-cli write URI}: stdin or a file into an export at an offset. It streams: a chunk is read from the
  * input while the ones before it are in flight, {@link ReadCommand#IN_FLIGHT} at most.
  */
-@Command(name = "write", mixinStandardHelpOptions = true,
+@Command(name = "write", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Write stdin (or a file) into an export at an offset, as it is.",
         footer = {"", "Example:", "  head -c 1M /dev/urandom | rbd-cli write nbd://127.0.0.1:10809/disk --offset 4k --sync"})
 public final class WriteCommand implements Callable<Integer> {
     @Mixin
     ConnectOptions connect;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Option(names = "--offset", paramLabel = "SIZE", defaultValue = "0", converter = SizeConverter.class,
             description = "Where to start writing (4096, 4k, 1M, 2G). (default: ${DEFAULT-VALUE})")
@@ -50,7 +48,7 @@ public final class WriteCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        try (RbdClient client = connect.connect(uri)) {
+        try (RbdClient client = connect.connect(uri.text)) {
             ExportInfo info = client.info();
             Preflight.writable(info);
             Preflight.withinExport(info, offset, 0);

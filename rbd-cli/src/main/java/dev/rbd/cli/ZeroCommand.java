@@ -6,19 +6,17 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
-import picocli.CommandLine.Parameters;
 
 /** {@code rbd-cli zero URI}: makes a range read as zeroes without sending them (NBD_CMD_WRITE_ZEROES). */
-@Command(name = "zero", mixinStandardHelpOptions = true,
+@Command(name = "zero", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Zero a range (NBD_CMD_WRITE_ZEROES). The server may punch a hole unless --no-hole.",
         footer = {"", "Example:", "  rbd-cli zero nbd://127.0.0.1:10809/disk --offset 0 --length 1M --no-hole"})
 public final class ZeroCommand implements Callable<Integer> {
     @Mixin
     ConnectOptions connect;
 
-    @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port]/export or nbd+unix:///export?socket=PATH")
-    String uri;
+    @Mixin
+    ExportUri uri;
 
     @Mixin
     RangeOptions range;
@@ -29,7 +27,7 @@ public final class ZeroCommand implements Callable<Integer> {
 
     @Override
     public Integer call() {
-        try (RbdClient client = connect.connect(uri)) {
+        try (RbdClient client = connect.connect(uri.text)) {
             ExportInfo info = client.info();
             Preflight.writable(info);
             Preflight.supports(info, info.canWriteZeroes(), "write zeroes", "send_write_zeroes");
