@@ -56,7 +56,6 @@
 # Exit status: 0 ok (whether or not the targets are met), 1 a server or fio run failed,
 # 2 usage/build problem, 77 skipped because fio (with the nbd engine) or nbdkit is missing.
 set -u
-# shellcheck source-path=SCRIPTDIR
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 RBD=${RBD_SERVER:-$here/rbd-server}

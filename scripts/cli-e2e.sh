@@ -1,7 +1,6 @@
 #!/usr/bin/env bash
 # End-to-end test of the built rbd-cli against a freshly started rbd-server,
-# checked against the real NBD tools (nbdinfo, fio's nbd engine), one line per
-# check:
+# checked against a real NBD tool (nbdinfo), one line per check:
 #
 #   PASS name | FAIL name: reason | SKIP name: reason
 #
@@ -15,9 +14,11 @@
 #                   the image's sha256
 #   info-json       rbd-cli info URI --json agrees with nbdinfo --json URI on
 #                   the size and read-only
-#   bench-vs-fio    rbd-cli bench randread 4k QD32 for 3 s and fio's nbd engine
-#                   with the same job on the same export (5 s ramp each, each
-#                   run twice, the better run counts): IOPS within 2x
+#   bench-json      rbd-cli bench randread 4k QD32 for 1 s runs against the
+#                   server and prints sane JSON (its job, reads done, no writes,
+#                   ordered latency percentiles). Behaviour only: how fast
+#                   rbd-cli is next to fio is scripts/client-bench.sh's job,
+#                   since a loaded machine must not fail a build
 #
 # A check whose tool is missing is skipped (never passed). With
 # RBD_INTEROP_REQUIRE_ALL=1 (CI) such a skip counts as a failure instead.
@@ -42,8 +43,6 @@ LOG_PREFIX=cli-e2e
 TMO=${RBD_INTEROP_TIMEOUT:-60}
 MiB=1048576
 IMG_SIZE=$((64 * MiB))
-BENCH_SECONDS=3
-BENCH_RAMP=5
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbd-cli-e2e.XXXXXX") || { echo "FAIL setup: mktemp failed"; exit 1; }
 
@@ -64,8 +63,12 @@ IMG=$tmp/in.img
 for l in "$RBD" "$CLI"; do
   if [ ! -x "$l" ]; then fail setup "launcher $l not found/executable"; summary; exit 1; fi
 done
+built() {  # MODULE: true when its runnable jar is there
+  local jars=("$here/../$1/target/$1"-*-all.jar)
+  [ -f "${jars[0]}" ]
+}
 for m in rbd-server rbd-cli; do
-  if ! ls "$here/../$m"/target/"$m"-*-all.jar >/dev/null 2>&1; then
+  if ! built "$m"; then
     fail setup "$m is not built (mvn -q -DskipTests package)"; summary; exit 1
   fi
 done
@@ -78,8 +81,8 @@ if ! { head -c "$IMG_SIZE" /dev/urandom >"$IMG" \
 fi
 
 start_server() {
-  local attempt port
-  for attempt in 1 2 3; do
+  local port _
+  for _ in 1 2 3; do
     port=$(free_port) || return 1
     "$RBD" export "disk=$tmp/disk.img" --create 64M --listen "127.0.0.1:$port" >>"$tmp/server.log" 2>&1 &
     srv_pid=$!
@@ -116,9 +119,8 @@ check_read() {
   local name=read-sha256 out=$tmp/read.txt want got
   need $name sha256sum || return
   want=$(sha256sum <"$IMG" | cut -d' ' -f1)
-  got=$(set -o pipefail; timeout "$TMO" "$CLI" read "$URI" --offset 0 --length "$IMG_SIZE" 2>"$out" \
-        | sha256sum | cut -d' ' -f1)
-  if [ $? -ne 0 ]; then
+  if ! got=$(set -o pipefail; timeout "$TMO" "$CLI" read "$URI" --offset 0 --length "$IMG_SIZE" 2>"$out" \
+        | sha256sum | cut -d' ' -f1); then
     fail $name "rbd-cli read failed: $(why "$out")"
   elif [ "$got" != "$want" ]; then
     fail $name "sha256 of rbd-cli read is $got, the image's is $want"
@@ -152,62 +154,31 @@ EOF
   case $r in ok*) pass "$name (${r#ok })" ;; *) fail $name "$r" ;; esac
 }
 
-# ----------------------------------------------------------- bench-vs-fio --
-# run_fio N / run_cli N: one measured run each, the IOPS appended to $tmp/iops-fio / $tmp/iops-cli.
-run_fio() {
-  local out=$tmp/fio-$1.json
-  # The job of scripts/client-bench.sh, run in $tmp so nothing fio writes lands in $PWD.
-  if ! (cd "$tmp" && exec timeout "$TMO" fio --name=randread-4k-qd32 --ioengine=nbd --uri="$URI" \
-      --rw=randread --bs=4k --iodepth=32 --numjobs=1 --size="$IMG_SIZE" --time_based \
-      --runtime="$BENCH_SECONDS" --ramp_time="$BENCH_RAMP" --group_reporting --randrepeat=0 --norandommap \
-      --lat_percentiles=1 --output-format=json --output="$out") >"$out.stderr" 2>&1; then
-    echo "fio failed: $(why "$out.stderr")"; return 1
-  fi
-  python3 -c '
-import json, sys
-j = json.load(open(sys.argv[1]))["jobs"][0]
-if j.get("error"):
-    sys.exit("fio job error %s" % j["error"])
-print("%.0f" % j["read"]["iops"])' "$out" >>"$tmp/iops-fio" 2>"$out.parse" || { echo "fio's JSON: $(why "$out.parse")"; return 1; }
-}
-
-run_cli() {
-  local out=$tmp/bench-$1.json
-  if ! timeout "$TMO" "$CLI" bench "$URI" --pattern randread --bs 4k --qd 32 --duration "${BENCH_SECONDS}s" \
-      --ramp "${BENCH_RAMP}s" --json >"$out" 2>"$out.stderr"; then
-    echo "rbd-cli bench failed: $(why "$out.stderr")"; return 1
-  fi
-  python3 -c 'import json, sys; print("%.0f" % json.load(open(sys.argv[1]))["iops"])' "$out" \
-    >>"$tmp/iops-cli" 2>"$out.parse" || { echo "rbd-cli's JSON: $(why "$out.parse")"; return 1; }
-}
-
-# Each client runs twice, alternating, and the better run of each counts: the cores may be shared, and one
-# busy moment should not decide. The ramp is long enough for the JVM's JIT (a 3 s run of a cold client
-# measures compilation); fio gets the same ramp.
+# ------------------------------------------------------------- bench-json --
 check_bench() {
-  local name=bench-vs-fio r i
-  need $name fio python3 || return
-  if ! fio --enghelp=nbd >/dev/null 2>&1; then
-    skip_missing $name "missing tool: this fio has no nbd ioengine"; return
+  local name=bench-json out=$tmp/bench.json r
+  need $name python3 || return
+  if ! timeout "$TMO" "$CLI" bench "$URI" --pattern randread --bs 4k --qd 32 --duration 1s --ramp 0s \
+      --json >"$out" 2>"$out.stderr"; then
+    fail $name "rbd-cli bench failed: $(why "$out.stderr")"; return
   fi
-  for i in 1 2; do
-    r=$(run_fio $i) || { fail $name "$r"; return; }
-    r=$(run_cli $i) || { fail $name "$r"; return; }
-  done
-  r=$(python3 - "$tmp/iops-fio" "$tmp/iops-cli" <<'EOF' 2>&1
-import sys
-fio = [float(x) for x in open(sys.argv[1]).read().split()]
-cli = [float(x) for x in open(sys.argv[2]).read().split()]
-ratio = max(cli) / max(fio) if max(fio) else 0
-print("%s rbd-cli %.0f IOPS, fio %.0f IOPS, ratio %.2f (runs: rbd-cli %s, fio %s)" % (
-    "ok" if 0.5 <= ratio <= 2 else "bad", max(cli), max(fio), ratio,
-    "/".join("%.0f" % x for x in cli), "/".join("%.0f" % x for x in fio)))
+  r=$(python3 - "$out" <<'EOF' 2>&1
+import json, sys
+d = json.load(open(sys.argv[1]))
+lat = d["latency_us"]
+bad = []
+if (d["pattern"], d["bs"], d["qd"]) != ("randread", 4096, 32):
+    bad.append("job %s bs %s qd %s, asked randread 4096 32" % (d["pattern"], d["bs"], d["qd"]))
+if d["reads"] <= 0 or d["writes"] != 0 or d["ops"] != d["reads"]:
+    bad.append("reads %s writes %s ops %s" % (d["reads"], d["writes"], d["ops"]))
+if not d["iops"] > 0 or not d["duration_s"] > 0:
+    bad.append("iops %s over %s s" % (d["iops"], d["duration_s"]))
+if not 0 < lat["p50"] <= lat["p99"] <= lat["max"]:
+    bad.append("latency percentiles out of order: %s" % lat)
+print("; ".join(bad) if bad else "ok %d reads in %.1f s" % (d["reads"], d["duration_s"]))
 EOF
-  ) || { fail $name "could not compare the figures: $r"; return; }
-  case $r in
-    ok*) pass "$name (${r#ok })" ;;
-    *) fail $name "${r#bad }; want a ratio of 0.50 to 2.00" ;;
-  esac
+  ) || { fail $name "rbd-cli's JSON: $r"; return; }
+  case $r in ok*) pass "$name (${r#ok })" ;; *) fail $name "$r" ;; esac
 }
 
 check_copy

@@ -28,7 +28,6 @@
 # Exit status: 0 ok, 1 a server, fio or rbd-cli run failed, 2 usage or not built,
 # 77 skipped because fio (with the nbd engine), python3 or java is missing.
 set -u
-# shellcheck source-path=SCRIPTDIR
 
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 root=$(cd "$here/.." && pwd)

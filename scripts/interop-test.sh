@@ -101,9 +101,9 @@ nbdsh_missing_reason() {
 # start_server LOGNAME FIRST_EXPORT ARGS...: starts rbd-server on a free
 # loopback port (retrying if the port was taken meanwhile). Sets PORT.
 start_server() {
-  local log=$tmp/$1.log first=$2 attempt pid
+  local log=$tmp/$1.log first=$2 pid _
   shift 2
-  for attempt in 1 2 3; do
+  for _ in 1 2 3; do
     PORT=$(free_port) || return 1
     "$RBD" export "$@" --listen "127.0.0.1:$PORT" >>"$log" 2>&1 &
     pid=$!

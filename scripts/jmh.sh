@@ -36,7 +36,8 @@ classes=$module/target/test-classes
 cpfile=$module/target/jmh.classpath
 PROF=${JMH_PROF-gc}
 NICE=${JMH_NICE:-10}
-MVN=${MVN:-mvn}
+# MVN may carry options of its own (mvn -s settings.xml): words, not one command name
+read -ra mvn <<<"${MVN:-mvn}"
 
 usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 for a in "$@"; do
@@ -51,12 +52,12 @@ stale() {  # FILE: true when FILE is missing or older than a source or pom
 
 if stale "$classes/META-INF/BenchmarkList"; then
   echo "jmh: compiling rbd-protocol's test classes" >&2
-  (cd "$root" && nice -n "$NICE" $MVN -q -o -DskipTests -DskipInterop test-compile -pl rbd-protocol >&2) \
+  (cd "$root" && nice -n "$NICE" "${mvn[@]}" -q -o -DskipTests -DskipInterop test-compile -pl rbd-protocol >&2) \
     || { echo "jmh: build failed" >&2; exit 2; }
   touch "$classes/META-INF/BenchmarkList"  # javac may leave it as it was
 fi
 if [ ! -f "$cpfile" ] || [ "$cpfile" -ot "$module/pom.xml" ] || [ "$cpfile" -ot "$root/pom.xml" ]; then
-  (cd "$root" && nice -n "$NICE" $MVN -q -o dependency:build-classpath -Dmdep.includeScope=test \
+  (cd "$root" && nice -n "$NICE" "${mvn[@]}" -q -o dependency:build-classpath -Dmdep.includeScope=test \
     -Dmdep.outputFile="$cpfile" -pl rbd-protocol >&2) || { echo "jmh: no classpath" >&2; rm -f "$cpfile"; exit 2; }
 fi
 

@@ -20,7 +20,6 @@ set -u
 here=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 LOG_PREFIX=profile
 RBD=$here/rbd-server
-# shellcheck source-path=SCRIPTDIR
 . "$here/lib/processes.sh"
 . "$here/lib/servers.sh"
 . "$here/lib/bench.sh"
@@ -43,7 +42,7 @@ while [ $# -gt 0 ]; do
     *) OUT=$1; shift ;;
   esac
 done
-[ -n "${OUT:-}" ] && [ $# -gt 0 ] || { usage >&2; exit 2; }
+if [ -z "${OUT:-}" ] || [ $# -eq 0 ]; then usage >&2; exit 2; fi
 OUT=${OUT%.html}
 case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 mkdir -p "$(dirname "$OUT")" || exit 2
@@ -70,8 +69,12 @@ unzip -q -o "$ap_jar" "$arch/libasyncProfiler.so" -d "$tmp" || exit 2
 lib=$tmp/$arch/libasyncProfiler.so
 
 # jcmd splits NAME=VALUE arguments; a quoted string reaches the agent whole
-profiler() { jcmd "$SRV_PID" JVMTI.agent_load "$lib" "\"$1\"" >"$tmp/jcmd.out" 2>&1 &&
-  grep -q "return code: 0" "$tmp/jcmd.out" || { echo "profile: async-profiler '$1' failed: $(cat "$tmp/jcmd.out")" >&2; return 1; }; }
+profiler() {
+  if ! { jcmd "$SRV_PID" JVMTI.agent_load "$lib" "\"$1\"" >"$tmp/jcmd.out" 2>&1 &&
+         grep -q "return code: 0" "$tmp/jcmd.out"; }; then
+    echo "profile: async-profiler '$1' failed: $(cat "$tmp/jcmd.out")" >&2; return 1
+  fi
+}
 
 img=$tmp/img
 fill_image "$img" "$SIZE" || exit 2

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the scripts that start servers: free loopback ports, bounded readiness polls, and stopping by PID.
 # Callers set LOG_PREFIX (e.g. "bench") for the messages printed here.
 

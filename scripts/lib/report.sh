@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by the check scripts (interop-test.sh, cli-e2e.sh): PASS/FAIL/SKIP lines and their counts. A skip for a
 # missing tool is a failure under RBD_INTEROP_REQUIRE_ALL=1 (CI installs every tool).
 
