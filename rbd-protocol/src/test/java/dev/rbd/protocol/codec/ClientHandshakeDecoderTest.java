@@ -1,6 +1,6 @@
 package dev.rbd.protocol.codec;
 
-import static dev.rbd.protocol.codec.CodecTestSupport.buf;
+import static dev.rbd.protocol.codec.CodecTestSupport.assertMessageHoldsTheInputUntilReleased;
 import static dev.rbd.protocol.codec.CodecTestSupport.drainInbound;
 import static dev.rbd.protocol.codec.CodecTestSupport.feedByteByByte;
 import static dev.rbd.protocol.codec.CodecTestSupport.feedSplit;
@@ -238,13 +238,7 @@ class ClientHandshakeDecoderTest {
 
     @Test
     void optionReplyDataIsARetainedSliceFreedByReleasingTheReply() {
-        EmbeddedChannel ch = greeted();
-        ByteBuf input = buf(REPLY_SERVER);
-        ch.writeInbound(input);
-        OptionReply r = ch.readInbound();
-        assertThat(input.refCnt()).isEqualTo(1);
-        assertThat(r.release()).isTrue();
-        assertThat(input.refCnt()).isZero();
+        assertMessageHoldsTheInputUntilReleased(greeted(), REPLY_SERVER);
     }
 
     @Test

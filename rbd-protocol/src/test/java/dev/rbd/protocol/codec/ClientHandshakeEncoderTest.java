@@ -1,5 +1,6 @@
 package dev.rbd.protocol.codec;
 
+import static dev.rbd.protocol.codec.CodecTestSupport.assertPassesThroughUntouched;
 import static dev.rbd.protocol.codec.CodecTestSupport.buf;
 import static dev.rbd.protocol.codec.CodecTestSupport.drainOutboundHex;
 import static dev.rbd.protocol.codec.CodecTestSupport.hex;
@@ -88,14 +89,6 @@ class ClientHandshakeEncoderTest {
 
     @Test
     void passesOtherMessagesThroughUntouched() {
-        EmbeddedChannel ch = channel();
-        ByteBuf raw = buf("01");
-        ch.writeOutbound(raw);
-        ByteBuf out = ch.readOutbound();
-        try {
-            assertThat(out).isSameAs(raw);
-        } finally {
-            out.release();
-        }
+        assertPassesThroughUntouched(channel(), "01");
     }
 }

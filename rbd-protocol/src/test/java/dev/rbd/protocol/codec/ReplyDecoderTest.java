@@ -1,5 +1,6 @@
 package dev.rbd.protocol.codec;
 
+import static dev.rbd.protocol.codec.CodecTestSupport.assertMessageHoldsTheInputUntilReleased;
 import static dev.rbd.protocol.codec.CodecTestSupport.buf;
 import static dev.rbd.protocol.codec.CodecTestSupport.drainInbound;
 import static dev.rbd.protocol.codec.CodecTestSupport.feedByteByByte;
@@ -19,7 +20,6 @@ import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.NbdSimpleReply;
 import dev.rbd.protocol.NbdStructuredReply;
 import dev.rbd.protocol.NettyLeakCheck;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.handler.codec.DecoderException;
@@ -178,13 +178,7 @@ class ReplyDecoderTest {
 
     @Test
     void readDataIsARetainedSliceFreedByReleasingTheReply() {
-        EmbeddedChannel ch = channel();
-        ByteBuf input = buf(SIMPLE_READ_8);
-        ch.writeInbound(input);
-        NbdSimpleReply r = ch.readInbound();
-        assertThat(input.refCnt()).isEqualTo(1);
-        assertThat(r.release()).isTrue();
-        assertThat(input.refCnt()).isZero();
+        assertMessageHoldsTheInputUntilReleased(channel(), SIMPLE_READ_8);
     }
 
     @Test
@@ -359,13 +353,7 @@ class ReplyDecoderTest {
 
     @Test
     void chunkPayloadIsARetainedSliceFreedByReleasingTheChunk() {
-        EmbeddedChannel ch = channel();
-        ByteBuf input = buf(CHUNK_ERROR);
-        ch.writeInbound(input);
-        NbdStructuredReply r = ch.readInbound();
-        assertThat(input.refCnt()).isEqualTo(1);
-        assertThat(r.release()).isTrue();
-        assertThat(input.refCnt()).isZero();
+        assertMessageHoldsTheInputUntilReleased(channel(), CHUNK_ERROR);
     }
 
     @Test
@@ -444,13 +432,7 @@ class ReplyDecoderTest {
 
     @Test
     void offsetDataIsARetainedSliceOfTheInputFreedByReleasingTheChunk() {
-        EmbeddedChannel ch = channel();
-        ByteBuf input = buf(CHUNK_OFFSET_DATA);
-        ch.writeInbound(input);
-        NbdStructuredReply r = ch.readInbound();
-        assertThat(input.refCnt()).isEqualTo(1);
-        assertThat(r.release()).isTrue();
-        assertThat(input.refCnt()).isZero();
+        assertMessageHoldsTheInputUntilReleased(channel(), CHUNK_OFFSET_DATA);
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.rbd.protocol.codec;
 
+import static dev.rbd.protocol.codec.CodecTestSupport.assertPassesThroughUntouched;
 import static dev.rbd.protocol.codec.CodecTestSupport.buf;
 import static dev.rbd.protocol.codec.CodecTestSupport.drainOutbound;
 import static dev.rbd.protocol.codec.CodecTestSupport.drainOutboundHex;
@@ -158,14 +159,6 @@ class RequestEncoderTest {
 
     @Test
     void passesOtherMessagesThroughUntouched() {
-        EmbeddedChannel ch = channel();
-        ByteBuf raw = buf("0102");
-        ch.writeOutbound(raw);
-        ByteBuf out = ch.readOutbound();
-        try {
-            assertThat(out).isSameAs(raw);
-        } finally {
-            out.release();
-        }
+        assertPassesThroughUntouched(channel(), "0102");
     }
 }
