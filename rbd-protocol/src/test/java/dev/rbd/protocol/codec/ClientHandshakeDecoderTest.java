@@ -83,7 +83,7 @@ class ClientHandshakeDecoderTest {
     private EmbeddedChannel greeted() {
         EmbeddedChannel ch = channel();
         assertThat(feedWhole(ch, GREETING)).isTrue();
-        assertThat((Object) ch.readInbound()).isEqualTo(new ServerGreeting(3));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ServerGreeting(3));
         return ch;
     }
 
@@ -99,7 +99,7 @@ class ClientHandshakeDecoderTest {
     void decodesNewstyleGreeting() {
         EmbeddedChannel ch = channel();
         assertThat(feedWhole(ch, GREETING)).isTrue();
-        assertThat((Object) ch.readInbound()).isEqualTo(new ServerGreeting(3));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ServerGreeting(3));
     }
 
     @Test
@@ -117,7 +117,7 @@ class ClientHandshakeDecoderTest {
     void decodesGreetingFedOneByteAtATimeLikeWholeFeed() {
         EmbeddedChannel ch = channel();
         assertThat(feedByteByByte(ch, GREETING)).containsExactly(18);
-        assertThat((Object) ch.readInbound()).isEqualTo(new ServerGreeting(3));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ServerGreeting(3));
     }
 
     @Test
@@ -301,7 +301,7 @@ class ClientHandshakeDecoderTest {
         EmbeddedChannel ch = greeted();
         decoder.expectExportNameReply(false);
         assertThat(feedWhole(ch, EXPORT_NAME_WITH_ZEROES)).isTrue();
-        assertThat((Object) ch.readInbound()).isEqualTo(new ExportNameReply(4L << 30, 1, false));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ExportNameReply(4L << 30, 1, false));
     }
 
     @Test
@@ -309,7 +309,7 @@ class ClientHandshakeDecoderTest {
         EmbeddedChannel ch = greeted();
         decoder.expectExportNameReply(false);
         assertThat(feedByteByByte(ch, EXPORT_NAME_WITH_ZEROES)).containsExactly(134);
-        assertThat((Object) ch.readInbound()).isEqualTo(new ExportNameReply(4L << 30, 1, false));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ExportNameReply(4L << 30, 1, false));
     }
 
     @Test
@@ -328,7 +328,7 @@ class ClientHandshakeDecoderTest {
         EmbeddedChannel ch = greeted();
         decoder.expectExportNameReply(true);
         assertThat(feedByteByByte(ch, EXPORT_NAME_NO_ZEROES)).containsExactly(10);
-        assertThat((Object) ch.readInbound()).isEqualTo(new ExportNameReply(-1L, 0x8001, true));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ExportNameReply(-1L, 0x8001, true));
     }
 
     @Test

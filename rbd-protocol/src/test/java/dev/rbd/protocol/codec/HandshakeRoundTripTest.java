@@ -43,7 +43,7 @@ class HandshakeRoundTripTest {
     void greetingTravelsFromServerToClient() {
         server.writeOutbound(new ServerGreeting(0xffff));
         pump(server, client);
-        assertThat((Object) client.readInbound()).isEqualTo(new ServerGreeting(0xffff));
+        assertThat(client.<Object>readInbound()).isEqualTo(new ServerGreeting(0xffff));
     }
 
     @Test
@@ -107,7 +107,7 @@ class HandshakeRoundTripTest {
     void exportNameReplyTravelsWithAndWithoutZeroes(boolean noZeroes) {
         server.writeOutbound(new ServerGreeting(NbdConstants.FLAG_FIXED_NEWSTYLE | NbdConstants.FLAG_NO_ZEROES));
         pump(server, client);
-        assertThat((Object) client.readInbound()).isInstanceOf(ServerGreeting.class);
+        assertThat(client.<Object>readInbound()).isInstanceOf(ServerGreeting.class);
 
         client.writeOutbound(new ClientFlags(NbdConstants.FLAG_C_FIXED_NEWSTYLE
                         | (noZeroes ? NbdConstants.FLAG_C_NO_ZEROES : 0)),
@@ -127,7 +127,7 @@ class HandshakeRoundTripTest {
         ExportNameReply sent = new ExportNameReply(0xffffffffffffffffL, 0xffff, flags.noZeroes());
         server.writeOutbound(sent);
         pump(server, client);
-        assertThat((Object) client.readInbound()).isEqualTo(sent);
+        assertThat(client.<Object>readInbound()).isEqualTo(sent);
     }
 
     @Test

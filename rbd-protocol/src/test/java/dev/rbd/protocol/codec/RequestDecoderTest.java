@@ -196,7 +196,7 @@ class RequestDecoderTest {
         } finally {
             r.release();
         }
-        assertThat((Object) ch.readInbound()).isNull();
+        assertThat(ch.<Object>readInbound()).isNull();
     }
 
     @Test

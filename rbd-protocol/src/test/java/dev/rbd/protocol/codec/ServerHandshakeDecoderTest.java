@@ -252,7 +252,7 @@ class ServerHandshakeDecoderTest {
                 "0000000000000001")))   // cookie
                 .isInstanceOf(NbdProtocolException.class);
         // the flags before the bad option were delivered
-        assertThat((Object) ch.readInbound()).isEqualTo(new ClientFlags(3));
+        assertThat(ch.<Object>readInbound()).isEqualTo(new ClientFlags(3));
     }
 
     @Test
