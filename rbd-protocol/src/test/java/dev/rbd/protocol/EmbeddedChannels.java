@@ -100,7 +100,11 @@ public final class EmbeddedChannels implements AfterEachCallback {
     private static List<String> describe(Queue<Object> messages) {
         List<String> out = new ArrayList<>();
         for (Object m : messages) {
-            out.add(m instanceof ByteBuf b && b.refCnt() > 0 ? "ByteBuf[" + ByteBufUtil.hexDump(b) + "]" : String.valueOf(m));
+            if (m instanceof ByteBuf b && b.refCnt() > 0) {
+                out.add("ByteBuf[" + ByteBufUtil.hexDump(b) + "]");
+            } else {
+                out.add(String.valueOf(m)); // messages are records or holders with a toString of their fields
+            }
         }
         return out;
     }
