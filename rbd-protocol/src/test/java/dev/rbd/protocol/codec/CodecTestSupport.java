@@ -1,5 +1,7 @@
 package dev.rbd.protocol.codec;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import io.netty.buffer.AbstractByteBufAllocator;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
@@ -8,6 +10,7 @@ import io.netty.buffer.UnpooledDirectByteBuf;
 import io.netty.buffer.UnpooledHeapByteBuf;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.ReferenceCounted;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -110,6 +113,31 @@ final class CodecTestSupport {
     static void pump(EmbeddedChannel from, EmbeddedChannel to) {
         for (ByteBuf b : drainOutbound(from)) {
             to.writeInbound(b);
+        }
+    }
+
+    /**
+     * Feeds the fixture as one read and asserts that the message decoded from it is what keeps that read alive (its
+     * data is a retained slice, not a copy) and that releasing the message frees the read.
+     */
+    static void assertMessageHoldsTheInputUntilReleased(EmbeddedChannel ch, String hex) {
+        ByteBuf input = buf(hex);
+        ch.writeInbound(input);
+        ReferenceCounted message = ch.readInbound();
+        assertThat(input.refCnt()).isEqualTo(1);
+        assertThat(message.release()).isTrue();
+        assertThat(input.refCnt()).isZero();
+    }
+
+    /** Asserts that an encoder hands a buffer it was given on as it is: the same buffer, not re-encoded. */
+    static void assertPassesThroughUntouched(EmbeddedChannel ch, String hex) {
+        ByteBuf raw = buf(hex);
+        ch.writeOutbound(raw);
+        ByteBuf out = ch.readOutbound();
+        try {
+            assertThat(out).isSameAs(raw);
+        } finally {
+            ReferenceCountUtil.release(out);
         }
     }
 

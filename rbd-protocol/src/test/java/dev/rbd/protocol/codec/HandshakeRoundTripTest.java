@@ -8,6 +8,7 @@ import static dev.rbd.protocol.codec.CodecTestSupport.release;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.rbd.protocol.ClientFlags;
+import dev.rbd.protocol.EmbeddedChannels;
 import dev.rbd.protocol.ExportNameReply;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdOption;
@@ -21,6 +22,7 @@ import io.netty.channel.embedded.EmbeddedChannel;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -29,22 +31,19 @@ import org.junit.jupiter.params.provider.ValueSource;
 class HandshakeRoundTripTest {
     private static final int MAX = 4096;
 
-    private final ClientHandshakeDecoder clientDecoder = new ClientHandshakeDecoder(MAX);
-    private final EmbeddedChannel client = new EmbeddedChannel(clientDecoder, new ClientHandshakeEncoder());
-    private final EmbeddedChannel server = new EmbeddedChannel(new ServerHandshakeDecoder(MAX),
-            new ServerHandshakeEncoder());
+    @RegisterExtension
+    final EmbeddedChannels channels = new EmbeddedChannels();
 
-    private void assertAllFinished() {
-        assertThat(client.finish()).isFalse();
-        assertThat(server.finish()).isFalse();
-    }
+    private final ClientHandshakeDecoder clientDecoder = new ClientHandshakeDecoder(MAX);
+    private final EmbeddedChannel client = channels.open(clientDecoder, new ClientHandshakeEncoder());
+    private final EmbeddedChannel server = channels.open(new ServerHandshakeDecoder(MAX),
+            new ServerHandshakeEncoder());
 
     @Test
     void greetingTravelsFromServerToClient() {
         server.writeOutbound(new ServerGreeting(0xffff));
         pump(server, client);
-        assertThat((Object) client.readInbound()).isEqualTo(new ServerGreeting(0xffff));
-        assertAllFinished();
+        assertThat(client.<Object>readInbound()).isEqualTo(new ServerGreeting(0xffff));
     }
 
     @Test
@@ -73,7 +72,6 @@ class HandshakeRoundTripTest {
         } finally {
             release(out);
         }
-        assertAllFinished();
     }
 
     @Test
@@ -102,7 +100,6 @@ class HandshakeRoundTripTest {
         } finally {
             release(out);
         }
-        assertAllFinished();
     }
 
     @ParameterizedTest
@@ -110,7 +107,7 @@ class HandshakeRoundTripTest {
     void exportNameReplyTravelsWithAndWithoutZeroes(boolean noZeroes) {
         server.writeOutbound(new ServerGreeting(NbdConstants.FLAG_FIXED_NEWSTYLE | NbdConstants.FLAG_NO_ZEROES));
         pump(server, client);
-        assertThat((Object) client.readInbound()).isInstanceOf(ServerGreeting.class);
+        assertThat(client.<Object>readInbound()).isInstanceOf(ServerGreeting.class);
 
         client.writeOutbound(new ClientFlags(NbdConstants.FLAG_C_FIXED_NEWSTYLE
                         | (noZeroes ? NbdConstants.FLAG_C_NO_ZEROES : 0)),
@@ -130,8 +127,7 @@ class HandshakeRoundTripTest {
         ExportNameReply sent = new ExportNameReply(0xffffffffffffffffL, 0xffff, flags.noZeroes());
         server.writeOutbound(sent);
         pump(server, client);
-        assertThat((Object) client.readInbound()).isEqualTo(sent);
-        assertAllFinished();
+        assertThat(client.<Object>readInbound()).isEqualTo(sent);
     }
 
     @Test
@@ -164,6 +160,5 @@ class HandshakeRoundTripTest {
         } finally {
             release(replies);
         }
-        assertAllFinished();
     }
 }

@@ -12,6 +12,7 @@ import static dev.rbd.protocol.codec.CodecTestSupport.release;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.rbd.protocol.EmbeddedChannels;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdProtocolException;
@@ -25,6 +26,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** {@link ServerTransmissionCodec} and {@link ClientTransmissionCodec}: each side's decoder and encoder in one. */
 @ExtendWith(NettyLeakCheck.class)
@@ -32,14 +34,17 @@ class TransmissionCodecTest {
     private static final int MAX_PAYLOAD = 32;
     private static final int MAX_CHUNK = 64;
 
+    @RegisterExtension
+    final EmbeddedChannels channels = new EmbeddedChannels();
+
     private final Map<Long, Long> pendingReads = new HashMap<>();
 
     private EmbeddedChannel client() {
-        return new EmbeddedChannel(new ClientTransmissionCodec(c -> pendingReads.getOrDefault(c, -1L), MAX_CHUNK));
+        return channels.open(new ClientTransmissionCodec(c -> pendingReads.getOrDefault(c, -1L), MAX_CHUNK));
     }
 
-    private static EmbeddedChannel server() {
-        return new EmbeddedChannel(new ServerTransmissionCodec(MAX_PAYLOAD));
+    private EmbeddedChannel server() {
+        return channels.open(new ServerTransmissionCodec(MAX_PAYLOAD));
     }
 
     @Test
@@ -65,7 +70,6 @@ class TransmissionCodecTest {
                 "00000000",             // error
                 "8000000000000001",     // cookie
                 "abcd"));               // data
-        assertThat(server.finish()).isFalse();
     }
 
     @Test
@@ -91,7 +95,6 @@ class TransmissionCodecTest {
                 "02000001")))           // length: 2^25 + 1
                 .isInstanceOf(NbdProtocolException.class);
         assertThat(server.inboundMessages()).isEmpty();
-        assertThat(server.finish()).isFalse();
     }
 
     @Test
@@ -117,7 +120,6 @@ class TransmissionCodecTest {
         } finally {
             reply.release();
         }
-        assertThat(client.finish()).isFalse();
     }
 
     @Test
@@ -130,7 +132,6 @@ class TransmissionCodecTest {
                 "0000000000000001",     // cookie
                 "00000041")))           // length: 65 > MAX_CHUNK
                 .isInstanceOf(NbdProtocolException.class);
-        assertThat(client.finish()).isFalse();
     }
 
     @Test
@@ -175,7 +176,5 @@ class TransmissionCodecTest {
         } finally {
             release(replies);
         }
-        assertThat(client.finish()).isFalse();
-        assertThat(server.finish()).isFalse();
     }
 }

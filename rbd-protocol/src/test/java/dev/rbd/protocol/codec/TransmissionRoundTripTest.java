@@ -8,6 +8,7 @@ import static dev.rbd.protocol.codec.CodecTestSupport.pump;
 import static dev.rbd.protocol.codec.CodecTestSupport.release;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.rbd.protocol.EmbeddedChannels;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdError;
@@ -22,6 +23,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -31,11 +33,14 @@ class TransmissionRoundTripTest {
     private static final int MAX_PAYLOAD = 64;
     private static final int MAX_CHUNK = 128;
 
-    private final EmbeddedChannel clientOut = new EmbeddedChannel(new RequestEncoder());
-    private final EmbeddedChannel serverIn = new EmbeddedChannel(new RequestDecoder(MAX_PAYLOAD));
-    private final EmbeddedChannel serverOut = new EmbeddedChannel(new ReplyEncoder());
+    @RegisterExtension
+    final EmbeddedChannels channels = new EmbeddedChannels();
+
+    private final EmbeddedChannel clientOut = channels.open(new RequestEncoder());
+    private final EmbeddedChannel serverIn = channels.open(new RequestDecoder(MAX_PAYLOAD));
+    private final EmbeddedChannel serverOut = channels.open(new ReplyEncoder());
     private final Map<Long, Long> pendingReads = new HashMap<>();
-    private final EmbeddedChannel clientIn = new EmbeddedChannel(
+    private final EmbeddedChannel clientIn = channels.open(
             new ReplyDecoder(cookie -> pendingReads.getOrDefault(cookie, -1L), MAX_CHUNK));
 
     private NbdRequest sendRequest(NbdRequest request) {
@@ -52,13 +57,6 @@ class TransmissionRoundTripTest {
         T received = clientIn.readInbound();
         assertThat((Object) received).isNotNull();
         return received;
-    }
-
-    private void assertAllFinished() {
-        assertThat(clientOut.finish()).isFalse();
-        assertThat(serverIn.finish()).isFalse();
-        assertThat(serverOut.finish()).isFalse();
-        assertThat(clientIn.finish()).isFalse();
     }
 
     @ParameterizedTest
@@ -78,7 +76,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -98,7 +95,6 @@ class TransmissionRoundTripTest {
             r.release();
         }
         assertThat(r.refCnt()).isZero();
-        assertAllFinished();
     }
 
     @Test
@@ -119,7 +115,6 @@ class TransmissionRoundTripTest {
         } finally {
             release(out);
         }
-        assertAllFinished();
     }
 
     @Test
@@ -133,7 +128,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -147,7 +141,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -160,7 +153,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -175,7 +167,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -192,7 +183,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -206,7 +196,6 @@ class TransmissionRoundTripTest {
         } finally {
             r.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -227,7 +216,6 @@ class TransmissionRoundTripTest {
             done.release();
             odd.release();
         }
-        assertAllFinished();
     }
 
     @Test
@@ -257,6 +245,5 @@ class TransmissionRoundTripTest {
         } finally {
             release(out);
         }
-        assertAllFinished();
     }
 }

@@ -4,6 +4,7 @@ import static dev.rbd.protocol.jmh.Frames.KIB4;
 import static dev.rbd.protocol.jmh.Frames.MIB1;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.rbd.protocol.EmbeddedChannels;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.NbdSimpleReply;
@@ -17,6 +18,7 @@ import io.netty.util.concurrent.FastThreadLocalThread;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.openjdk.jmh.infra.Blackhole;
 
 /**
@@ -31,60 +33,60 @@ class CodecBenchmarksTest {
     private static final int RUNS = 3;
     private static final byte[] PATTERN_4K = ByteBufUtil.getBytes(Frames.data(Unpooled.buffer(KIB4), KIB4));
 
+    @RegisterExtension
+    final EmbeddedChannels channels = new EmbeddedChannels();
+
     @Test
     void requestDecodeOperationsDecodeOneReadEach() {
         RequestDecodeBenchmark b = new RequestDecodeBenchmark();
         Sink sink = Sink.keeping(BLACKHOLE);
         b.setUp(sink, Sink.keeping(BLACKHOLE));
-        try {
-            for (int run = 0; run < RUNS; run++) {
-                b.write4k();
-                assertRequests(sink, NbdCommand.WRITE, 1, KIB4);
-                b.read4k();
-                assertRequests(sink, NbdCommand.READ, 2, 0);
-                b.write1m();
-                assertRequests(sink, NbdCommand.WRITE, 3, MIB1);
-                b.write1mIn64kReads();
-                assertRequests(sink, NbdCommand.WRITE, 4, MIB1);
-                b.reads4kBatch32();
-                List<Object> batch = sink.takeKept();
-                try {
-                    assertThat(batch).hasSize(RequestDecodeBenchmark.BATCH);
-                    for (int i = 0; i < batch.size(); i++) {
-                        NbdRequest r = (NbdRequest) batch.get(i);
-                        assertThat(r.command()).isEqualTo(NbdCommand.READ);
-                        assertThat(r.cookie()).isEqualTo(100 + i);
-                        assertThat(r.offset()).isEqualTo((long) i * 7 * KIB4);
-                        assertThat(r.length()).isEqualTo(KIB4);
-                    }
-                } finally {
-                    release(batch);
+        channels.track(b.channel);
+        channels.track(b.inFlightChannel);
+        channels.afterwards(b::tearDown);
+        for (int run = 0; run < RUNS; run++) {
+            b.write4k();
+            assertRequests(sink, NbdCommand.WRITE, 1, KIB4);
+            b.read4k();
+            assertRequests(sink, NbdCommand.READ, 2, 0);
+            b.write1m();
+            assertRequests(sink, NbdCommand.WRITE, 3, MIB1);
+            b.write1mIn64kReads();
+            assertRequests(sink, NbdCommand.WRITE, 4, MIB1);
+            b.reads4kBatch32();
+            List<Object> batch = sink.takeKept();
+            try {
+                assertThat(batch).hasSize(RequestDecodeBenchmark.BATCH);
+                for (int i = 0; i < batch.size(); i++) {
+                    NbdRequest r = (NbdRequest) batch.get(i);
+                    assertThat(r.command()).isEqualTo(NbdCommand.READ);
+                    assertThat(r.cookie()).isEqualTo(100 + i);
+                    assertThat(r.offset()).isEqualTo((long) i * 7 * KIB4);
+                    assertThat(r.length()).isEqualTo(KIB4);
                 }
-                b.decodeWrites4kBatch();
-                List<Object> writes = b.inFlight.takeKept();
-                try {
-                    assertThat(writes).hasSize(RequestDecodeBenchmark.BATCH);
-                    for (int i = 0; i < writes.size(); i++) {
-                        NbdRequest r = (NbdRequest) writes.get(i);
-                        assertThat(r.command()).isEqualTo(NbdCommand.WRITE);
-                        assertThat(r.cookie()).isEqualTo(200 + i);
-                        assertThat(r.offset()).isEqualTo((long) i * KIB4);
-                        assertThat(r.content().readableBytes()).isEqualTo(KIB4);
-                        assertThat(ByteBufUtil.getBytes(r.content())).isEqualTo(PATTERN_4K);
-                    }
-                } finally {
-                    release(writes);
-                }
-                b.baseline1mIn64kReadsAlone(BLACKHOLE);
-                assertThat(sink.takeKept()).isEmpty();
-                // fed again in the next run: the decoder must have released exactly what it read
-                assertThat(List.of(b.write4k, b.read4k, b.write1m, b.reads4kBatch)).allMatch(w -> w.refCnt() == 1);
-                assertThat(b.writes4kBatchReads).hasSize(3).allMatch(w -> w.refCnt() == 1);
+            } finally {
+                release(batch);
             }
-            assertThat(b.channel.finish()).isFalse();
-            assertThat(b.inFlightChannel.finish()).isFalse();
-        } finally {
-            b.tearDown();
+            b.decodeWrites4kBatch();
+            List<Object> writes = b.inFlight.takeKept();
+            try {
+                assertThat(writes).hasSize(RequestDecodeBenchmark.BATCH);
+                for (int i = 0; i < writes.size(); i++) {
+                    NbdRequest r = (NbdRequest) writes.get(i);
+                    assertThat(r.command()).isEqualTo(NbdCommand.WRITE);
+                    assertThat(r.cookie()).isEqualTo(200 + i);
+                    assertThat(r.offset()).isEqualTo((long) i * KIB4);
+                    assertThat(r.content().readableBytes()).isEqualTo(KIB4);
+                    assertThat(ByteBufUtil.getBytes(r.content())).isEqualTo(PATTERN_4K);
+                }
+            } finally {
+                release(writes);
+            }
+            b.baseline1mIn64kReadsAlone(BLACKHOLE);
+            assertThat(sink.takeKept()).isEmpty();
+            // fed again in the next run: the decoder must have released exactly what it read
+            assertThat(List.of(b.write4k, b.read4k, b.write1m, b.reads4kBatch)).allMatch(w -> w.refCnt() == 1);
+            assertThat(b.writes4kBatchReads).hasSize(3).allMatch(w -> w.refCnt() == 1);
         }
     }
 
@@ -110,29 +112,26 @@ class CodecBenchmarksTest {
         ReplyEncodeBenchmark b = new ReplyEncodeBenchmark();
         Sink sink = Sink.keeping(BLACKHOLE);
         b.setUp(sink);
-        try {
-            for (int run = 0; run < RUNS; run++) {
-                b.simpleOk();
-                assertWritten(sink, "67446698" + "00000000" + cookie(b), 0);
-                b.simpleRead4k();
-                assertWritten(sink, "67446698" + "00000000" + cookie(b), KIB4);
-                b.simpleRead1m();
-                assertWritten(sink, "67446698" + "00000000" + cookie(b), MIB1);
-                b.structuredRead4k();
-                assertWritten(sink, "668e33ef" + "0001" + "0001" + cookie(b) + "00001008" + "0000000000001000", KIB4);
-                b.structuredRead1m();
-                assertWritten(sink, "668e33ef" + "0001" + "0001" + cookie(b) + "00100008" + "0000000000100000", MIB1);
-                b.simpleError();
-                assertWritten(sink, "67446698" + "00000016" + cookie(b), 0);
-                b.structuredError();
-                int n = ReplyEncodeBenchmark.ERROR_MESSAGE.length();
-                assertWritten(sink, "668e33ef" + "0001" + "8001" + cookie(b) + String.format("%08x", 6 + n), 6 + n);
-            }
-            assertThat(List.of(b.data4k, b.data1m)).allMatch(d -> d.refCnt() == 1);
-            assertThat(b.channel.finish()).isFalse();
-        } finally {
-            b.tearDown();
+        channels.track(b.channel);
+        channels.afterwards(b::tearDown);
+        for (int run = 0; run < RUNS; run++) {
+            b.simpleOk();
+            assertWritten(sink, "67446698" + "00000000" + cookie(b), 0);
+            b.simpleRead4k();
+            assertWritten(sink, "67446698" + "00000000" + cookie(b), KIB4);
+            b.simpleRead1m();
+            assertWritten(sink, "67446698" + "00000000" + cookie(b), MIB1);
+            b.structuredRead4k();
+            assertWritten(sink, "668e33ef" + "0001" + "0001" + cookie(b) + "00001008" + "0000000000001000", KIB4);
+            b.structuredRead1m();
+            assertWritten(sink, "668e33ef" + "0001" + "0001" + cookie(b) + "00100008" + "0000000000100000", MIB1);
+            b.simpleError();
+            assertWritten(sink, "67446698" + "00000016" + cookie(b), 0);
+            b.structuredError();
+            int n = ReplyEncodeBenchmark.ERROR_MESSAGE.length();
+            assertWritten(sink, "668e33ef" + "0001" + "8001" + cookie(b) + String.format("%08x", 6 + n), 6 + n);
         }
+        assertThat(List.of(b.data4k, b.data1m)).allMatch(d -> d.refCnt() == 1);
     }
 
     private static String cookie(ReplyEncodeBenchmark b) {
@@ -144,45 +143,42 @@ class CodecBenchmarksTest {
         ClientCodecBenchmark b = new ClientCodecBenchmark();
         Sink sink = Sink.keeping(BLACKHOLE);
         b.setUp(sink);
-        try {
-            for (int run = 0; run < RUNS; run++) {
-                b.decodeSimpleRead4k();
-                List<Object> got = sink.takeKept();
-                try {
-                    assertThat(got).singleElement().isInstanceOfSatisfying(NbdSimpleReply.class, r -> {
-                        assertThat(r.cookie()).isEqualTo(1);
-                        assertThat(r.error()).isZero();
-                        assertThat(r.content().readableBytes()).isEqualTo(KIB4);
-                    });
-                } finally {
-                    release(got);
-                }
-                b.decodeStructuredRead4k();
-                got = sink.takeKept();
-                try {
-                    assertThat(got).singleElement().isInstanceOfSatisfying(NbdStructuredReply.class, r -> {
-                        assertThat(r.cookie()).isEqualTo(2);
-                        assertThat(r.isDone()).isTrue();
-                        assertThat(r.offset()).isEqualTo(4096);
-                        assertThat(r.content().readableBytes()).isEqualTo(KIB4);
-                    });
-                } finally {
-                    release(got);
-                }
-                b.encodeWrite4k();
-                assertWritten(sink, "25609513" + "0000" + "0001" + String.format("%016x", b.cookie)
-                        + "0000000000000000" + "00001000", KIB4);
-                b.encodeRead4k();
-                assertWritten(sink, "25609513" + "0000" + "0000" + String.format("%016x", b.cookie)
-                        + "0000000000000000" + "00001000", 0);
+        channels.track(b.inbound);
+        channels.track(b.outbound);
+        channels.afterwards(b::tearDown);
+        for (int run = 0; run < RUNS; run++) {
+            b.decodeSimpleRead4k();
+            List<Object> got = sink.takeKept();
+            try {
+                assertThat(got).singleElement().isInstanceOfSatisfying(NbdSimpleReply.class, r -> {
+                    assertThat(r.cookie()).isEqualTo(1);
+                    assertThat(r.error()).isZero();
+                    assertThat(r.content().readableBytes()).isEqualTo(KIB4);
+                });
+            } finally {
+                release(got);
             }
-            assertThat(List.of(b.simpleRead4kReply, b.structuredRead4kReply, b.payload4k))
-                    .allMatch(w -> w.refCnt() == 1);
-            assertThat(b.inbound.finish()).isFalse();
-            assertThat(b.outbound.finish()).isFalse();
-        } finally {
-            b.tearDown();
+            b.decodeStructuredRead4k();
+            got = sink.takeKept();
+            try {
+                assertThat(got).singleElement().isInstanceOfSatisfying(NbdStructuredReply.class, r -> {
+                    assertThat(r.cookie()).isEqualTo(2);
+                    assertThat(r.isDone()).isTrue();
+                    assertThat(r.offset()).isEqualTo(4096);
+                    assertThat(r.content().readableBytes()).isEqualTo(KIB4);
+                });
+            } finally {
+                release(got);
+            }
+            b.encodeWrite4k();
+            assertWritten(sink, "25609513" + "0000" + "0001" + String.format("%016x", b.cookie)
+                    + "0000000000000000" + "00001000", KIB4);
+            b.encodeRead4k();
+            assertWritten(sink, "25609513" + "0000" + "0000" + String.format("%016x", b.cookie)
+                    + "0000000000000000" + "00001000", 0);
         }
+        assertThat(List.of(b.simpleRead4kReply, b.structuredRead4kReply, b.payload4k))
+                .allMatch(w -> w.refCnt() == 1);
     }
 
     /** One header buffer, then the payload as a buffer of its own when there is one. */
