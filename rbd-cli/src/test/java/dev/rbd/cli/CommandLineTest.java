@@ -2,6 +2,7 @@ package dev.rbd.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.rbd.protocol.RbdVersion;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.Set;
@@ -31,7 +32,7 @@ class CommandLineTest {
     void everyCommandPrintsTheProjectVersion(String line) {
         assertThat(run(line.split(" "))).as(line).isZero();
         assertThat(out.toString()).matches("rbd-cli \\d+\\.\\d+\\.\\d+(-SNAPSHOT)?\n")
-                .isEqualTo("rbd-cli " + RbdCliVersion.version() + "\n");
+                .isEqualTo("rbd-cli " + RbdVersion.version() + "\n");
         assertThat(err.toString()).isEmpty();
     }
 

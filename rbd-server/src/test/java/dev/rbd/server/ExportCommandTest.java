@@ -3,6 +3,7 @@ package dev.rbd.server;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.rbd.protocol.RbdVersion;
 import dev.rbd.protocol.Sizes;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -148,7 +149,7 @@ class ExportCommandTest {
     void everyCommandPrintsTheProjectVersion(String line) {
         assertThat(run(line.split(" "))).isZero();
         assertThat(out.toString()).matches("rbd-server \\d+\\.\\d+\\.\\d+(-SNAPSHOT)?\n")
-                .isEqualTo("rbd-server " + RbdServerVersion.version() + "\n");
+                .isEqualTo("rbd-server " + RbdVersion.version() + "\n");
         assertThat(err.toString()).isEmpty();
     }
 
