@@ -1,5 +1,7 @@
 package dev.rbd.protocol;
 
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import java.nio.ByteBuffer;
 import java.nio.CharBuffer;
 import java.nio.charset.CharsetEncoder;
@@ -30,5 +32,15 @@ public final class NbdString {
         ByteBuffer out = ByteBuffer.allocate(maxBytes);
         enc.encode(CharBuffer.wrap(s), out, true);
         return Arrays.copyOf(out.array(), out.position());
+    }
+
+    /** {@code s} as a buffer on its own: the data of EXPORT_NAME (the bare name), an error reply's message. */
+    public static ByteBuf buffer(String s) {
+        return Unpooled.wrappedBuffer(encode(s));
+    }
+
+    /** All readable bytes of {@code b} as UTF-8 (a string whose length the enclosing length implies). */
+    public static String decode(ByteBuf b) {
+        return b.readCharSequence(b.readableBytes(), StandardCharsets.UTF_8).toString();
     }
 }

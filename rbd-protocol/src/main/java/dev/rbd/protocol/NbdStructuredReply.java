@@ -4,7 +4,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.DefaultByteBufHolder;
 import io.netty.buffer.Unpooled;
-import java.nio.charset.StandardCharsets;
 
 /**
  * One structured reply chunk. For OFFSET_DATA the chunk's 8-byte offset is held in {@link #offset()} and the
@@ -56,10 +55,8 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
      * An ERROR chunk with DONE: error u32, message length u16, message (UTF-8, cut to the spec's 4096 bytes).
      */
     public static NbdStructuredReply error(long cookie, NbdError error, String message) {
-        byte[] text = NbdString.encode(message);
-        ByteBuf payload = Unpooled.buffer(6 + text.length).writeInt(error.code()).writeShort(text.length)
-                .writeBytes(text);
-        return new NbdStructuredReply(NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_ERROR, cookie, payload);
+        return new NbdStructuredReply(NbdConstants.REPLY_FLAG_DONE, NbdConstants.REPLY_TYPE_ERROR, cookie,
+                new ErrorChunk(error, message).encode());
     }
 
     public int flags() {
@@ -94,21 +91,20 @@ public final class NbdStructuredReply extends DefaultByteBufHolder {
 
     /** For an error chunk with a well-formed payload: its error value, else 0. */
     public int errorCode() {
-        ByteBuf c = content();
-        return isError() && c.readableBytes() >= 6 ? c.getInt(c.readerIndex()) : 0;
+        return isError() ? ErrorChunk.peekError(content()) : 0;
     }
 
     /** For an error chunk with a well-formed payload: its message, else the empty string. */
     public String errorMessage() {
-        ByteBuf c = content();
-        if (!isError() || c.readableBytes() < 6) {
+        if (!isError()) {
             return "";
         }
-        int n = c.getUnsignedShort(c.readerIndex() + 4);
-        if (n > c.readableBytes() - 6) {
+        try {
+            // a duplicate, so that reading the message leaves the content as it was
+            return ErrorChunk.decode(content().duplicate()).message();
+        } catch (NbdProtocolException e) {
             return "";
         }
-        return c.toString(c.readerIndex() + 6, n, StandardCharsets.UTF_8);
     }
 
     @Override

@@ -24,7 +24,7 @@ public final class OptionReply extends DefaultByteBufHolder {
         if (!type.isError()) {
             throw new IllegalArgumentException("type: " + type + " (expected: an error type)");
         }
-        return new OptionReply(option, type.code(), Unpooled.wrappedBuffer(NbdString.encode(message)));
+        return new OptionReply(option, type.code(), NbdString.buffer(message));
     }
 
     public int option() {

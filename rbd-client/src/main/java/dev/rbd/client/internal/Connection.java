@@ -5,9 +5,11 @@ import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdError;
+import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.NbdSimpleReply;
 import dev.rbd.protocol.NbdStructuredReply;
+import dev.rbd.protocol.OffsetHole;
 import dev.rbd.protocol.codec.ReplyDecoder;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -145,13 +147,15 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
                 at = r.offset();
                 n = r.content().readableBytes();
             } else {
-                ByteBuf c = r.content();
-                if (c.readableBytes() != 12) {
-                    protocolError("OFFSET_HOLE chunk of " + c.readableBytes() + " bytes");
+                OffsetHole hole;
+                try {
+                    hole = OffsetHole.decode(r.content());
+                } catch (NbdProtocolException malformed) {
+                    protocolError(malformed.getMessage());
                     return;
                 }
-                at = c.getLong(c.readerIndex());
-                n = c.getUnsignedInt(c.readerIndex() + 8);
+                at = hole.offset();
+                n = hole.length();
             }
             long rel = at - p.offset;
             if (p.command != NbdCommand.READ || Long.compareUnsigned(at, p.offset) < 0 || rel > p.length

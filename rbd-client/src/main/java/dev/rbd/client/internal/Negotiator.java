@@ -5,9 +5,13 @@ import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.ClientFlags;
 import dev.rbd.protocol.ExportNameReply;
+import dev.rbd.protocol.InfoReply;
+import dev.rbd.protocol.InfoRequest;
+import dev.rbd.protocol.ListEntry;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
@@ -148,14 +152,15 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
             }
             case GO -> onGoReply(ctx, r, type, data);
             case LIST -> {
-                if (type == NbdReplyType.SERVER && data.readableBytes() >= 4) {
-                    int n = data.readInt();
-                    if (n > data.readableBytes()) {
+                if (type == NbdReplyType.SERVER) {
+                    ListEntry e;
+                    try {
+                        e = ListEntry.decode(data);
+                    } catch (NbdProtocolException malformed) {
                         fail(ctx, new RbdException("malformed LIST reply"));
                         return;
                     }
-                    String name = data.readCharSequence(n, StandardCharsets.UTF_8).toString();
-                    listed.add(new ExportEntry(name, data.toString(StandardCharsets.UTF_8)));
+                    listed.add(new ExportEntry(e.name(), e.description()));
                 } else if (type == NbdReplyType.ACK) {
                     step = Step.DONE;
                     entries.complete(List.copyOf(listed));
@@ -171,24 +176,28 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     private void sendGo(ChannelHandlerContext ctx) {
         step = Step.GO;
-        byte[] name = NbdString.encode(export);
-        ByteBuf b = Unpooled.buffer(4 + name.length + 2 + 4).writeInt(name.length).writeBytes(name).writeShort(2)
-                .writeShort(NbdInfo.DESCRIPTION.code()).writeShort(NbdInfo.BLOCK_SIZE.code());
-        ctx.writeAndFlush(new OptionRequest(NbdOption.GO.code(), b));
+        ctx.writeAndFlush(new OptionRequest(NbdOption.GO.code(),
+                InfoRequest.of(export, NbdInfo.DESCRIPTION, NbdInfo.BLOCK_SIZE).encode()));
     }
 
     private void onGoReply(ChannelHandlerContext ctx, OptionReply r, NbdReplyType type, ByteBuf data) {
-        if (type == NbdReplyType.INFO && data.readableBytes() >= 2) {
-            NbdInfo info = NbdInfo.fromCode(data.readUnsignedShort());
-            if (info == NbdInfo.EXPORT && data.readableBytes() >= 10) {
-                size = data.readLong();
-                flags = data.readUnsignedShort();
-            } else if (info == NbdInfo.DESCRIPTION) {
-                description = data.toString(StandardCharsets.UTF_8);
-            } else if (info == NbdInfo.BLOCK_SIZE && data.readableBytes() >= 12) {
-                minBlock = data.readInt();
-                preferredBlock = data.readInt();
-                maxPayload = data.readInt();
+        if (type == NbdReplyType.INFO) {
+            InfoReply info;
+            try {
+                info = InfoReply.decode(data);
+            } catch (NbdProtocolException malformed) {
+                // ignored like an unknown info; without a usable EXPORT info the ACK below fails GO
+                return;
+            }
+            if (info instanceof InfoReply.Export e) {
+                size = e.size();
+                flags = e.transmissionFlags();
+            } else if (info instanceof InfoReply.Description d) {
+                description = d.description();
+            } else if (info instanceof InfoReply.BlockSize b) {
+                minBlock = b.minimum();
+                preferredBlock = b.preferred();
+                maxPayload = b.maximum();
             }
         } else if (type == NbdReplyType.ACK) {
             if (size < 0) {
@@ -200,8 +209,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
             // A server without GO: EXPORT_NAME has no error reply, a refusal closes the connection.
             step = Step.EXPORT_NAME;
             ((ClientHandshakeDecoder) ctx.pipeline().get(DECODER)).expectExportNameReply(noZeroes);
-            ctx.writeAndFlush(new OptionRequest(NbdOption.EXPORT_NAME.code(),
-                    Unpooled.wrappedBuffer(NbdString.encode(export))));
+            ctx.writeAndFlush(new OptionRequest(NbdOption.EXPORT_NAME.code(), NbdString.buffer(export)));
         } else if (type == null || type.isError()) {
             fail(ctx, refusal("export '" + export + "'", r));
         }

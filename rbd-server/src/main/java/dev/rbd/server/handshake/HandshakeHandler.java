@@ -2,9 +2,13 @@ package dev.rbd.server.handshake;
 
 import dev.rbd.protocol.ClientFlags;
 import dev.rbd.protocol.ExportNameReply;
+import dev.rbd.protocol.InfoReply;
+import dev.rbd.protocol.InfoRequest;
+import dev.rbd.protocol.ListEntry;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
@@ -18,13 +22,11 @@ import dev.rbd.server.SyncMode;
 import dev.rbd.server.transmission.ConnectionInfo;
 import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.util.concurrent.ScheduledFuture;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -124,7 +126,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
 
     private void exportName(ChannelHandlerContext ctx, ByteBuf data) {
         // EXPORT_NAME has no error reply: on failure the server can only close the connection.
-        String name = data.toString(StandardCharsets.UTF_8);
+        String name = NbdString.decode(data);
         Export export = server.export(name);
         String refusal = export == null ? "unknown export '" + name + "'"
                 : server.draining() ? "server is shutting down" : export.claim(conn.client());
@@ -143,42 +145,25 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         for (Export e : server.exports()) {
-            byte[] name = NbdString.encode(e.name());
-            byte[] desc = NbdString.encode(e.description());
-            ByteBuf b = Unpooled.buffer(4 + name.length + desc.length).writeInt(name.length).writeBytes(name)
-                    .writeBytes(desc);
-            ctx.write(new OptionReply(code, NbdReplyType.SERVER.code(), b));
+            ctx.write(new OptionReply(code, NbdReplyType.SERVER.code(), new ListEntry(e.name(), e.description())
+                    .encode()));
         }
         ctx.writeAndFlush(OptionReply.ack(code));
     }
 
-    /**
-     * INFO and GO data: name length u32, name, number of info requests u16, that many u16 info types.
-     */
+    /** INFO and GO (data: see {@link InfoRequest}). */
     private void infoOrGo(ChannelHandlerContext ctx, NbdOption option, ByteBuf data) {
         int code = option.code();
-        if (data.readableBytes() < 6) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, option + " data too short");
+        InfoRequest request;
+        try {
+            request = InfoRequest.decode(data);
+        } catch (NbdProtocolException e) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, e.getMessage());
             return;
         }
-        long nameLength = data.readUnsignedInt();
-        if (nameLength > NbdConstants.MAX_STRING_LENGTH || nameLength > data.readableBytes() - 2) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "export name length " + nameLength + " does not fit");
-            return;
-        }
-        String name = data.readCharSequence((int) nameLength, StandardCharsets.UTF_8).toString();
-        int count = data.readUnsignedShort();
-        if (data.readableBytes() != count * 2) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, count + " info requests do not match the option length");
-            return;
-        }
-        boolean wantName = false;
-        boolean wantDescription = false;
-        for (int i = 0; i < count; i++) {
-            NbdInfo info = NbdInfo.fromCode(data.readUnsignedShort());
-            wantName |= info == NbdInfo.NAME;
-            wantDescription |= info == NbdInfo.DESCRIPTION;
-        }
+        String name = request.name();
+        boolean wantName = request.requests(NbdInfo.NAME);
+        boolean wantDescription = request.requests(NbdInfo.DESCRIPTION);
         Export export = server.export(name);
         if (export == null) {
             error(ctx, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + name + "'");
@@ -201,18 +186,16 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
                 return;
             }
         }
-        ctx.write(info(code, Unpooled.buffer(12).writeShort(NbdInfo.EXPORT.code()).writeLong(export.size())
-                .writeShort(export.transmissionFlags(structured))));
+        ctx.write(info(code, new InfoReply.Export(export.size(), export.transmissionFlags(structured))));
         if (wantName) {
-            ctx.write(info(code, stringInfo(NbdInfo.NAME, export.name())));
+            ctx.write(info(code, new InfoReply.Name(export.name())));
         }
         if (wantDescription) {
-            ctx.write(info(code, stringInfo(NbdInfo.DESCRIPTION, export.description())));
+            ctx.write(info(code, new InfoReply.Description(export.description())));
         }
         // Sent even when not asked: our constraints are the portable defaults, so clients that ignore it are fine.
-        ctx.write(info(code, Unpooled.buffer(14).writeShort(NbdInfo.BLOCK_SIZE.code())
-                .writeInt(export.blockSizes().minimum()).writeInt(export.blockSizes().preferred())
-                .writeInt(export.blockSizes().maxPayload())));
+        ctx.write(info(code, new InfoReply.BlockSize(export.blockSizes().minimum(), export.blockSizes().preferred(),
+                export.blockSizes().maxPayload())));
         if (option == NbdOption.INFO) {
             ctx.writeAndFlush(OptionReply.ack(code));
             return;
@@ -221,13 +204,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         enterTransmission(ctx, export, structured);
     }
 
-    private static OptionReply info(int option, ByteBuf payload) {
-        return new OptionReply(option, NbdReplyType.INFO.code(), payload);
-    }
-
-    private static ByteBuf stringInfo(NbdInfo type, String s) {
-        byte[] b = NbdString.encode(s);
-        return Unpooled.buffer(2 + b.length).writeShort(type.code()).writeBytes(b);
+    private static OptionReply info(int option, InfoReply info) {
+        return new OptionReply(option, NbdReplyType.INFO.code(), info.encode());
     }
 
     private void structuredReply(ChannelHandlerContext ctx, int code, ByteBuf data) {

@@ -1,0 +1,62 @@
+package dev.rbd.client;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.rbd.client.FakeServer.Request;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/** Read replies made of OFFSET_HOLE and error chunks, as a scripted server writes them from the spec. */
+class StructuredChunkTest {
+    private static final ClientOptions NO_RECONNECT = ClientOptions.defaults().withReconnectWait(Duration.ZERO);
+
+    @Test
+    void aHoleReadsAsZeroesBesideData() throws Exception {
+        try (FakeServer s = new FakeServer(1 << 20, c -> {
+            Request r = c.read();
+            c.chunkHeader(r.cookie(), 0, 2, 12); // OFFSET_HOLE over the first 6 bytes
+            c.out.writeLong(r.offset());
+            c.out.writeInt(6);
+            c.offsetData(r.cookie(), r.offset() + 6, new byte[] {7, 7}, true);
+            c.in.read();
+        }); RbdClient client = RbdClient.connect(s.uri(), NO_RECONNECT)) {
+            assertThat(client.read(4096, 8).get(5, TimeUnit.SECONDS)).containsExactly(0, 0, 0, 0, 0, 0, 7, 7);
+        }
+    }
+
+    @Test
+    void aHoleOfTheWrongLengthIsAProtocolErrorThatSaysSo() throws Exception {
+        try (FakeServer s = new FakeServer(1 << 20, c -> {
+            Request r = c.read();
+            c.chunkHeader(r.cookie(), 1, 2, 11); // OFFSET_HOLE one byte short
+            c.out.writeLong(r.offset());
+            c.out.write(new byte[3]);
+            c.out.flush();
+            c.in.read();
+        }); RbdClient client = RbdClient.connect(s.uri(), NO_RECONNECT)) {
+            CompletableFuture<byte[]> r = client.read(0, 8);
+            assertThatThrownBy(() -> r.get(5, TimeUnit.SECONDS)).cause().isInstanceOf(RbdException.class)
+                    .hasMessageContaining("OFFSET_HOLE chunk of 11 bytes");
+        }
+    }
+
+    @Test
+    void anErrorChunkFailsTheReadWithTheServersErrorAndMessage() throws Exception {
+        try (FakeServer s = new FakeServer(1 << 20, c -> {
+            Request r = c.read();
+            c.chunkHeader(r.cookie(), 1, 0x8001, 6 + 4); // ERROR
+            c.out.writeInt(5); // EIO
+            c.out.writeShort(4);
+            c.out.writeBytes("bad!");
+            c.out.flush();
+            c.in.read();
+        }); RbdClient client = RbdClient.connect(s.uri(), NO_RECONNECT)) {
+            CompletableFuture<byte[]> r = client.read(0, 8);
+            assertThatThrownBy(() -> r.get(5, TimeUnit.SECONDS)).cause().isInstanceOf(NbdErrorException.class)
+                    .hasMessageContaining("EIO").hasMessageContaining("(bad!)");
+        }
+    }
+}
