@@ -1,5 +1,9 @@
 package dev.rbd.server;
 
+import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.FileBlockStore;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -145,8 +149,8 @@ public final class ExportCommand implements Callable<Integer> {
                     name, store.size(), sizes.minimum());
         }
         String description = store.describe() + (readOnly ? " (read-only)" : "");
-        return new Export(name, description, store, readOnly, shared, mode, sizes)
-                .sessionGrace(Duration.ofSeconds(sessionGrace));
+        return Export.builder(name, store).description(description).readOnly(readOnly).shared(shared).syncMode(mode)
+                .blockSizes(sizes).sessionGrace(Duration.ofSeconds(sessionGrace)).build();
     }
 
     static InetSocketAddress parseAddress(String s) throws UnknownHostException {

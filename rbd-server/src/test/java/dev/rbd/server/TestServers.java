@@ -1,5 +1,7 @@
 package dev.rbd.server;
 
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.BlockStore;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -11,7 +13,7 @@ public final class TestServers {
     }
 
     public static Export export(String name, BlockStore store, boolean readOnly) {
-        return new Export(name, name + " for tests", store, readOnly, false, SyncMode.ALWAYS, BlockSizes.DEFAULT);
+        return Export.builder(name, store).description(name + " for tests").readOnly(readOnly).build();
     }
 
     public static RbdServer start(Export... exports) throws Exception {

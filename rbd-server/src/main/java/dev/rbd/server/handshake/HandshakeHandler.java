@@ -9,13 +9,11 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
-import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.ServerGreeting;
 import dev.rbd.protocol.codec.ServerTransmissionCodec;
-import dev.rbd.server.Export;
-import dev.rbd.server.ServerContext;
-import dev.rbd.server.SyncMode;
-import dev.rbd.server.transmission.ConnectionInfo;
+import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -25,6 +23,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.nio.charset.StandardCharsets;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -33,23 +32,43 @@ import org.slf4j.LoggerFactory;
  * The fixed-newstyle handshake, server side. Sends the greeting, answers options one at a time, and on GO or
  * EXPORT_NAME replaces itself (and the handshake codecs) with the transmission handlers. Unknown options get
  * {@code ERR_UNSUP} and negotiation continues; a client that does not finish in time is dropped.
+ *
+ * <pre>
+ *   AWAIT_FLAGS --client flags--> OPTIONS --GO / EXPORT_NAME--> DONE (replaced by the transmission handlers)
+ *                                  |    ^
+ *                   RBD_SESSION    v    |  the older connection is fenced, the option answered
+ *                                 FENCING
+ * </pre>
+ * While fencing, further options are still answered: a client waits for the session reply before it sends more.
  */
 public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(HandshakeHandler.class);
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
 
+    private enum State {
+        /** The greeting is sent; the client's flags come next. */
+        AWAIT_FLAGS,
+        /** Options are answered one at a time. */
+        OPTIONS,
+        /** The rbd session option waits for the slot's older connection to be fenced. */
+        FENCING,
+        /** GO or EXPORT_NAME succeeded: the transmission handlers took over. */
+        DONE
+    }
+
     private final ServerContext server;
-    private final ConnectionInfo conn;
+    private final Connection conn;
+    private final SessionOption session;
+    private State state = State.AWAIT_FLAGS;
     private ScheduledFuture<?> timeout;
-    private boolean gotFlags;
     private boolean noZeroes;
     private boolean structured;
-    private Export sessionExport;
 
-    public HandshakeHandler(ServerContext server, ConnectionInfo conn) {
+    public HandshakeHandler(ServerContext server, Connection conn) {
         this.server = server;
         this.conn = conn;
+        this.session = new SessionOption(server, conn);
     }
 
     @Override
@@ -94,12 +113,12 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        gotFlags = true;
+        state = State.OPTIONS;
         noZeroes = f.noZeroes();
     }
 
     private void onOption(ChannelHandlerContext ctx, OptionRequest o) {
-        if (!gotFlags) {
+        if (state == State.AWAIT_FLAGS) {
             ctx.close();
             return;
         }
@@ -127,7 +146,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         String name = data.toString(StandardCharsets.UTF_8);
         Export export = server.export(name);
         String refusal = export == null ? "unknown export '" + name + "'"
-                : server.draining() ? "server is shutting down" : export.claim(conn.client());
+                : server.draining() ? "server is shutting down" : export.writerLock().claim(conn.client());
         if (refusal != null) {
             log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), refusal);
             ctx.close();
@@ -188,13 +207,14 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
             return;
         }
+        Export sessionExport = session.export();
         if (option == NbdOption.GO && sessionExport != null && sessionExport != export) {
             error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session was opened for export '"
                     + sessionExport.name() + "', not '" + export.name() + "'");
             return;
         }
         if (option == NbdOption.GO) {
-            String refusal = export.claim(conn.client());
+            String refusal = export.writerLock().claim(conn.client());
             if (refusal != null) {
                 log.warn("[{}] {}: GO refused: {}", conn.id(), conn.peer(), refusal);
                 error(ctx, code, NbdReplyType.ERR_POLICY, refusal);
@@ -241,73 +261,26 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /**
-     * rbd's session option (see {@link RbdSession}): registers this connection on its session's slot, fences the
-     * slot's older connection, and only then answers, with whether this export's write acks are durable.
-     */
+    /** rbd's session option: see {@link SessionOption}; FENCING until the older connection is fenced. */
     private void session(ChannelHandlerContext ctx, int code, ByteBuf data) {
-        RbdSession.Request r = RbdSession.Request.decode(data);
-        if (r == null) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "malformed rbd session option");
-            return;
+        CompletableFuture<Void> answered = session.handle(ctx, code, data);
+        if (answered != null) {
+            state = State.FENCING;
+            answered.thenRun(() -> {
+                if (state == State.FENCING) {
+                    state = State.OPTIONS;
+                }
+            });
         }
-        if (sessionExport != null) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session option was already sent");
-            return;
-        }
-        Export export = server.export(r.export());
-        if (export == null) {
-            error(ctx, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + r.export() + "'");
-            return;
-        }
-        if (server.draining()) {
-            error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
-            return;
-        }
-        Export.Registration reg = export.register(r.session(), r.slot(), r.epoch(), conn);
-        if (reg.refusal() != null) {
-            log.warn("[{}] {}: rbd session refused: {}", conn.id(), conn.peer(), reg.refusal());
-            error(ctx, code, NbdReplyType.ERR_POLICY, reg.refusal());
-            return;
-        }
-        sessionExport = export;
-        conn.session(r.session());
-        int flags = export.syncMode() == SyncMode.ALWAYS ? RbdSession.ACKS_DURABLE : 0;
-        if (reg.fence() == null) {
-            log.debug("[{}] session {} slot {} epoch {}", conn.id(), r.session(), r.slot(),
-                    Long.toUnsignedString(r.epoch()));
-            ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(), 0, 0)
-                    .encode()));
-            ctx.writeAndFlush(OptionReply.ack(code));
-            return;
-        }
-        ConnectionInfo old = reg.fence();
-        log.info("[{}] session {} slot {} epoch {} -> {}: fencing connection [{}]", conn.id(), r.session(),
-                r.slot(), Long.toUnsignedString(reg.previousEpoch()), Long.toUnsignedString(r.epoch()), old.id());
-        old.fence().whenComplete((f, e) -> ctx.executor().execute(() -> {
-            if (!ctx.channel().isActive()) {
-                return;
-            }
-            if (e != null) {
-                error(ctx, code, NbdReplyType.ERR_PLATFORM, "fencing the old connection failed: " + e);
-                return;
-            }
-            log.info("[{}] connection [{}] fenced: {} request(s) finished, {} discarded", conn.id(), old.id(),
-                    f.finished(), f.discarded());
-            ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(),
-                    f.finished(), f.discarded()).encode()));
-            ctx.writeAndFlush(OptionReply.ack(code));
-        }));
     }
 
     private void error(ChannelHandlerContext ctx, int option, NbdReplyType type, String message) {
-        log.debug("[{}] {} -> {}: {}", conn.id(), NbdOption.describe(option), type, message);
-        ctx.writeAndFlush(OptionReply.error(option, type, message));
+        OptionErrors.send(ctx, conn, option, type, message);
     }
 
     private void enterTransmission(ChannelHandlerContext ctx, Export export, boolean structuredReplies) {
         cancelTimeout();
-        conn.attach(export);
+        state = State.DONE;
         ChannelPipeline p = ctx.pipeline();
         p.addAfter(DECODER, "transmission-codec", new ServerTransmissionCodec(export.blockSizes().maxPayload()));
         p.addAfter("transmission-codec", "transmission",
