@@ -145,10 +145,10 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         // EXPORT_NAME has no error reply: on failure the server can only close the connection.
         String name = data.toString(StandardCharsets.UTF_8);
         Export export = server.export(name);
-        String refusal = export == null ? "unknown export '" + name + "'"
-                : server.draining() ? "server is shutting down" : export.writerLock().claim(conn.client());
-        if (refusal != null) {
-            log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), refusal);
+        Admission.Refusal refusal = Admission.find(server, name, export);
+        String why = refusal != null ? refusal.message() : export.writerLock().claim(conn.client());
+        if (why != null) {
+            log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), why);
             ctx.close();
             return;
         }
@@ -171,25 +171,57 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         ctx.writeAndFlush(OptionReply.ack(code));
     }
 
-    /**
-     * INFO and GO data: name length u32, name, number of info requests u16, that many u16 info types.
-     */
     private void infoOrGo(ChannelHandlerContext ctx, NbdOption option, ByteBuf data) {
+        int code = option.code();
+        InfoRequest request = parseInfoRequest(ctx, option, data);
+        if (request == null) {
+            return;
+        }
+        Export export = server.export(request.name());
+        Admission.Refusal refusal = Admission.find(server, request.name(), export);
+        if (refusal == null && option == NbdOption.GO) {
+            refusal = Admission.open(export, session.export(), conn);
+            if (refusal != null && refusal.type() == NbdReplyType.ERR_POLICY) {
+                log.warn("[{}] {}: GO refused: {}", conn.id(), conn.peer(), refusal.message());
+            }
+        }
+        if (refusal != null) {
+            error(ctx, code, refusal.type(), refusal.message());
+            return;
+        }
+        writeInfoReplies(ctx, code, export, request.wantName(), request.wantDescription());
+        if (option == NbdOption.INFO) {
+            ctx.writeAndFlush(OptionReply.ack(code));
+            return;
+        }
+        ctx.write(OptionReply.ack(code));
+        enterTransmission(ctx, export, structured);
+    }
+
+    /** What INFO and GO ask for: the export's name, and whether its name and description are wanted. */
+    private record InfoRequest(String name, boolean wantName, boolean wantDescription) {
+    }
+
+    /**
+     * INFO and GO data: name length u32, name, number of info requests u16, that many u16 info types. Replies with
+     * the error and returns {@code null} when malformed.
+     */
+    private InfoRequest parseInfoRequest(ChannelHandlerContext ctx, NbdOption option, ByteBuf data) {
         int code = option.code();
         if (data.readableBytes() < 6) {
             error(ctx, code, NbdReplyType.ERR_INVALID, option + " data too short");
-            return;
+            return null;
         }
         long nameLength = data.readUnsignedInt();
         if (nameLength > NbdConstants.MAX_STRING_LENGTH || nameLength > data.readableBytes() - 2) {
             error(ctx, code, NbdReplyType.ERR_INVALID, "export name length " + nameLength + " does not fit");
-            return;
+            return null;
         }
         String name = data.readCharSequence((int) nameLength, StandardCharsets.UTF_8).toString();
         int count = data.readUnsignedShort();
         if (data.readableBytes() != count * 2) {
             error(ctx, code, NbdReplyType.ERR_INVALID, count + " info requests do not match the option length");
-            return;
+            return null;
         }
         boolean wantName = false;
         boolean wantDescription = false;
@@ -198,29 +230,12 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             wantName |= info == NbdInfo.NAME;
             wantDescription |= info == NbdInfo.DESCRIPTION;
         }
-        Export export = server.export(name);
-        if (export == null) {
-            error(ctx, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + name + "'");
-            return;
-        }
-        if (server.draining()) {
-            error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
-            return;
-        }
-        Export sessionExport = session.export();
-        if (option == NbdOption.GO && sessionExport != null && sessionExport != export) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session was opened for export '"
-                    + sessionExport.name() + "', not '" + export.name() + "'");
-            return;
-        }
-        if (option == NbdOption.GO) {
-            String refusal = export.writerLock().claim(conn.client());
-            if (refusal != null) {
-                log.warn("[{}] {}: GO refused: {}", conn.id(), conn.peer(), refusal);
-                error(ctx, code, NbdReplyType.ERR_POLICY, refusal);
-                return;
-            }
-        }
+        return new InfoRequest(name, wantName, wantDescription);
+    }
+
+    /** The INFO replies of INFO and GO: EXPORT, NAME and DESCRIPTION when asked, and BLOCK_SIZE. */
+    private void writeInfoReplies(ChannelHandlerContext ctx, int code, Export export, boolean wantName,
+                                  boolean wantDescription) {
         ctx.write(info(code, Unpooled.buffer(12).writeShort(NbdInfo.EXPORT.code()).writeLong(export.size())
                 .writeShort(export.transmissionFlags(structured))));
         if (wantName) {
@@ -233,12 +248,6 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         ctx.write(info(code, Unpooled.buffer(14).writeShort(NbdInfo.BLOCK_SIZE.code())
                 .writeInt(export.blockSizes().minimum()).writeInt(export.blockSizes().preferred())
                 .writeInt(export.blockSizes().maxPayload())));
-        if (option == NbdOption.INFO) {
-            ctx.writeAndFlush(OptionReply.ack(code));
-            return;
-        }
-        ctx.write(OptionReply.ack(code));
-        enterTransmission(ctx, export, structured);
     }
 
     private static OptionReply info(int option, ByteBuf payload) {

@@ -51,12 +51,9 @@ final class SessionOption {
             return null;
         }
         Export e = server.export(r.export());
-        if (e == null) {
-            OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + r.export() + "'");
-            return null;
-        }
-        if (server.draining()) {
-            OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
+        Admission.Refusal refusal = Admission.find(server, r.export(), e);
+        if (refusal != null) {
+            OptionErrors.send(ctx, conn, code, refusal.type(), refusal.message());
             return null;
         }
         Fencing.TakeOver t = Fencing.takeOver(e, r.session(), r.slot(), r.epoch(), conn);
