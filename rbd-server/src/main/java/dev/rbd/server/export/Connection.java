@@ -25,7 +25,7 @@ public final class Connection {
     private final AtomicLong requests = new AtomicLong();
     private volatile Channel channel;
     private volatile UUID session;
-    private volatile Fencing.Target fenceTarget;
+    private volatile Fenceable fenceable;
     // Touched on the channel's event loop only.
     private int inFlight;
     private CompletableFuture<Void> idle;
@@ -48,9 +48,9 @@ public final class Connection {
     public Connection bind(Channel ch) {
         channel = ch;
         ch.attr(KEY).set(this);
-        fenceTarget = () -> {
+        fenceable = () -> {
             ch.close();
-            return CompletableFuture.completedFuture(new Fencing.Fenced(0, 0));
+            return CompletableFuture.completedFuture(new Fenced(0, 0));
         };
         return this;
     }
@@ -60,12 +60,12 @@ public final class Connection {
     }
 
     /** Replaces what fences this connection (the transmission phase knows about requests in flight). */
-    public void fenceTarget(Fencing.Target t) {
-        fenceTarget = t;
+    public void fenceable(Fenceable f) {
+        fenceable = f;
     }
 
-    Fencing.Target fenceTarget() {
-        return fenceTarget;
+    Fenceable fenceable() {
+        return fenceable;
     }
 
     public long id() {

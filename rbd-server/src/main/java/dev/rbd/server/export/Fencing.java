@@ -17,16 +17,6 @@ public final class Fencing {
     private Fencing() {
     }
 
-    /** How far a fenced connection got: requests it had read that were finished, and those discarded. */
-    public record Fenced(int finished, int discarded) {
-    }
-
-    /** What a connection does to be fenced in its current phase; called on its event loop. */
-    @FunctionalInterface
-    public interface Target {
-        CompletableFuture<Fenced> fence();
-    }
-
     /**
      * The outcome of {@link #takeOver}: a refusal, or a future that completes once the slot's previous connection
      * (if any) is fenced.
@@ -68,7 +58,7 @@ public final class Fencing {
      */
     static CompletableFuture<Fenced> fence(Connection conn) {
         CompletableFuture<Fenced> done = new CompletableFuture<>();
-        conn.channel().eventLoop().execute(() -> conn.fenceTarget().fence().whenComplete((f, e) -> {
+        conn.channel().eventLoop().execute(() -> conn.fenceable().fence().whenComplete((f, e) -> {
             if (e != null) {
                 done.completeExceptionally(e);
             } else {

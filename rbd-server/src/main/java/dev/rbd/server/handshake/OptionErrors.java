@@ -10,7 +10,7 @@ import org.slf4j.LoggerFactory;
 
 /** Error replies to options: the negotiation goes on after them. */
 final class OptionErrors {
-    private static final Logger log = LoggerFactory.getLogger(HandshakeHandler.class);
+    private static final Logger log = LoggerFactory.getLogger(OptionErrors.class);
 
     private OptionErrors() {
     }

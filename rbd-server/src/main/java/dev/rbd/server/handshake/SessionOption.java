@@ -5,6 +5,7 @@ import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.RbdSession;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.Fenced;
 import dev.rbd.server.export.Fencing;
 import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.export.SyncMode;
@@ -85,7 +86,7 @@ final class SessionOption {
         return answered;
     }
 
-    private void reply(ChannelHandlerContext ctx, int code, int flags, Fencing.Fenced f) {
+    private void reply(ChannelHandlerContext ctx, int code, int flags, Fenced f) {
         ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(),
                 f.finished(), f.discarded()).encode()));
         ctx.writeAndFlush(OptionReply.ack(code));

@@ -1,5 +1,7 @@
 package dev.rbd.server.transmission;
 
+import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdRequest;
 import io.netty.channel.ChannelConfig;
 
 /**
@@ -18,10 +20,9 @@ final class Backpressure {
     }
 
     /** What a request holds in memory while in flight: its payload, or the buffer its read reply will need. */
-    static long weight(dev.rbd.protocol.NbdRequest req) {
-        dev.rbd.protocol.NbdCommand c = req.command();
-        return c == dev.rbd.protocol.NbdCommand.READ || c == dev.rbd.protocol.NbdCommand.WRITE ? req.length() + 64
-                : 64;
+    static long weight(NbdRequest req) {
+        NbdCommand c = req.command();
+        return c == NbdCommand.READ || c == NbdCommand.WRITE ? req.length() + 64 : 64;
     }
 
     void started(long weight) {

@@ -7,7 +7,8 @@ import dev.rbd.protocol.NbdSimpleReply;
 import dev.rbd.protocol.NbdStructuredReply;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.Fencing;
+import dev.rbd.server.export.Fenceable;
+import dev.rbd.server.export.Fenced;
 import dev.rbd.server.export.ServerContext;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
@@ -24,10 +25,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The transmission phase of one connection: hands requests to the {@link Dispatcher}, writes replies in whatever
  * order they complete, pauses reading while too much is in flight, and on DISC finishes what is in flight before
- * closing. It is also the connection's {@link Fencing.Target} in this phase. All its state is touched on the
+ * closing. It is also the connection's {@link Fenceable} in this phase. All its state is touched on the
  * channel's event loop only; flow control is {@link Backpressure}'s job.
  */
-public final class TransmissionHandler extends ChannelInboundHandlerAdapter implements Fencing.Target {
+public final class TransmissionHandler extends ChannelInboundHandlerAdapter implements Fenceable {
     private static final Logger log = LoggerFactory.getLogger(TransmissionHandler.class);
 
     private final ServerContext server;
@@ -44,7 +45,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private boolean fenced;
     private int finishedAfterFence;
     private int droppedAfterFence;
-    private CompletableFuture<Fencing.Fenced> fenceDone;
+    private CompletableFuture<Fenced> fenceDone;
 
     public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured) {
         this.server = server;
@@ -58,7 +59,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         this.backpressure = new Backpressure(ctx.channel().config(), server.maxInFlightBytes());
-        conn.fenceTarget(this);
+        conn.fenceable(this);
     }
 
     /**
@@ -67,7 +68,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
      * request this connection read is running any more. Replies still due go nowhere.
      */
     @Override
-    public CompletableFuture<Fencing.Fenced> fence() {
+    public CompletableFuture<Fenced> fence() {
         if (fenceDone == null) {
             fenced = true;
             fenceDone = new CompletableFuture<>();
@@ -84,7 +85,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private void fenceIfDone() {
         if (fenceDone != null && conn.inFlight() == 0 && !fenceDone.isDone()) {
             int discarded = dispatcher.discarded() + droppedAfterFence;
-            fenceDone.complete(new Fencing.Fenced(finishedAfterFence - dispatcher.discarded(), discarded));
+            fenceDone.complete(new Fenced(finishedAfterFence - dispatcher.discarded(), discarded));
         }
     }
 
