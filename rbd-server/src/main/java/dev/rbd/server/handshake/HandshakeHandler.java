@@ -21,10 +21,8 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,7 +59,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private final Connection conn;
     private final SessionOption session;
     private State state = State.AWAIT_FLAGS;
-    private ScheduledFuture<?> timeout;
+    private final HandshakeTimeout timeout = new HandshakeTimeout();
     private boolean noZeroes;
     private boolean structured;
 
@@ -74,18 +72,14 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         log.debug("[{}] connection from {}", conn.id(), conn.peer());
-        long ms = server.handshakeTimeout().toMillis();
-        timeout = ctx.executor().schedule(() -> {
-            log.info("[{}] {}: handshake not finished in {} ms, closing", conn.id(), conn.peer(), ms);
-            ctx.close();
-        }, ms, TimeUnit.MILLISECONDS);
+        timeout.start(ctx, conn, server.handshakeTimeout());
         ctx.writeAndFlush(new ServerGreeting(NbdConstants.FLAG_FIXED_NEWSTYLE | NbdConstants.FLAG_NO_ZEROES));
         ctx.fireChannelActive();
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        cancelTimeout();
+        timeout.cancel();
         log.info("[{}] closed peer={} during handshake after {} ms", conn.id(), conn.peer(), conn.ageMillis());
         ctx.fireChannelInactive();
     }
@@ -288,7 +282,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void enterTransmission(ChannelHandlerContext ctx, Export export, boolean structuredReplies) {
-        cancelTimeout();
+        timeout.cancel();
         state = State.DONE;
         ChannelPipeline p = ctx.pipeline();
         p.addAfter(DECODER, "transmission-codec", new ServerTransmissionCodec(export.blockSizes().maxPayload()));
@@ -301,13 +295,6 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         p.remove(DECODER);
         log.info("[{}] opened peer={} export={} {} structured={}", conn.id(), conn.peer(), export.name(),
                 export.readOnly() ? "ro" : "rw", structuredReplies);
-    }
-
-    private void cancelTimeout() {
-        if (timeout != null) {
-            timeout.cancel(false);
-            timeout = null;
-        }
     }
 
     @Override

@@ -3,15 +3,12 @@ package dev.rbd.server.transmission;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
-import dev.rbd.protocol.NbdSimpleReply;
-import dev.rbd.protocol.NbdStructuredReply;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.Fenceable;
 import dev.rbd.server.export.Fenced;
 import dev.rbd.server.export.ServerContext;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -26,7 +23,7 @@ import org.slf4j.LoggerFactory;
  * The transmission phase of one connection: hands requests to the {@link Dispatcher}, writes replies in whatever
  * order they complete, pauses reading while too much is in flight, and on DISC finishes what is in flight before
  * closing. It is also the connection's {@link Fenceable} in this phase. All its state is touched on the
- * channel's event loop only; flow control is {@link Backpressure}'s job.
+ * channel's event loop only; flow control is {@link Backpressure}'s job, encoding replies {@link ReplyWriter}'s.
  */
 public final class TransmissionHandler extends ChannelInboundHandlerAdapter implements Fenceable {
     private static final Logger log = LoggerFactory.getLogger(TransmissionHandler.class);
@@ -38,8 +35,8 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private final Dispatcher dispatcher;
     private ChannelHandlerContext ctx;
     private Backpressure backpressure;
+    private ReplyWriter replies;
     private boolean disconnecting;
-    private boolean flushPending;
     private boolean closed;
     private boolean released;
     private boolean fenced;
@@ -59,6 +56,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         this.backpressure = new Backpressure(ctx.channel().config(), server.maxInFlightBytes());
+        this.replies = new ReplyWriter(ctx, conn, export.name(), structured);
         conn.fenceable(this);
     }
 
@@ -113,7 +111,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         if (server.draining()) {
             long cookie = req.cookie();
             req.release();
-            reply(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
+            replies.write(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
             return;
         }
         NbdCommand cmd = req.command();
@@ -144,7 +142,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
                 conn.bytesWritten().addAndGet(weight - 64);
             }
         }
-        reply(cmd, cookie, offset, o);
+        replies.write(cmd, cookie, offset, o);
         backpressure.finished(weight);
         // After the reply: a drain waiting for this connection then sees it flushed before closing the channel.
         int inFlight = conn.finished();
@@ -161,48 +159,6 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             released = true;
             export.writerLock().release(conn.client(), disconnecting);
         }
-    }
-
-    private void reply(NbdCommand cmd, long cookie, long offset, Outcome o) {
-        Channel ch = ctx.channel();
-        if (!ch.isActive()) {
-            if (o.data() != null) {
-                o.data().release();
-            }
-            return;
-        }
-        Object msg;
-        if (o.ok()) {
-            if (cmd == NbdCommand.READ && structured) {
-                msg = o.data().isReadable() ? NbdStructuredReply.offsetData(cookie, offset, o.data(), true)
-                        : releaseAnd(o, NbdStructuredReply.done(cookie));
-            } else if (cmd == NbdCommand.READ) {
-                msg = new NbdSimpleReply(cookie, 0, o.data());
-            } else {
-                msg = NbdSimpleReply.ok(cookie);
-            }
-        } else {
-            log.debug("[{}] {} cookie {} -> {}: {}", conn.id(), cmd, cookie, o.error(), o.message());
-            if (o.error() == NbdError.EIO) {
-                log.warn("[{}] export {}: {} failed: {}", conn.id(), export.name(), cmd, o.message());
-            }
-            msg = structured ? NbdStructuredReply.error(cookie, o.error(), o.message())
-                    : NbdSimpleReply.error(cookie, o.error());
-        }
-        ctx.write(msg, ctx.voidPromise());
-        // Coalesce: one flush after every reply that completed in this turn of the event loop.
-        if (!flushPending) {
-            flushPending = true;
-            ch.eventLoop().execute(() -> {
-                flushPending = false;
-                ctx.flush();
-            });
-        }
-    }
-
-    private static Object releaseAnd(Outcome o, Object msg) {
-        o.data().release();
-        return msg;
     }
 
     private void closeIfDone() {
