@@ -55,7 +55,7 @@ public final class Connection {
         return this;
     }
 
-    public Channel channel() {
+    Channel channel() {
         return channel;
     }
 

@@ -93,7 +93,8 @@ class TransmissionHandlerTest {
         ch.writeInbound(write(1, 0, new byte[16]));
         ch.writeInbound(NbdRequest.of(0, NbdCommand.DISC, 2, 0, 0));
         assertThat(ch.isOpen()).as("the write is still in flight").isTrue();
-        assertThat((Object) ch.readOutbound()).isNull();
+        Object none = ch.readOutbound();
+        assertThat(none).as("no reply before the write finishes").isNull();
         runIo();
         NbdSimpleReply w = reply();
         assertThat(w.cookie()).isEqualTo(1);
