@@ -156,13 +156,18 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         for (Export e : server.exports()) {
-            byte[] name = NbdString.encode(e.name());
-            byte[] desc = NbdString.encode(e.description());
-            ByteBuf b = Unpooled.buffer(4 + name.length + desc.length).writeInt(name.length).writeBytes(name)
-                    .writeBytes(desc);
-            ctx.write(new OptionReply(code, NbdReplyType.SERVER.code(), b));
+            ctx.write(serverReply(code, e));
         }
         ctx.writeAndFlush(OptionReply.ack(code));
+    }
+
+    /** LIST's SERVER reply for one export: name length u32, name, description. */
+    private static OptionReply serverReply(int code, Export e) {
+        byte[] name = NbdString.encode(e.name());
+        byte[] desc = NbdString.encode(e.description());
+        ByteBuf b = Unpooled.buffer(4 + name.length + desc.length).writeInt(name.length).writeBytes(name)
+                .writeBytes(desc);
+        return new OptionReply(code, NbdReplyType.SERVER.code(), b);
     }
 
     private void infoOrGo(ChannelHandlerContext ctx, NbdOption option, ByteBuf data) {
