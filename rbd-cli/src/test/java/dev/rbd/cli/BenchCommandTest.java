@@ -2,18 +2,17 @@ package dev.rbd.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.io.PrintWriter;
-import java.io.UncheckedIOException;
 import java.io.StringWriter;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
@@ -63,9 +62,9 @@ class BenchCommandTest {
 
     private String start(MemoryBlockStore rw) throws Exception {
         server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0))), List.of(
-                new Export("disk", "d", rw, false, false, SyncMode.FLUSH, BlockSizes.DEFAULT),
-                new Export("ro", "r", new MemoryBlockStore(8 << 20), true, false, SyncMode.FLUSH,
-                        BlockSizes.DEFAULT))).start();
+                Export.builder("disk", rw).description("d").syncMode(SyncMode.FLUSH).build(),
+                Export.builder("ro", new MemoryBlockStore(8 << 20)).description("r").readOnly(true)
+                        .syncMode(SyncMode.FLUSH).build())).start();
         return "nbd://127.0.0.1:" + server.port() + "/";
     }
 

@@ -1,10 +1,9 @@
 package dev.rbd.cli;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.Unpooled;
 import java.io.ByteArrayInputStream;
@@ -45,9 +44,9 @@ final class CliHarness implements AutoCloseable {
         this.disk = disk;
         try {
             server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0))), List.of(
-                    new Export("disk", "scratch disk", disk, false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT),
-                    new Export("ro", "golden image", ro, true, false, SyncMode.ALWAYS, BlockSizes.DEFAULT),
-                    new Export("lazy", "", lazy, false, false, SyncMode.FLUSH, BlockSizes.DEFAULT))).start();
+                    Export.builder("disk", disk).description("scratch disk").build(),
+                    Export.builder("ro", ro).description("golden image").readOnly(true).build(),
+                    Export.builder("lazy", lazy).description("").syncMode(SyncMode.FLUSH).build())).start();
         } catch (Exception e) {
             throw new IllegalStateException(e);
         }

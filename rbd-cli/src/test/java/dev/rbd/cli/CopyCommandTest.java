@@ -2,11 +2,10 @@ package dev.rbd.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import java.io.PrintWriter;
@@ -86,7 +85,7 @@ class CopyCommandTest {
     }
 
     private static Export export(String name, MemoryBlockStore store, boolean readOnly) {
-        return new Export(name, name, store, readOnly, false, SyncMode.FLUSH, BlockSizes.DEFAULT);
+        return Export.builder(name, store).readOnly(readOnly).syncMode(SyncMode.FLUSH).build();
     }
 
     @AfterEach

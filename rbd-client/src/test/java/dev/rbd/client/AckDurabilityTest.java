@@ -3,11 +3,10 @@ package dev.rbd.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -76,7 +75,7 @@ class AckDurabilityTest {
 
     private static RbdServer start(MemoryBlockStore store, SyncMode mode, int port) throws Exception {
         return new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", port))), List.of(
-                new Export("disk", "d", store, false, false, mode, BlockSizes.DEFAULT))).start();
+                Export.builder("disk", store).description("d").syncMode(mode).build())).start();
     }
 
     private static byte[] block(int i) {

@@ -2,11 +2,9 @@ package dev.rbd.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.MemoryBlockStore;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -86,7 +84,7 @@ class BackpressureTest {
 
     private static RbdServer start(Image image, int port) throws Exception {
         return new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", port))), List.of(
-                new Export("disk", "d", image, false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT))).start();
+                Export.builder("disk", image).description("d").build())).start();
     }
 
     private static byte[] block(int i) {

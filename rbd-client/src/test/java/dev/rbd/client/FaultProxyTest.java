@@ -5,11 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -293,8 +291,7 @@ class FaultProxyTest {
     @Test
     void theClientReconnectsThroughTheProxyWhenItsLinkIsReset() throws Exception {
         RbdServer server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0))),
-                List.of(new Export("disk", "d", new ReconnectTest.DurableMemory(), false, false, SyncMode.ALWAYS,
-                        BlockSizes.DEFAULT))).start();
+                List.of(Export.builder("disk", new ReconnectTest.DurableMemory()).description("d").build())).start();
         ClientOptions options = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(20))
                 .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50));
         try (FaultProxy p = FaultProxy.start(new InetSocketAddress("127.0.0.1", server.port()));

@@ -3,11 +3,9 @@ package dev.rbd.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.MemoryBlockStore;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -33,7 +31,7 @@ class GhostWriteTest {
     @BeforeEach
     void start() throws Exception {
         server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0))), List.of(
-                new Export("disk", "d", store, false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT))).start();
+                Export.builder("disk", store).description("d").build())).start();
         proxy = FaultProxy.start(new InetSocketAddress("127.0.0.1", server.port()));
     }
 

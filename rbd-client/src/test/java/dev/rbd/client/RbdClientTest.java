@@ -4,11 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rbd.protocol.NbdError;
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import java.net.InetSocketAddress;
@@ -40,14 +39,12 @@ class RbdClientTest {
     void start() throws Exception {
         server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
                 .withUnixSocket(dir.resolve("rbd.sock")), List.of(
-                new Export("disk", "a test disk", new MemoryBlockStore(8 << 20), false, false, SyncMode.ALWAYS,
-                        BlockSizes.DEFAULT),
-                new Export("usr", "read-only", new MemoryBlockStore(1 << 20), true, false, SyncMode.ALWAYS,
-                        BlockSizes.DEFAULT),
-                new Export("held", "writes wait", new HeldStore(writing, releaseWrites), false, false,
-                        SyncMode.FLUSH, BlockSizes.DEFAULT),
-                new Export("jitter", "writes take 0-3 ms", new JitterStore(), false, false, SyncMode.FLUSH,
-                        BlockSizes.DEFAULT))).start();
+                Export.builder("disk", new MemoryBlockStore(8 << 20)).description("a test disk").build(),
+                Export.builder("usr", new MemoryBlockStore(1 << 20)).description("read-only").readOnly(true).build(),
+                Export.builder("held", new HeldStore(writing, releaseWrites)).description("writes wait")
+                        .syncMode(SyncMode.FLUSH).build(),
+                Export.builder("jitter", new JitterStore()).description("writes take 0-3 ms")
+                        .syncMode(SyncMode.FLUSH).build())).start();
         base = "nbd://127.0.0.1:" + server.port() + "/";
     }
 

@@ -3,11 +3,9 @@ package dev.rbd.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import java.net.InetSocketAddress;
@@ -45,7 +43,7 @@ class ReconnectTest {
 
     private static RbdServer start(MemoryBlockStore store, int port) throws Exception {
         return new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", port))), List.of(
-                new Export("disk", "d", store, false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT))).start();
+                Export.builder("disk", store).description("d").build())).start();
     }
 
     private static byte[] block(int i) {

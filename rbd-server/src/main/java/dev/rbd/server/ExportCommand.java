@@ -1,6 +1,10 @@
 package dev.rbd.server;
 
 import dev.rbd.protocol.Sizes;
+import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.FileBlockStore;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -160,7 +164,7 @@ public final class ExportCommand implements Callable<Integer> {
                     name, store.size(), sizes.minimum());
         }
         String description = store.describe() + (readOnly ? " (read-only)" : "");
-        return new Export(name, description, store, readOnly, shared, mode, sizes)
-                .sessionGrace(sessionGrace);
+        return Export.builder(name, store).description(description).readOnly(readOnly).shared(shared).syncMode(mode)
+                .blockSizes(sizes).sessionGrace(sessionGrace).build();
     }
 }

@@ -2,9 +2,11 @@ package dev.rbd.server;
 
 import dev.rbd.protocol.codec.ServerHandshakeDecoder;
 import dev.rbd.protocol.codec.ServerHandshakeEncoder;
+import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.handshake.HandshakeHandler;
-import dev.rbd.server.transmission.ConnectionInfo;
-import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
 import io.netty.channel.AdaptiveRecvByteBufAllocator;
@@ -34,10 +36,13 @@ import java.net.SocketAddress;
 import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -151,8 +156,7 @@ public final class RbdServer implements AutoCloseable {
 
     private void initConnection(Channel ch) {
         context.channels().add(ch);
-        ConnectionInfo conn = new ConnectionInfo(String.valueOf(ch.remoteAddress()), clientIdentity(ch));
-        conn.bind(ch);
+        Connection conn = new Connection(String.valueOf(ch.remoteAddress()), clientIdentity(ch)).bind(ch);
         ch.pipeline()
                 .addLast(HandshakeHandler.DECODER, new ServerHandshakeDecoder(64 << 10))
                 .addLast(HandshakeHandler.ENCODER, new ServerHandshakeEncoder())
@@ -211,11 +215,7 @@ public final class RbdServer implements AutoCloseable {
             c.close().awaitUninterruptibly();
         }
         if (context != null) {
-            context.startDraining();
-            long deadline = System.nanoTime() + config.drainTimeout().toNanos();
-            while (inFlight() > 0 && System.nanoTime() < deadline) {
-                sleepQuietly();
-            }
+            awaitDrained(context.startDraining());
             context.channels().close().awaitUninterruptibly();
         }
         if (io != null) {
@@ -247,20 +247,13 @@ public final class RbdServer implements AutoCloseable {
         log.info("rbd-server stopped");
     }
 
-    private int inFlight() {
-        int n = 0;
-        for (Channel c : context.channels()) {
-            TransmissionHandler h = c.pipeline().get(TransmissionHandler.class);
-            if (h != null) {
-                n += c.eventLoop().submit(h::inFlight).syncUninterruptibly().getNow();
-            }
-        }
-        return n;
-    }
-
-    private static void sleepQuietly() {
+    private void awaitDrained(CompletableFuture<Void> drained) {
         try {
-            Thread.sleep(20);
+            drained.get(config.drainTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            log.warn("requests still in flight after {}; closing their connections", config.drainTimeout());
+        } catch (ExecutionException e) {
+            log.warn("draining failed: {}", e.getCause().toString());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

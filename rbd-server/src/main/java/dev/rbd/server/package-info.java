@@ -1,2 +1,2 @@
-/** The rbd server: lifecycle, configuration, exports, and the {@code rbd-server} command. */
+/** The rbd server: bootstrap and lifecycle, and the {@code rbd-server} command; the model is in {@code export}. */
 package dev.rbd.server;

@@ -6,6 +6,8 @@ import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.server.RawNbdClient.Reply;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.FileBlockStore;
 import dev.rbd.server.store.RecordingStore;
 import dev.rbd.server.store.RecordingStore.Event;
@@ -34,7 +36,7 @@ class DurabilityTest {
     Path dir;
 
     private Export export(RecordingStore store, SyncMode mode) {
-        return new Export("disk", "d", store, false, false, mode, BlockSizes.DEFAULT);
+        return Export.builder("disk", store).description("d").syncMode(mode).build();
     }
 
     private RecordingStore fileStore() throws Exception {

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rbd.protocol.RbdVersion;
 import dev.rbd.protocol.Sizes;
+import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.SyncMode;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetSocketAddress;

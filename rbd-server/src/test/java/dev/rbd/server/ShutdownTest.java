@@ -3,6 +3,8 @@ package dev.rbd.server;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.rbd.protocol.NbdCommand;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.MemoryBlockStore;
 import dev.rbd.server.store.RecordingStore;

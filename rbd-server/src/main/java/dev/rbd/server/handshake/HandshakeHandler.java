@@ -13,21 +13,19 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
-import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.ServerGreeting;
 import dev.rbd.protocol.codec.ServerTransmissionCodec;
-import dev.rbd.server.Export;
-import dev.rbd.server.ServerContext;
-import dev.rbd.server.SyncMode;
-import dev.rbd.server.transmission.ConnectionInfo;
+import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
-import io.netty.util.concurrent.ScheduledFuture;
-import java.util.concurrent.TimeUnit;
+import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,40 +33,56 @@ import org.slf4j.LoggerFactory;
  * The fixed-newstyle handshake, server side. Sends the greeting, answers options one at a time, and on GO or
  * EXPORT_NAME replaces itself (and the handshake codecs) with the transmission handlers. Unknown options get
  * {@code ERR_UNSUP} and negotiation continues; a client that does not finish in time is dropped.
+ *
+ * <pre>
+ *   AWAIT_FLAGS --client flags--> OPTIONS --GO / EXPORT_NAME--> DONE (replaced by the transmission handlers)
+ *                                  |    ^
+ *                   RBD_SESSION    v    |  the older connection is fenced, the option answered
+ *                                 FENCING
+ * </pre>
+ * While fencing, further options are still answered: a client waits for the session reply before it sends more.
  */
 public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(HandshakeHandler.class);
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
 
+    private enum State {
+        /** The greeting is sent; the client's flags come next. */
+        AWAIT_FLAGS,
+        /** Options are answered one at a time. */
+        OPTIONS,
+        /** The rbd session option waits for the slot's older connection to be fenced. */
+        FENCING,
+        /** GO or EXPORT_NAME succeeded: the transmission handlers took over. */
+        DONE
+    }
+
     private final ServerContext server;
-    private final ConnectionInfo conn;
-    private ScheduledFuture<?> timeout;
-    private boolean gotFlags;
+    private final Connection conn;
+    private final SessionOption session;
+    private State state = State.AWAIT_FLAGS;
+    private final HandshakeTimeout timeout = new HandshakeTimeout();
     private boolean noZeroes;
     private boolean structured;
-    private Export sessionExport;
 
-    public HandshakeHandler(ServerContext server, ConnectionInfo conn) {
+    public HandshakeHandler(ServerContext server, Connection conn) {
         this.server = server;
         this.conn = conn;
+        this.session = new SessionOption(server, conn);
     }
 
     @Override
     public void channelActive(ChannelHandlerContext ctx) {
         log.debug("[{}] connection from {}", conn.id(), conn.peer());
-        long ms = server.handshakeTimeout().toMillis();
-        timeout = ctx.executor().schedule(() -> {
-            log.info("[{}] {}: handshake not finished in {} ms, closing", conn.id(), conn.peer(), ms);
-            ctx.close();
-        }, ms, TimeUnit.MILLISECONDS);
+        timeout.start(ctx, conn, server.handshakeTimeout());
         ctx.writeAndFlush(new ServerGreeting(NbdConstants.FLAG_FIXED_NEWSTYLE | NbdConstants.FLAG_NO_ZEROES));
         ctx.fireChannelActive();
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        cancelTimeout();
+        timeout.cancel();
         log.info("[{}] closed peer={} during handshake after {} ms", conn.id(), conn.peer(), conn.ageMillis());
         ctx.fireChannelInactive();
     }
@@ -96,12 +110,12 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        gotFlags = true;
+        state = State.OPTIONS;
         noZeroes = f.noZeroes();
     }
 
     private void onOption(ChannelHandlerContext ctx, OptionRequest o) {
-        if (!gotFlags) {
+        if (state == State.AWAIT_FLAGS) {
             ctx.close();
             return;
         }
@@ -128,10 +142,10 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         // EXPORT_NAME has no error reply: on failure the server can only close the connection.
         String name = NbdString.decode(data);
         Export export = server.export(name);
-        String refusal = export == null ? "unknown export '" + name + "'"
-                : server.draining() ? "server is shutting down" : export.claim(conn.client());
-        if (refusal != null) {
-            log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), refusal);
+        Admission.Refusal refusal = Admission.find(server, name, export);
+        String why = refusal != null ? refusal.message() : export.writerLock().claim(conn.client());
+        if (why != null) {
+            log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), why);
             ctx.close();
             return;
         }
@@ -145,47 +159,49 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         for (Export e : server.exports()) {
-            ctx.write(new OptionReply(code, NbdReplyType.SERVER.code(), new ListEntry(e.name(), e.description())
-                    .encode()));
+            ctx.write(serverReply(code, e));
         }
         ctx.writeAndFlush(OptionReply.ack(code));
     }
 
-    /** INFO and GO (data: see {@link InfoRequest}). */
+    /** LIST's SERVER reply for one export (data: see {@link ListEntry}). */
+    private static OptionReply serverReply(int code, Export e) {
+        return new OptionReply(code, NbdReplyType.SERVER.code(), new ListEntry(e.name(), e.description()).encode());
+    }
+
     private void infoOrGo(ChannelHandlerContext ctx, NbdOption option, ByteBuf data) {
         int code = option.code();
         InfoRequest request;
         try {
             request = InfoRequest.decode(data);
-        } catch (NbdProtocolException e) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, e.getMessage());
+        } catch (NbdProtocolException malformed) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, malformed.getMessage());
             return;
         }
-        String name = request.name();
-        boolean wantName = request.requests(NbdInfo.NAME);
-        boolean wantDescription = request.requests(NbdInfo.DESCRIPTION);
-        Export export = server.export(name);
-        if (export == null) {
-            error(ctx, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + name + "'");
-            return;
-        }
-        if (server.draining()) {
-            error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
-            return;
-        }
-        if (option == NbdOption.GO && sessionExport != null && sessionExport != export) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session was opened for export '"
-                    + sessionExport.name() + "', not '" + export.name() + "'");
-            return;
-        }
-        if (option == NbdOption.GO) {
-            String refusal = export.claim(conn.client());
-            if (refusal != null) {
-                log.warn("[{}] {}: GO refused: {}", conn.id(), conn.peer(), refusal);
-                error(ctx, code, NbdReplyType.ERR_POLICY, refusal);
-                return;
+        Export export = server.export(request.name());
+        Admission.Refusal refusal = Admission.find(server, request.name(), export);
+        if (refusal == null && option == NbdOption.GO) {
+            refusal = Admission.open(export, session.export(), conn);
+            if (refusal != null && refusal.type() == NbdReplyType.ERR_POLICY) {
+                log.warn("[{}] {}: GO refused: {}", conn.id(), conn.peer(), refusal.message());
             }
         }
+        if (refusal != null) {
+            error(ctx, code, refusal.type(), refusal.message());
+            return;
+        }
+        writeInfoReplies(ctx, code, export, request.requests(NbdInfo.NAME), request.requests(NbdInfo.DESCRIPTION));
+        if (option == NbdOption.INFO) {
+            ctx.writeAndFlush(OptionReply.ack(code));
+            return;
+        }
+        ctx.write(OptionReply.ack(code));
+        enterTransmission(ctx, export, structured);
+    }
+
+    /** The INFO replies of INFO and GO: EXPORT, NAME and DESCRIPTION when asked, and BLOCK_SIZE. */
+    private void writeInfoReplies(ChannelHandlerContext ctx, int code, Export export, boolean wantName,
+                                  boolean wantDescription) {
         ctx.write(info(code, new InfoReply.Export(export.size(), export.transmissionFlags(structured))));
         if (wantName) {
             ctx.write(info(code, new InfoReply.Name(export.name())));
@@ -194,14 +210,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             ctx.write(info(code, new InfoReply.Description(export.description())));
         }
         // Sent even when not asked: our constraints are the portable defaults, so clients that ignore it are fine.
-        ctx.write(info(code, new InfoReply.BlockSize(export.blockSizes().minimum(), export.blockSizes().preferred(),
-                export.blockSizes().maxPayload())));
-        if (option == NbdOption.INFO) {
-            ctx.writeAndFlush(OptionReply.ack(code));
-            return;
-        }
-        ctx.write(OptionReply.ack(code));
-        enterTransmission(ctx, export, structured);
+        BlockSizes sizes = export.blockSizes();
+        ctx.write(info(code, new InfoReply.BlockSize(sizes.minimum(), sizes.preferred(), sizes.maxPayload())));
     }
 
     private static OptionReply info(int option, InfoReply info) {
@@ -219,73 +229,26 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /**
-     * rbd's session option (see {@link RbdSession}): registers this connection on its session's slot, fences the
-     * slot's older connection, and only then answers, with whether this export's write acks are durable.
-     */
+    /** rbd's session option: see {@link SessionOption}; FENCING until the older connection is fenced. */
     private void session(ChannelHandlerContext ctx, int code, ByteBuf data) {
-        RbdSession.Request r = RbdSession.Request.decode(data);
-        if (r == null) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "malformed rbd session option");
-            return;
+        CompletableFuture<Void> answered = session.handle(ctx, code, data);
+        if (answered != null) {
+            state = State.FENCING;
+            answered.thenRun(() -> {
+                if (state == State.FENCING) {
+                    state = State.OPTIONS;
+                }
+            });
         }
-        if (sessionExport != null) {
-            error(ctx, code, NbdReplyType.ERR_INVALID, "the rbd session option was already sent");
-            return;
-        }
-        Export export = server.export(r.export());
-        if (export == null) {
-            error(ctx, code, NbdReplyType.ERR_UNKNOWN, "unknown export '" + r.export() + "'");
-            return;
-        }
-        if (server.draining()) {
-            error(ctx, code, NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
-            return;
-        }
-        Export.Registration reg = export.register(r.session(), r.slot(), r.epoch(), conn);
-        if (reg.refusal() != null) {
-            log.warn("[{}] {}: rbd session refused: {}", conn.id(), conn.peer(), reg.refusal());
-            error(ctx, code, NbdReplyType.ERR_POLICY, reg.refusal());
-            return;
-        }
-        sessionExport = export;
-        conn.session(r.session());
-        int flags = export.syncMode() == SyncMode.ALWAYS ? RbdSession.ACKS_DURABLE : 0;
-        if (reg.fence() == null) {
-            log.debug("[{}] session {} slot {} epoch {}", conn.id(), r.session(), r.slot(),
-                    Long.toUnsignedString(r.epoch()));
-            ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(), 0, 0)
-                    .encode()));
-            ctx.writeAndFlush(OptionReply.ack(code));
-            return;
-        }
-        ConnectionInfo old = reg.fence();
-        log.info("[{}] session {} slot {} epoch {} -> {}: fencing connection [{}]", conn.id(), r.session(),
-                r.slot(), Long.toUnsignedString(reg.previousEpoch()), Long.toUnsignedString(r.epoch()), old.id());
-        old.fence().whenComplete((f, e) -> ctx.executor().execute(() -> {
-            if (!ctx.channel().isActive()) {
-                return;
-            }
-            if (e != null) {
-                error(ctx, code, NbdReplyType.ERR_PLATFORM, "fencing the old connection failed: " + e);
-                return;
-            }
-            log.info("[{}] connection [{}] fenced: {} request(s) finished, {} discarded", conn.id(), old.id(),
-                    f.finished(), f.discarded());
-            ctx.write(new OptionReply(code, RbdSession.REPLY, new RbdSession.Reply(flags, server.instance(),
-                    f.finished(), f.discarded()).encode()));
-            ctx.writeAndFlush(OptionReply.ack(code));
-        }));
     }
 
     private void error(ChannelHandlerContext ctx, int option, NbdReplyType type, String message) {
-        log.debug("[{}] {} -> {}: {}", conn.id(), NbdOption.describe(option), type, message);
-        ctx.writeAndFlush(OptionReply.error(option, type, message));
+        OptionErrors.send(ctx, conn, option, type, message);
     }
 
     private void enterTransmission(ChannelHandlerContext ctx, Export export, boolean structuredReplies) {
-        cancelTimeout();
-        conn.attach(export);
+        timeout.cancel();
+        state = State.DONE;
         ChannelPipeline p = ctx.pipeline();
         p.addAfter(DECODER, "transmission-codec", new ServerTransmissionCodec(export.blockSizes().maxPayload()));
         p.addAfter("transmission-codec", "transmission",
@@ -297,13 +260,6 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         p.remove(DECODER);
         log.info("[{}] opened peer={} export={} {} structured={}", conn.id(), conn.peer(), export.name(),
                 export.readOnly() ? "ro" : "rw", structuredReplies);
-    }
-
-    private void cancelTimeout() {
-        if (timeout != null) {
-            timeout.cancel(false);
-            timeout = null;
-        }
     }
 
     @Override

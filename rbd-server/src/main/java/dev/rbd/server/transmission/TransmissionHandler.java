@@ -3,12 +3,12 @@ package dev.rbd.server.transmission;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
-import dev.rbd.protocol.NbdSimpleReply;
-import dev.rbd.protocol.NbdStructuredReply;
-import dev.rbd.server.Export;
-import dev.rbd.server.ServerContext;
+import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.Fenceable;
+import dev.rbd.server.export.Fenced;
+import dev.rbd.server.export.ServerContext;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -22,30 +22,29 @@ import org.slf4j.LoggerFactory;
 /**
  * The transmission phase of one connection: hands requests to the {@link Dispatcher}, writes replies in whatever
  * order they complete, pauses reading while too much is in flight, and on DISC finishes what is in flight before
- * closing. All its state is touched on the channel's event loop only.
+ * closing. It is also the connection's {@link Fenceable} in this phase. All its state is touched on the
+ * channel's event loop only; flow control is {@link Backpressure}'s job, encoding replies {@link ReplyWriter}'s.
  */
-public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
+public final class TransmissionHandler extends ChannelInboundHandlerAdapter implements Fenceable {
     private static final Logger log = LoggerFactory.getLogger(TransmissionHandler.class);
 
     private final ServerContext server;
     private final Export export;
-    private final ConnectionInfo conn;
+    private final Connection conn;
     private final boolean structured;
     private final Dispatcher dispatcher;
     private ChannelHandlerContext ctx;
-    private int inFlight;
-    private long inFlightBytes;
-    private boolean paused;
+    private Backpressure backpressure;
+    private ReplyWriter replies;
     private boolean disconnecting;
-    private boolean flushPending;
     private boolean closed;
     private boolean released;
     private boolean fenced;
     private int finishedAfterFence;
     private int droppedAfterFence;
-    private CompletableFuture<ConnectionInfo.Fenced> fenceDone;
+    private CompletableFuture<Fenced> fenceDone;
 
-    public TransmissionHandler(ServerContext server, Export export, ConnectionInfo conn, boolean structured) {
+    public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured) {
         this.server = server;
         this.export = export;
         this.conn = conn;
@@ -56,7 +55,9 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        conn.fencer(this::fence);
+        this.backpressure = new Backpressure(ctx.channel().config(), server.maxInFlightBytes());
+        this.replies = new ReplyWriter(ctx, conn, export.name(), structured);
+        conn.fenceable(this);
     }
 
     /**
@@ -64,14 +65,15 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
      * are discarded, the bytes not yet read are dropped with the connection, and the future completes once no
      * request this connection read is running any more. Replies still due go nowhere.
      */
-    private CompletableFuture<ConnectionInfo.Fenced> fence() {
+    @Override
+    public CompletableFuture<Fenced> fence() {
         if (fenceDone == null) {
             fenced = true;
             fenceDone = new CompletableFuture<>();
             dispatcher.fence();
             ctx.channel().config().setAutoRead(false);
             log.info("[{}] fenced: a newer connection of {} took over; {} request(s) still running", conn.id(),
-                    conn.client(), inFlight);
+                    conn.client(), conn.inFlight());
             ctx.close();
             fenceIfDone();
         }
@@ -79,9 +81,9 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void fenceIfDone() {
-        if (fenceDone != null && inFlight == 0 && !fenceDone.isDone()) {
+        if (fenceDone != null && conn.inFlight() == 0 && !fenceDone.isDone()) {
             int discarded = dispatcher.discarded() + droppedAfterFence;
-            fenceDone.complete(new ConnectionInfo.Fenced(finishedAfterFence - dispatcher.discarded(), discarded));
+            fenceDone.complete(new Fenced(finishedAfterFence - dispatcher.discarded(), discarded));
         }
     }
 
@@ -101,7 +103,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
         if (req.command() == NbdCommand.DISC) {
             req.release();
             disconnecting = true;
-            log.debug("[{}] DISC with {} requests in flight", conn.id(), inFlight);
+            log.debug("[{}] DISC with {} requests in flight", conn.id(), conn.inFlight());
             closeIfDone();
             return;
         }
@@ -109,19 +111,15 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
         if (server.draining()) {
             long cookie = req.cookie();
             req.release();
-            reply(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
+            replies.write(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
             return;
         }
         NbdCommand cmd = req.command();
         long cookie = req.cookie();
         long offset = req.offset();
-        long weight = weight(req);
-        inFlight++;
-        inFlightBytes += weight;
-        if (!paused && inFlightBytes > server.maxInFlightBytes()) {
-            paused = true;
-            ctx.channel().config().setAutoRead(false);
-        }
+        long weight = Backpressure.weight(req);
+        conn.started();
+        backpressure.started(weight);
         dispatcher.dispatch(req, structured, ctx.alloc()).whenComplete((outcome, e) -> {
             Outcome o = e == null ? outcome : StoreErrors.toOutcome(e);
             EventLoop loop = ctx.channel().eventLoop();
@@ -133,15 +131,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
         });
     }
 
-    /** What a request holds in memory while in flight: its payload, or the buffer its read reply will need. */
-    private static long weight(NbdRequest req) {
-        NbdCommand c = req.command();
-        return c == NbdCommand.READ || c == NbdCommand.WRITE ? req.length() + 64 : 64;
-    }
-
     private void completed(NbdCommand cmd, long cookie, long offset, long weight, Outcome o) {
-        inFlight--;
-        inFlightBytes -= weight;
         if (fenced) {
             finishedAfterFence++;
         }
@@ -152,11 +142,10 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
                 conn.bytesWritten().addAndGet(weight - 64);
             }
         }
-        reply(cmd, cookie, offset, o);
-        if (paused && inFlightBytes <= server.maxInFlightBytes() / 2) {
-            paused = false;
-            ctx.channel().config().setAutoRead(true);
-        }
+        replies.write(cmd, cookie, offset, o);
+        backpressure.finished(weight);
+        // After the reply: a drain waiting for this connection then sees it flushed before closing the channel.
+        int inFlight = conn.finished();
         closeIfDone();
         if (inFlight == 0) {
             releaseIfClosed();
@@ -166,63 +155,16 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter {
 
     /** The writer lock goes once the connection is closed and none of its requests still runs. */
     private void releaseIfClosed() {
-        if (closed && inFlight == 0 && !released) {
+        if (closed && conn.inFlight() == 0 && !released) {
             released = true;
-            export.release(conn.client(), disconnecting);
+            export.writerLock().release(conn.client(), disconnecting);
         }
-    }
-
-    private void reply(NbdCommand cmd, long cookie, long offset, Outcome o) {
-        Channel ch = ctx.channel();
-        if (!ch.isActive()) {
-            if (o.data() != null) {
-                o.data().release();
-            }
-            return;
-        }
-        Object msg;
-        if (o.ok()) {
-            if (cmd == NbdCommand.READ && structured) {
-                msg = o.data().isReadable() ? NbdStructuredReply.offsetData(cookie, offset, o.data(), true)
-                        : releaseAnd(o, NbdStructuredReply.done(cookie));
-            } else if (cmd == NbdCommand.READ) {
-                msg = new NbdSimpleReply(cookie, 0, o.data());
-            } else {
-                msg = NbdSimpleReply.ok(cookie);
-            }
-        } else {
-            log.debug("[{}] {} cookie {} -> {}: {}", conn.id(), cmd, cookie, o.error(), o.message());
-            if (o.error() == NbdError.EIO) {
-                log.warn("[{}] export {}: {} failed: {}", conn.id(), export.name(), cmd, o.message());
-            }
-            msg = structured ? NbdStructuredReply.error(cookie, o.error(), o.message())
-                    : NbdSimpleReply.error(cookie, o.error());
-        }
-        ctx.write(msg, ctx.voidPromise());
-        // Coalesce: one flush after every reply that completed in this turn of the event loop.
-        if (!flushPending) {
-            flushPending = true;
-            ch.eventLoop().execute(() -> {
-                flushPending = false;
-                ctx.flush();
-            });
-        }
-    }
-
-    private static Object releaseAnd(Outcome o, Object msg) {
-        o.data().release();
-        return msg;
     }
 
     private void closeIfDone() {
-        if (disconnecting && inFlight == 0) {
+        if (disconnecting && conn.inFlight() == 0) {
             ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
         }
-    }
-
-    /** Requests still running for this connection. */
-    public int inFlight() {
-        return inFlight;
     }
 
     @Override

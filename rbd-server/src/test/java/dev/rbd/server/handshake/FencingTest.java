@@ -8,14 +8,13 @@ import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.RbdSession;
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RawNbdClient;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
 import dev.rbd.server.TestServers;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -168,8 +167,8 @@ class FencingTest {
 
     @Test
     void goMustNameTheSessionsExportAndFlushModeAcksAreNotDurable() throws Exception {
-        server = TestServers.start(new Export("disk", "d", new MemoryBlockStore(1 << 20), false, false,
-                SyncMode.FLUSH, BlockSizes.DEFAULT), TestServers.export("other", new MemoryBlockStore(4096), true));
+        server = TestServers.start(Export.builder("disk", new MemoryBlockStore(1 << 20)).description("d")
+                .syncMode(SyncMode.FLUSH).build(), TestServers.export("other", new MemoryBlockStore(4096), true));
         try (RawNbdClient a = new RawNbdClient(server.port()).greet()) {
             assertThat(parse(session(a, UUID.randomUUID(), 0, 1).get(0)).acksDurable()).isFalse();
             OptReply r = a.go("other");
@@ -201,7 +200,7 @@ class FencingTest {
                 assertThat(b.closedByServer()).isTrue();
             }
             // a clean goodbye releases the lock at once
-            await().atMost(Duration.ofSeconds(5)).until(() -> disk.owner() == null);
+            await().atMost(Duration.ofSeconds(5)).until(() -> disk.writerLock().owner() == null);
             assertThat(other.go("disk").type()).isEqualTo(NbdReplyType.ACK.code());
         }
     }

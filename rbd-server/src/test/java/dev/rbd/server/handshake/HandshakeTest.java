@@ -6,17 +6,15 @@ import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RawNbdClient;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.ServerConfig;
-import dev.rbd.server.SyncMode;
 import dev.rbd.server.TestServers;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.MemoryBlockStore;
-import java.io.DataInputStream;
 import java.io.ByteArrayInputStream;
+import java.io.DataInputStream;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -239,8 +237,7 @@ class HandshakeTest {
     @Test
     void clientThatNeverFinishesItsHandshakeIsDropped() throws Exception {
         RbdServer quick = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofMillis(300)), new Export("d", "d", new MemoryBlockStore(4096),
-                false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT));
+                .withHandshakeTimeout(Duration.ofMillis(300)), Export.builder("d", new MemoryBlockStore(4096)).build());
         try (RawNbdClient c = new RawNbdClient(quick.port()).greet()) {
             long t0 = System.nanoTime();
             assertThat(c.closedByServer()).isTrue();

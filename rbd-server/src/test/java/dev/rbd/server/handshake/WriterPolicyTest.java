@@ -4,13 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.rbd.protocol.NbdReplyType;
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RawNbdClient;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.SyncMode;
 import dev.rbd.server.TestServers;
+import dev.rbd.server.export.Export;
 import dev.rbd.server.store.MemoryBlockStore;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
@@ -31,7 +29,7 @@ class WriterPolicyTest {
             // still owned through a2
             assertThat(b.go("disk").type()).isEqualTo(NbdReplyType.ERR_POLICY.code());
             a2.close();
-            await().atMost(Duration.ofSeconds(5)).until(() -> disk.owner() == null);
+            await().atMost(Duration.ofSeconds(5)).until(() -> disk.writerLock().owner() == null);
             assertThat(b.go("disk").type()).isEqualTo(NbdReplyType.ACK.code());
             b.close();
         } finally {
@@ -53,8 +51,7 @@ class WriterPolicyTest {
 
     @Test
     void sharedExportTakesSeveralWriters() throws Exception {
-        Export shared = new Export("disk", "d", new MemoryBlockStore(1 << 20), false, true, SyncMode.ALWAYS,
-                BlockSizes.DEFAULT);
+        Export shared = Export.builder("disk", new MemoryBlockStore(1 << 20)).description("d").shared(true).build();
         RbdServer server = TestServers.start(shared);
         try (RawNbdClient a = new RawNbdClient(server.port(), "127.0.0.1").open("disk", true);
              RawNbdClient b = new RawNbdClient(server.port(), "127.0.0.2").open("disk", true)) {
@@ -71,7 +68,7 @@ class WriterPolicyTest {
         try (RawNbdClient a = new RawNbdClient(server.port(), "127.0.0.1").greet()) {
             assertThat(a.option(dev.rbd.protocol.NbdOption.INFO.code(), RawNbdClient.infoData("disk")))
                     .last().extracting(OptReply::type).isEqualTo(NbdReplyType.ACK.code());
-            assertThat(disk.owner()).isNull();
+            assertThat(disk.writerLock().owner()).isNull();
         } finally {
             server.close();
         }

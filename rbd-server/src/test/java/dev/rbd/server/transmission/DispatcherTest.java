@@ -6,9 +6,7 @@ import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
-import dev.rbd.server.SyncMode;
+import dev.rbd.server.export.Export;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
@@ -23,7 +21,7 @@ import org.junit.jupiter.api.Test;
 class DispatcherTest {
     private final ExecutorService io = Executors.newFixedThreadPool(2);
     private final MemoryBlockStore store = new MemoryBlockStore(1 << 20);
-    private final Export export = new Export("m", "m", store, false, false, SyncMode.ALWAYS, BlockSizes.DEFAULT);
+    private final Export export = Export.builder("m", store).build();
     private final Dispatcher dispatcher = new Dispatcher(export, io);
 
     @AfterEach

@@ -11,13 +11,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
-import dev.rbd.server.BlockSizes;
-import dev.rbd.server.Export;
 import dev.rbd.server.RawNbdClient;
 import dev.rbd.server.RawNbdClient.Reply;
 import dev.rbd.server.RbdServer;
-import dev.rbd.server.SyncMode;
 import dev.rbd.server.TestServers;
+import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.MemoryBlockStore;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -42,8 +42,8 @@ class TransmissionTest {
         server = TestServers.start(TestServers.export("disk", new MemoryBlockStore(8 << 20), false),
                 TestServers.export("usr", new MemoryBlockStore(1 << 20), true),
                 TestServers.export("huge", new MemoryBlockStore(HUGE), false),
-                new Export("small", "1 MiB payloads, 512-byte blocks", new MemoryBlockStore(1 << 20), false, true,
-                        SyncMode.FLUSH, new BlockSizes(512, 4096, 1 << 20)));
+                Export.builder("small", new MemoryBlockStore(1 << 20)).description("1 MiB payloads, 512-byte blocks")
+                        .shared(true).syncMode(SyncMode.FLUSH).blockSizes(new BlockSizes(512, 4096, 1 << 20)).build());
         port = server.port();
     }
 

@@ -1,4 +1,4 @@
-package dev.rbd.server;
+package dev.rbd.server.export;
 
 import java.net.InetSocketAddress;
 import java.nio.file.Path;

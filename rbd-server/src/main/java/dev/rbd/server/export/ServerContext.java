@@ -1,10 +1,14 @@
-package dev.rbd.server;
+package dev.rbd.server.export;
 
+import io.netty.channel.Channel;
 import io.netty.channel.group.ChannelGroup;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 
 /** What every connection's handlers share: the exports, limits, the I/O executor, and the server's state. */
@@ -72,7 +76,19 @@ public final class ServerContext {
         return draining;
     }
 
-    void startDraining() {
+    /**
+     * Starts draining: new requests get ESHUTDOWN from now on. The future completes once no connection has a
+     * request in flight.
+     */
+    public CompletableFuture<Void> startDraining() {
         draining = true;
+        List<CompletableFuture<Void>> idle = new ArrayList<>();
+        for (Channel ch : channels) {
+            Connection c = Connection.of(ch);
+            if (c != null) {
+                idle.add(c.idle());
+            }
+        }
+        return CompletableFuture.allOf(idle.toArray(new CompletableFuture<?>[0]));
     }
 }

@@ -1,4 +1,4 @@
-package dev.rbd.server;
+package dev.rbd.server.export;
 
 /**
  * Block size constraints advertised with {@code NBD_INFO_BLOCK_SIZE}: minimum (alignment), preferred and maximum

@@ -1,4 +1,4 @@
-package dev.rbd.server;
+package dev.rbd.server.export;
 
 /** When writes become durable. */
 public enum SyncMode {

@@ -1,0 +1,157 @@
+package dev.rbd.server.export;
+
+import io.netty.channel.Channel;
+import io.netty.util.AttributeKey;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Who a connection is and what it did: its id and peer for log lines, the client identity the writer lock is
+ * keyed on (the rbd session, when the client sent one), byte counters for the closing log line, its requests in
+ * flight, and what fences it.
+ */
+public final class Connection {
+    private static final AttributeKey<Connection> KEY = AttributeKey.valueOf(Connection.class, "connection");
+    private static final AtomicLong IDS = new AtomicLong();
+
+    private final long id = IDS.incrementAndGet();
+    private final String peer;
+    private final String client;
+    private final long startNanos = System.nanoTime();
+    private final AtomicLong bytesRead = new AtomicLong();
+    private final AtomicLong bytesWritten = new AtomicLong();
+    private final AtomicLong requests = new AtomicLong();
+    private volatile Channel channel;
+    private volatile UUID session;
+    private volatile Fenceable fenceable;
+    // Touched on the channel's event loop only.
+    private int inFlight;
+    private CompletableFuture<Void> idle;
+
+    /**
+     * @param peer   the remote address as text
+     * @param client the identity for the writer lock: the source address (TCP) or the peer's uid and pid (Unix)
+     */
+    public Connection(String peer, String client) {
+        this.peer = peer;
+        this.client = client;
+    }
+
+    /** The connection bound to {@code ch}, or {@code null}. */
+    public static Connection of(Channel ch) {
+        return ch.attr(KEY).get();
+    }
+
+    /** Binds the channel; until the transmission phase, fencing simply closes it. */
+    public Connection bind(Channel ch) {
+        channel = ch;
+        ch.attr(KEY).set(this);
+        fenceable = () -> {
+            ch.close();
+            return CompletableFuture.completedFuture(new Fenced(0, 0));
+        };
+        return this;
+    }
+
+    Channel channel() {
+        return channel;
+    }
+
+    /** Replaces what fences this connection (the transmission phase knows about requests in flight). */
+    public void fenceable(Fenceable f) {
+        fenceable = f;
+    }
+
+    Fenceable fenceable() {
+        return fenceable;
+    }
+
+    public long id() {
+        return id;
+    }
+
+    public String peer() {
+        return peer;
+    }
+
+    /** The writer lock's notion of this client: its rbd session, else its source address or Unix peer. */
+    public String client() {
+        UUID s = session;
+        return s != null ? "session " + s : client;
+    }
+
+    public UUID session() {
+        return session;
+    }
+
+    public void session(UUID id) {
+        session = id;
+    }
+
+    public long ageMillis() {
+        return (System.nanoTime() - startNanos) / 1_000_000;
+    }
+
+    /** Data bytes read from the export for this client. */
+    public AtomicLong bytesRead() {
+        return bytesRead;
+    }
+
+    /** Data bytes written to the export by this client. */
+    public AtomicLong bytesWritten() {
+        return bytesWritten;
+    }
+
+    public AtomicLong requests() {
+        return requests;
+    }
+
+    /** A request was handed to the dispatcher; on the event loop. */
+    public void started() {
+        inFlight++;
+    }
+
+    /**
+     * A request finished and its reply is written; on the event loop. Returns the requests still in flight. A drain
+     * waiting for this connection hears of it in a later task, after the reply's flush.
+     */
+    public int finished() {
+        if (--inFlight == 0 && idle != null) {
+            CompletableFuture<Void> f = idle;
+            channel.eventLoop().execute(() -> f.complete(null));
+        }
+        return inFlight;
+    }
+
+    /** Requests handed to the dispatcher and not yet finished; on the event loop. */
+    public int inFlight() {
+        return inFlight;
+    }
+
+    /** Completes once no request of this connection is in flight; callable from any thread. */
+    CompletableFuture<Void> idle() {
+        Channel ch = channel;
+        CompletableFuture<Void> done = new CompletableFuture<>();
+        if (ch == null) {
+            done.complete(null);
+            return done;
+        }
+        try {
+            ch.eventLoop().execute(() -> {
+                if (inFlight == 0) {
+                    done.complete(null);
+                } else {
+                    if (idle == null || idle.isDone()) {
+                        idle = new CompletableFuture<>();
+                    }
+                    idle.whenComplete((v, e) -> done.complete(null));
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            done.complete(null); // its event loop is gone, and its requests with it
+        }
+        return done;
+    }
+}
