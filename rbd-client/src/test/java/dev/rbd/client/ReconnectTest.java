@@ -205,4 +205,30 @@ class ReconnectTest {
             c.close();
         }
     }
+
+    @Test
+    void anExportThatChangedAcrossTheReconnectFailsTheSessionWithExportChanged() throws Exception {
+        RbdServer server = start(new DurableMemory(), 0);
+        int port = server.port();
+        RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + port + "/disk", FAST);
+        RbdServer smaller = null;
+        try {
+            server.close();
+            CompletableFuture<Void> w = c.write(0, block(3)); // waits for the reconnect
+            smaller = start(new MemoryBlockStore(2 << 20), port);
+            assertThatThrownBy(() -> w.get(10, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(ExportChangedException.class, e -> {
+                        assertThat(e.before().size()).isEqualTo(4 << 20);
+                        assertThat(e.after().size()).isEqualTo(2 << 20);
+                    });
+            assertThat(c.reconnects()).isZero();
+            assertThat(Thread.getAllStackTraces().keySet()).as("reconnects are scheduled, not threads of their own")
+                    .noneMatch(t -> t.getName().startsWith("rbd-reconnect"));
+        } finally {
+            c.close();
+            if (smaller != null) {
+                smaller.close();
+            }
+        }
+    }
 }
