@@ -4,6 +4,7 @@ import dev.rbd.client.internal.Budget;
 import dev.rbd.client.internal.Connection;
 import dev.rbd.client.internal.Dialer;
 import dev.rbd.client.internal.Established;
+import dev.rbd.client.internal.Policy;
 import dev.rbd.client.internal.Session;
 import dev.rbd.client.internal.Submitter;
 import dev.rbd.protocol.NbdCommand;
@@ -42,7 +43,7 @@ public final class RbdClient implements AutoCloseable {
         this.dialer = dialer;
         this.info = first.get(0).info();
         this.budget = new Budget(options.maxInFlight(), options.maxRetainedBytes(), options.blockTimeout());
-        this.session = new Session(first, dialer, new Session.Policy(options.reconnectWait(),
+        this.session = new Session(first, dialer, new Policy(options.reconnectWait(),
                 options.backoffInitial(), options.backoffMax(), options.quiescence(),
                 options.maxRetainedBytes() / 8), options.callbackExecutor());
         this.submitter = new Submitter(options, info, session, budget);

@@ -34,13 +34,13 @@ final class Reconnect {
     private final Target target;
     private final Dialer dialer;
     private final ScheduledExecutorService scheduler;
-    private final Session.Policy policy;
+    private final Policy policy;
     private final ExportInfo info;
     private final long deadline;
     private long delay;
     private RbdException last;
 
-    Reconnect(int slot, Target target, Dialer dialer, Session.Policy policy, ExportInfo info) {
+    Reconnect(int slot, Target target, Dialer dialer, Policy policy, ExportInfo info) {
         this.slot = slot;
         this.target = target;
         this.dialer = dialer;

@@ -1,12 +1,8 @@
 package dev.rbd.client.internal;
 
 import dev.rbd.client.ExportInfo;
-import dev.rbd.client.OutcomeUnknownException;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
-import dev.rbd.protocol.NbdConstants;
-import io.netty.buffer.Unpooled;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
@@ -16,8 +12,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.concurrent.atomic.AtomicLong;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The client's session: one or more connections ("slots", several only where the server allows multi-conn), and
@@ -36,48 +30,23 @@ import org.slf4j.LoggerFactory;
  * runs, nothing else is sent.
  *
  * <p>When a slot's reconnect wait runs out, never-sent requests fail plainly, sent writes with
- * {@link OutcomeUnknownException}, and the session accepts no more work.
+ * {@link dev.rbd.client.OutcomeUnknownException}, and the session accepts no more work.
+ *
+ * <p>The parts: {@link Reconnect} brings a slot back, {@link Unflushed} keeps acknowledged writes,
+ * {@link ReplayGate} decides when they are written again, {@link Answers} retires and completes requests.
  */
 public final class Session implements Request.Sink, Reconnect.Target {
-    private static final Logger log = LoggerFactory.getLogger(Session.class);
-    private static final Runnable NOTHING = () -> { };
-
-    /**
-     * How the session reconnects and retains.
-     *
-     * @param autoFlushBytes when acknowledged-but-unflushed writes hold this many bytes, the session sends a FLUSH
-     *                       of its own so they can be let go
-     */
-    public record Policy(Duration reconnectWait, Duration backoffInitial, Duration backoffMax, Duration quiescence,
-                         long autoFlushBytes) {
-    }
-
-    /** One connection of the session, and the requests its death left waiting for its return. */
-    private static final class Slot {
-        final int index;
-        long epoch = 1;
-        Connection connection;
-        boolean reconnecting;
-        final List<Request> orphans = new ArrayList<>();
-
-        Slot(int index) {
-            this.index = index;
-        }
-    }
-
-    private final Executor callbacks;
+    private final Answers answers;
     private final Dialer dialer;
     private final Policy policy;
     private final ExportInfo info;
     private final Slot[] slots;
     private final Unflushed unflushed;
+    private final ReplayGate gate;
     private final AtomicLong seqs = new AtomicLong();
     private final AtomicLong replayed = new AtomicLong();
     /** Requests with no live connection to go to, or held back while unflushed writes are replayed. */
     private final List<Request> waiting = new ArrayList<>();
-    private long serverInstance;
-    private boolean replayUnflushed;
-    private boolean gated;
     private int next;
     private boolean closed;
     private RbdException failure;
@@ -90,12 +59,12 @@ public final class Session implements Request.Sink, Reconnect.Target {
      *                  budget) runs on the network thread, so a caller blocked in a callback cannot stall it
      */
     public Session(List<Established> first, Dialer dialer, Policy policy, Executor callbacks) {
-        this.callbacks = callbacks;
         this.dialer = dialer;
         this.policy = policy;
         this.info = first.get(0).info();
         this.unflushed = new Unflushed(policy.autoFlushBytes());
-        this.serverInstance = first.get(0).serverInstance();
+        this.answers = new Answers(info, unflushed, callbacks, this::submit, () -> stoppedBy() != null);
+        this.gate = new ReplayGate(unflushed, first.get(0).serverInstance());
         this.slots = new Slot[first.size()];
         for (int i = 0; i < slots.length; i++) {
             slots[i] = new Slot(i);
@@ -116,8 +85,8 @@ public final class Session implements Request.Sink, Reconnect.Target {
         Slot slot;
         RbdException f;
         synchronized (this) {
-            f = failure != null ? failure : closed ? clientClosed() : null;
-            slot = f != null || gated ? null : pick();
+            f = stoppedBy();
+            slot = f != null || gate.isShut() ? null : pick();
             if (slot == null) {
                 if (f == null) {
                     waiting.add(r);
@@ -129,7 +98,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
             c = slot != null ? slot.connection : null;
         }
         if (f != null) {
-            fail(r, f);
+            answers.fail(r, f);
             return;
         }
         r.slot = slot.index;
@@ -151,17 +120,12 @@ public final class Session implements Request.Sink, Reconnect.Target {
     @Override
     public void replied(Request r, Connection c, RbdException e) {
         if (e == null) {
-            answered(r);
+            answers.answered(r);
         } else if (e instanceof ConnectionLostException lost) {
             r.sent |= lost.sent();
             lost(slots[r.slot], c, r, lost);
         } else {
-            r.over();
-            r.retire();
-            if (flushEnded(r)) {
-                autoFlush();
-            }
-            callbacks.execute(() -> r.result.completeExceptionally(e));
+            answers.refused(r, e);
         }
     }
 
@@ -170,7 +134,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
         RbdException f;
         boolean reconnecting = policy.reconnectWait().toMillis() > 0;
         synchronized (this) {
-            f = failure != null ? failure : closed ? clientClosed() : null;
+            f = stoppedBy();
             if (f == null && reconnecting) {
                 replayed.incrementAndGet();
                 if (slot.connection == c || slot.reconnecting) {
@@ -183,56 +147,18 @@ public final class Session implements Request.Sink, Reconnect.Target {
         if (f == null && reconnecting) {
             attempt(r); // the slot already came back, so the dead connection was fenced
         } else {
-            fail(r, f != null && reconnecting ? f : cause); // without reconnecting, the connection's own reason
+            // without reconnecting, the connection's own reason
+            answers.fail(r, f != null && reconnecting ? f : cause);
         }
     }
 
-    private void answered(Request r) {
-        boolean retain = r.changesData() && !info.durableAcks() && (r.flags & NbdConstants.CMD_FLAG_FUA) == 0;
-        Unflushed.Kept kept = retain ? unflushed.keep(r) : Unflushed.Kept.NO;
-        List<Request> covered = r.command == NbdCommand.FLUSH ? unflushed.coveredBy(r.covers) : List.of();
-        r.over();
-        if (kept == Unflushed.Kept.NO) {
-            r.retire();
-        }
-        covered.forEach(Request::retire);
-        if (kept == Unflushed.Kept.YES_FLUSH_DUE | flushEnded(r)) {
-            autoFlush();
-        }
-        callbacks.execute(() -> r.result.complete(null));
-    }
-
-    /** A FLUSH of the session's own, so acknowledged writes can be let go. */
-    private void autoFlush() {
-        submit(new Request(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, NOTHING, NOTHING, true));
-    }
-
-    /** After an own FLUSH ended: whether another is due. */
-    private boolean flushEnded(Request r) {
-        if (!r.internal) {
-            return false;
-        }
-        boolean stopped;
-        synchronized (this) {
-            stopped = failure != null || closed;
-        }
-        return unflushed.flushEnded(stopped);
+    /** Why the session takes no more work, or {@code null} while it does. */
+    private synchronized RbdException stoppedBy() {
+        return failure != null ? failure : closed ? clientClosed() : null;
     }
 
     private static RbdException clientClosed() {
         return new RbdException("the client was closed");
-    }
-
-    private void fail(Request r, RbdException cause) {
-        r.over();
-        r.retire();
-        if (r.internal) {
-            unflushed.flushFailed();
-            log.warn("flush to let go of acknowledged writes failed: {}", cause.getMessage());
-        }
-        RbdException e = r.sent && r.changesData() ? new OutcomeUnknownException(r.describe() + " was sent but "
-                + "never answered (" + cause.getMessage() + "); it may or may not have taken effect", cause) : cause;
-        callbacks.execute(() -> r.result.completeExceptionally(e));
     }
 
     private void watch(Slot slot, Connection c) {
@@ -256,8 +182,8 @@ public final class Session implements Request.Sink, Reconnect.Target {
             failAll();
             return;
         }
-        if (Arrays.stream(slots).allMatch(s -> s.connection == null) && !unflushed.isEmpty()) {
-            replayUnflushed = true; // the server may have gone with them
+        if (Arrays.stream(slots).allMatch(s -> s.connection == null)) {
+            gate.allConnectionsLost();
         }
         if (!slot.reconnecting) {
             slot.reconnecting = true;
@@ -271,7 +197,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
         List<Request> kept = unflushed.drain(false);
         RbdException f = failure;
         CompletableFuture.runAsync(() -> {
-            rest.forEach(r -> fail(r, f));
+            rest.forEach(r -> answers.fail(r, f));
             kept.forEach(Request::retire);
         });
     }
@@ -312,18 +238,13 @@ public final class Session implements Request.Sink, Reconnect.Target {
     public void resume(int index, Established e) {
         Slot slot = slots[index];
         List<Request> replay;
-        List<Request> again = List.of();
+        List<Request> again;
         synchronized (this) {
             if (closed) {
                 e.connection().channel().close();
                 slot.reconnecting = false;
                 return;
             }
-            if (e.serverInstance() != 0 && serverInstance != 0 && e.serverInstance() != serverInstance
-                    && !unflushed.isEmpty()) {
-                replayUnflushed = true; // a new server process: what it acknowledged without a sync may be gone
-            }
-            serverInstance = e.serverInstance();
             slot.connection = e.connection();
             slot.reconnecting = false;
             reconnects++;
@@ -331,11 +252,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
             slot.orphans.clear();
             replay.addAll(waiting);
             waiting.clear();
-            if (replayUnflushed && !gated) {
-                replayUnflushed = false;
-                again = unflushed.snapshot();
-                gated = !again.isEmpty();
-            }
+            again = gate.reconnected(e.serverInstance());
         }
         watch(slot, e.connection());
         replay.sort(Comparator.comparingLong(r -> r.seq));
@@ -349,19 +266,15 @@ public final class Session implements Request.Sink, Reconnect.Target {
 
     /** The unflushed writes were written again, or could not be: open the gate; if lost, the next reconnect retries. */
     private void replayEnded(Throwable ex) {
+        Throwable cause = ex instanceof CompletionException && ex.getCause() != null ? ex.getCause() : ex;
+        List<Request> held;
         synchronized (this) {
-            gated = false;
-            Throwable cause = ex instanceof CompletionException && ex.getCause() != null ? ex.getCause() : ex;
-            if (cause instanceof ConnectionLostException) {
-                replayUnflushed = true; // the next reconnect tries again
-            } else if (cause != null && failure == null && !closed) {
+            gate.opened(cause instanceof ConnectionLostException);
+            if (cause != null && !(cause instanceof ConnectionLostException) && failure == null && !closed) {
                 failure = new RbdException("replaying acknowledged writes the server may have lost failed: "
                         + cause.getMessage(), null, cause);
                 failAll();
             }
-        }
-        List<Request> held;
-        synchronized (this) {
             held = new ArrayList<>(waiting);
             waiting.clear();
         }
@@ -372,11 +285,6 @@ public final class Session implements Request.Sink, Reconnect.Target {
     /** The live connections (fewer than the slots while some reconnect). */
     public synchronized List<Connection> connections() {
         return Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
-    }
-
-    /** Connections the session keeps (its slots). */
-    public int slots() {
-        return slots.length;
     }
 
     /** Successful reconnects so far. */
@@ -411,10 +319,10 @@ public final class Session implements Request.Sink, Reconnect.Target {
             closed = true;
             kept = unflushed.drain(true);
             rest = takeWaiting();
-            live = Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
+            live = connections();
         }
         kept.forEach(Request::retire);
-        rest.forEach(r -> fail(r, clientClosed()));
+        rest.forEach(r -> answers.fail(r, clientClosed()));
         return live;
     }
 }
