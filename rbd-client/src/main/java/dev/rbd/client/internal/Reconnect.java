@@ -71,8 +71,13 @@ final class Reconnect {
             dialer.dial(slot, epoch).whenComplete((e, ex) -> {
                 if (ex != null) {
                     failed(ex);
-                } else {
+                    return;
+                }
+                try {
                     connected(e, epoch);
+                } catch (RuntimeException x) {
+                    e.connection().channel().close();
+                    failed(x);
                 }
             });
         } catch (RuntimeException ex) {

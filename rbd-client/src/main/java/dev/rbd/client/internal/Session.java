@@ -4,10 +4,8 @@ import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
@@ -40,14 +38,13 @@ public final class Session implements Request.Sink, Reconnect.Target {
     private final Dialer dialer;
     private final Policy policy;
     private final ExportInfo info;
-    private final Slot[] slots;
+    private final Slots slots;
     private final Unflushed unflushed;
     private final ReplayGate gate;
     private final AtomicLong seqs = new AtomicLong();
     private final AtomicLong replayed = new AtomicLong();
     /** Requests with no live connection to go to, or held back while unflushed writes are replayed. */
     private final List<Request> waiting = new ArrayList<>();
-    private int next;
     private boolean closed;
     private RbdException failure;
     private int reconnects;
@@ -65,11 +62,9 @@ public final class Session implements Request.Sink, Reconnect.Target {
         this.unflushed = new Unflushed(policy.autoFlushBytes());
         this.answers = new Answers(info, unflushed, callbacks, this::submit, () -> stoppedBy() != null);
         this.gate = new ReplayGate(unflushed, first.get(0).serverInstance());
-        this.slots = new Slot[first.size()];
-        for (int i = 0; i < slots.length; i++) {
-            slots[i] = new Slot(i);
-            slots[i].connection = first.get(i).connection();
-            watch(slots[i], first.get(i).connection());
+        this.slots = new Slots(first);
+        for (int i = 0; i < first.size(); i++) {
+            watch(slots.get(i), first.get(i).connection());
         }
     }
 
@@ -86,7 +81,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
         RbdException f;
         synchronized (this) {
             f = stoppedBy();
-            slot = f != null || gate.isShut() ? null : pick();
+            slot = f != null || gate.isShut() ? null : slots.pick();
             if (slot == null) {
                 if (f == null) {
                     waiting.add(r);
@@ -106,24 +101,13 @@ public final class Session implements Request.Sink, Reconnect.Target {
         c.submit(r);
     }
 
-    /** The next live slot, round robin; {@code null} when none is live. */
-    private Slot pick() {
-        for (int i = 0; i < slots.length; i++) {
-            Slot s = slots[next++ % slots.length];
-            if (s.connection != null) {
-                return s;
-            }
-        }
-        return null;
-    }
-
     @Override
     public void replied(Request r, Connection c, RbdException e) {
         if (e == null) {
             answers.answered(r);
         } else if (e instanceof ConnectionLostException lost) {
             r.sent |= lost.sent();
-            lost(slots[r.slot], c, r, lost);
+            lost(slots.get(r.slot), c, r, lost);
         } else {
             answers.refused(r, e);
         }
@@ -182,7 +166,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
             failAll();
             return;
         }
-        if (Arrays.stream(slots).allMatch(s -> s.connection == null)) {
+        if (slots.allDead()) {
             gate.allConnectionsLost();
         }
         if (!slot.reconnecting) {
@@ -206,25 +190,22 @@ public final class Session implements Request.Sink, Reconnect.Target {
     private List<Request> takeWaiting() {
         List<Request> rest = new ArrayList<>(waiting);
         waiting.clear();
-        for (Slot s : slots) {
-            rest.addAll(s.orphans);
-            s.orphans.clear();
-        }
+        slots.takeOrphans(rest);
         return rest;
     }
 
     @Override
     public synchronized long nextEpoch(int index) {
         if (closed || failure != null) {
-            slots[index].reconnecting = false;
+            slots.get(index).reconnecting = false;
             return -1;
         }
-        return ++slots[index].epoch;
+        return ++slots.get(index).epoch;
     }
 
     @Override
     public synchronized void giveUp(int index, RbdException f) {
-        slots[index].reconnecting = false;
+        slots.get(index).reconnecting = false;
         if (failure == null && !closed) {
             failure = f;
         }
@@ -236,7 +217,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
     /** A slot is back: replay (unflushed writes first where needed), then let everything else go. */
     @Override
     public void resume(int index, Established e) {
-        Slot slot = slots[index];
+        Slot slot = slots.get(index);
         List<Request> replay;
         List<Request> again;
         synchronized (this) {
@@ -284,7 +265,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
 
     /** The live connections (fewer than the slots while some reconnect). */
     public synchronized List<Connection> connections() {
-        return Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
+        return slots.live();
     }
 
     /** Successful reconnects so far. */
