@@ -5,7 +5,6 @@ import dev.rbd.client.OutcomeUnknownException;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
-import io.netty.buffer.Unpooled;
 import java.util.List;
 import java.util.concurrent.Executor;
 import java.util.function.BooleanSupplier;
@@ -21,7 +20,6 @@ import org.slf4j.LoggerFactory;
  */
 final class Answers {
     private static final Logger log = LoggerFactory.getLogger(Answers.class);
-    private static final Runnable NOTHING = () -> { };
 
     private final ExportInfo info;
     private final Unflushed unflushed;
@@ -80,8 +78,7 @@ final class Answers {
 
     /** A FLUSH of the session's own, so acknowledged writes can be let go. */
     private void autoFlush() {
-        submit.accept(new Request(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, NOTHING, NOTHING,
-                true));
+        submit.accept(Request.flush(true));
     }
 
     /** After an own FLUSH ended: whether another is due. */

@@ -4,6 +4,7 @@ import dev.rbd.client.NbdErrorException;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -22,17 +23,20 @@ public final class Request {
         void replied(Request r, Connection c, RbdException error);
     }
 
+    private static final Runnable NOTHING = () -> { };
+
     final int flags;
     final NbdCommand command;
     final long offset;
+    /** The wire's 32-bit length, unsigned (a TRIM may cover up to 4 GiB - 1). */
     final int length;
     final ByteBuf payload;
     /** Where a READ's data lands, at {@link #targetOffset}. */
     final byte[] target;
     final int targetOffset;
-    final CompletableFuture<Void> result;
-    private final Runnable onAnswered;
-    private final Runnable onRetire;
+    final CompletableFuture<Void> result = new CompletableFuture<>();
+    private Runnable onAnswered = NOTHING;
+    private Runnable onRetire = NOTHING;
     private final AtomicBoolean answered = new AtomicBoolean();
     private final AtomicBoolean retired = new AtomicBoolean();
     /** A FLUSH the session sends of its own, to let go of acknowledged writes. */
@@ -51,35 +55,52 @@ public final class Request {
     /** An error chunk of a structured reply, until its final chunk. */
     NbdErrorException error;
 
-    /**
-     * @param onAnswered runs once the request is over (answered or failed)
-     * @param onRetire   runs once its payload is let go (answered, covered by a FLUSH where acks are not
-     *                   durable, or failed); both on a network thread, before the future completes on the callback
-     *                   executor: they must not block
-     */
-    public Request(int flags, NbdCommand command, long offset, int length, ByteBuf payload, byte[] target,
-                   int targetOffset, Runnable onAnswered, Runnable onRetire) {
-        this(flags, command, offset, length, payload, target, targetOffset, onAnswered, onRetire, false);
-    }
-
-    Request(int flags, NbdCommand command, long offset, int length, ByteBuf payload, byte[] target, int targetOffset,
-            Runnable onAnswered, Runnable onRetire, boolean internal) {
+    private Request(int flags, NbdCommand command, long offset, long length, ByteBuf payload, byte[] target,
+                    int targetOffset, boolean internal) {
         this.flags = flags;
         this.command = command;
         this.offset = offset;
-        this.length = length;
+        this.length = (int) length;
         this.payload = payload;
         this.target = target;
         this.targetOffset = targetOffset;
-        this.result = new CompletableFuture<>();
-        this.onAnswered = onAnswered;
-        this.onRetire = onRetire;
         this.internal = internal;
     }
 
-    /** Completes when the request is answered or failed, on the session's callback executor. */
-    public CompletableFuture<Void> result() {
-        return result;
+    /** A READ of {@code length} bytes at {@code offset}, landing in {@code target} at {@code targetOffset}. */
+    static Request read(long offset, int length, byte[] target, int targetOffset) {
+        return new Request(0, NbdCommand.READ, offset, length, Unpooled.EMPTY_BUFFER, target, targetOffset, false);
+    }
+
+    /** A WRITE of {@code payload}, which the request now owns. */
+    static Request write(int flags, long offset, ByteBuf payload) {
+        return new Request(flags, NbdCommand.WRITE, offset, payload.readableBytes(), payload, null, 0, false);
+    }
+
+    /** A command without payload over a range: TRIM, WRITE_ZEROES, CACHE. */
+    static Request ranged(NbdCommand command, int flags, long offset, long length) {
+        return new Request(flags, command, offset, length, Unpooled.EMPTY_BUFFER, null, 0, false);
+    }
+
+    /** A FLUSH; {@code internal} when the session sends it of its own. */
+    static Request flush(boolean internal) {
+        return new Request(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, internal);
+    }
+
+    /**
+     * What the submitter holds for the request: {@code onAnswered} runs once it is over (answered or failed),
+     * {@code onRetire} once its payload is let go (answered, covered by a FLUSH where acks are not durable, or
+     * failed); both on a network thread, before the future completes on the callback executor: they must not
+     * block. Set before the session takes the request.
+     */
+    void holding(Runnable onAnswered, Runnable onRetire) {
+        this.onAnswered = onAnswered;
+        this.onRetire = onRetire;
+    }
+
+    /** The length as the unsigned number it is on the wire. */
+    long span() {
+        return Integer.toUnsignedLong(length);
     }
 
     boolean changesData() {

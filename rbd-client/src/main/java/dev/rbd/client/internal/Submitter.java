@@ -5,7 +5,6 @@ import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import java.util.ArrayList;
 import java.util.List;
@@ -16,8 +15,6 @@ import java.util.concurrent.CompletableFuture;
  * each past the budget and the overlap index before the session takes it.
  */
 public final class Submitter {
-    private static final Runnable NOTHING = () -> { };
-
     private final ClientOptions options;
     private final ExportInfo info;
     private final Session session;
@@ -40,16 +37,16 @@ public final class Submitter {
 
     public CompletableFuture<byte[]> read(long offset, int length) {
         byte[] out = new byte[length];
-        return split(length, chunk(), (at, n) -> send(0, NbdCommand.READ, offset + at, n, Unpooled.EMPTY_BUFFER,
-                out, (int) at)).thenApply(v -> out);
+        return split(length, chunk(), (at, n) -> send(Request.read(offset + at, (int) n, out, (int) at)))
+                .thenApply(v -> out);
     }
 
     public CompletableFuture<Void> write(long offset, byte[] data, boolean fua) {
         int flags = durableFlags(fua);
         boolean copy = !info.durableAcks() && (flags & NbdConstants.CMD_FLAG_FUA) == 0;
-        return synced(split(data.length, chunk(), (at, n) -> send(flags, NbdCommand.WRITE, offset + at, n,
+        return synced(split(data.length, chunk(), (at, n) -> send(Request.write(flags, offset + at,
                 copy ? Unpooled.copiedBuffer(data, (int) at, (int) n) : Unpooled.wrappedBuffer(data, (int) at,
-                        (int) n), null, 0)), flags);
+                        (int) n)))), flags);
     }
 
     public CompletableFuture<Void> trim(long offset, long length) {
@@ -69,8 +66,7 @@ public final class Submitter {
 
     /** A FLUSH, sent once the replies of every write submitted before it are in (see {@code RbdClient.flush}). */
     public CompletableFuture<Void> flush() {
-        return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(v -> session.submit(
-                new Request(0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0, NOTHING, NOTHING)));
+        return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(v -> session.submit(Request.flush(false)));
     }
 
     /** Completes once every request submitted so far is over. */
@@ -96,20 +92,20 @@ public final class Submitter {
      * Sends one request once no earlier request it overlaps is in flight (reads run beside reads), so overlapping
      * requests take effect in submission order. Blocks the caller, up to the block timeout, for room in the budget.
      */
-    private CompletableFuture<Void> send(int flags, NbdCommand cmd, long offset, long length, ByteBuf payload,
-                                         byte[] target, int targetOffset) {
-        int weight = budget.weight(payload.readableBytes());
+    private CompletableFuture<Void> send(Request r) {
+        int weight = budget.weight(r.payload.readableBytes());
         try {
             budget.acquire(weight);
         } catch (RbdException e) {
-            payload.release();
+            r.payload.release();
             throw e;
         }
-        OverlapIndex.Admission a = overlaps.admit(offset, length, cmd != NbdCommand.READ && cmd != NbdCommand.CACHE);
+        OverlapIndex.Admission a = overlaps.admit(r.offset, r.span(),
+                r.command != NbdCommand.READ && r.command != NbdCommand.CACHE);
         // The overlap entry and the request slot go at the answer, the bytes when the session lets go of the
         // payload (at the answer, or at a FLUSH covering it): on the network thread, so a caller blocked in a
         // callback cannot hold up what would unblock it.
-        Request r = new Request(flags, cmd, offset, (int) length, payload, target, targetOffset, () -> {
+        r.holding(() -> {
             a.entry().release();
             budget.releaseRequest();
         }, () -> budget.releaseBytes(weight));
@@ -120,7 +116,7 @@ public final class Submitter {
     /** Payload-less commands may cover up to 4 GiB - 1 per request; longer ranges are split on block bounds. */
     private CompletableFuture<Void> ranged(NbdCommand cmd, int flags, long offset, long length) {
         long max = 0xFFFF_FFFFL - 0xFFFF_FFFFL % Math.max(info.preferredBlock(), info.minimumBlock());
-        return split(length, max, (at, n) -> send(flags, cmd, offset + at, n, Unpooled.EMPTY_BUFFER, null, 0));
+        return split(length, max, (at, n) -> send(Request.ranged(cmd, flags, offset + at, n)));
     }
 
     /** One request of its own. */
