@@ -3,6 +3,7 @@ package dev.rbd.client.internal;
 import dev.rbd.client.ExportChangedException;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
@@ -30,9 +31,15 @@ final class Reconnect {
         void giveUp(int slot, RbdException failure);
     }
 
+    /** Opens a connection for a slot at an epoch ({@link Dialer#dial}). */
+    @FunctionalInterface
+    interface Dial {
+        CompletableFuture<Established> dial(int slot, long epoch);
+    }
+
     private final int slot;
     private final Target target;
-    private final Dialer dialer;
+    private final Dial dialer;
     private final ScheduledExecutorService scheduler;
     private final Policy policy;
     private final ExportInfo info;
@@ -40,11 +47,12 @@ final class Reconnect {
     private long delay;
     private RbdException last;
 
-    Reconnect(int slot, Target target, Dialer dialer, Policy policy, ExportInfo info) {
+    Reconnect(int slot, Target target, Dial dialer, ScheduledExecutorService scheduler, Policy policy,
+              ExportInfo info) {
         this.slot = slot;
         this.target = target;
         this.dialer = dialer;
-        this.scheduler = dialer.scheduler();
+        this.scheduler = scheduler;
         this.policy = policy;
         this.info = info;
         this.deadline = System.nanoTime() + policy.reconnectWait().toNanos();

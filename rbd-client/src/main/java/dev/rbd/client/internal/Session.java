@@ -171,7 +171,7 @@ public final class Session implements Request.Sink, Reconnect.Target {
         }
         if (!slot.reconnecting) {
             slot.reconnecting = true;
-            new Reconnect(slot.index, this, dialer, policy, info).next();
+            new Reconnect(slot.index, this, dialer::dial, dialer.scheduler(), policy, info).next();
         }
     }
 
