@@ -80,15 +80,16 @@ public final class BenchCommand implements Callable<Integer> {
     public Integer call() throws Exception {
         checkOptions();
         int perConnection = (queueDepth + connections - 1) / connections;
-        ClientOptions options = ClientOptions.defaults()
-                .withMaxInFlight(Math.max(64, perConnection))
-                .withMaxRequestSize(Math.max(4 << 20, (int) blockSize))
-                .withMaxRetainedBytes((int) Math.max(64L << 20, perConnection * blockSize))
+        ClientOptions options = ClientOptions.builder()
+                .maxInFlight(Math.max(64, perConnection))
+                .maxRequestSize(Math.max(4 << 20, (int) blockSize))
+                .maxRetainedBytes((int) Math.max(64L << 20, perConnection * blockSize))
                 // a benchmark that quietly reconnects and replays would report figures of a different run
-                .withReconnectWait(Duration.ZERO)
+                .reconnectWait(Duration.ZERO)
                 // N independent clients (one network thread each) act as one writer: without a session option
                 // rbd-server knows them by their source address; with no reconnects there is nothing to fence
-                .withFencing(false);
+                .fencing(false)
+                .build();
         List<ExecutorService> executors = new ArrayList<>();
         RbdClient[] clients = new RbdClient[connections];
         try {
@@ -96,7 +97,7 @@ public final class BenchCommand implements Callable<Integer> {
                 // one completion thread per connection: the common pool has a single thread on a 2-core machine
                 ExecutorService executor = Executors.newSingleThreadExecutor(daemon("rbd-bench-" + i));
                 executors.add(executor);
-                clients[i] = RbdClient.connect(uri.text, options.withCallbackExecutor(executor));
+                clients[i] = RbdClient.connect(uri.text, options.toBuilder().callbackExecutor(executor).build());
             }
             BenchPlan plan = plan(clients[0].info());
             if (pattern.writes() && !force) {

@@ -17,7 +17,7 @@ final class ConnectOptions {
      * retries only when asked to.
      */
     ClientOptions options() {
-        return ClientOptions.defaults().withReconnectWait(retryFor);
+        return ClientOptions.builder().reconnectWait(retryFor).build();
     }
 
     RbdClient connect(String uri) {

@@ -70,11 +70,12 @@ public final class CopyCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         checkOptions();
-        ClientOptions options = ClientOptions.defaults()
-                .withConnections(connections)
-                .withMaxRequestSize(Math.max(4 << 20, (int) chunk))
-                .withMaxInFlight(Math.max(64, 2 * queueDepth))
-                .withMaxRetainedBytes((int) Math.min(Integer.MAX_VALUE, Math.max(64L << 20, 2 * queueDepth * chunk)));
+        ClientOptions options = ClientOptions.builder()
+                .connections(connections)
+                .maxRequestSize(Math.max(4 << 20, (int) chunk))
+                .maxInFlight(Math.max(64, 2 * queueDepth))
+                .maxRetainedBytes((int) Math.min(Integer.MAX_VALUE, Math.max(64L << 20, 2 * queueDepth * chunk)))
+                .build();
         try (CopyEndpoint src = open(source, true, options);
              CopyEndpoint dst = open(target, false, options)) {
             long length = src.size();

@@ -30,7 +30,8 @@ final class ExportEndpoint implements CopyEndpoint {
             return t;
         });
         try {
-            return new ExportEndpoint(RbdClient.connect(uri, options.withCallbackExecutor(executor)), executor);
+            return new ExportEndpoint(RbdClient.connect(uri, options.toBuilder().callbackExecutor(executor).build()),
+                    executor);
         } catch (RuntimeException e) {
             executor.shutdown();
             throw e;

@@ -2,9 +2,14 @@ package dev.rbd.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.rbd.client.ConnectFailedException;
+import dev.rbd.client.ConnectFailedException.Reason;
 import dev.rbd.client.NbdErrorException;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.UnknownExportException;
+import dev.rbd.client.internal.ConnectFailures;
 import dev.rbd.protocol.NbdError;
+import dev.rbd.protocol.NbdReplyType;
 import java.net.ConnectException;
 import java.net.UnknownHostException;
 import java.nio.file.NoSuchFileException;
@@ -14,8 +19,9 @@ import org.junit.jupiter.api.Test;
 
 /** The one-line messages, from the exceptions the client and the JDK throw. */
 class FailuresTest {
+    /** What the client throws when the transport failed to connect with {@code cause}. */
     private static RbdException cannotConnect(String uri, Throwable cause) {
-        return new RbdException("cannot connect to " + uri + ": " + cause.getMessage(), null, cause);
+        return ConnectFailures.of(uri, cause);
     }
 
     @Test
@@ -38,8 +44,18 @@ class FailuresTest {
     }
 
     @Test
+    void connectFailuresAreMappedByTypeNotByText() {
+        // a message that reads like nothing the transport says: only the type and its reason count
+        assertThat(Failures.describe(new ConnectFailedException("nbd://h:1/x", Reason.TIMED_OUT,
+                "connection timed out", null))).isEqualTo("cannot connect to nbd://h:1/x: connection timed out");
+        assertThat(Failures.describe(new RbdException("cannot connect to nbd://h:1/x: finishConnect(..) failed: "
+                + "Connection refused"))).as("a plain RbdException is printed as it is")
+                .isEqualTo("cannot connect to nbd://h:1/x: finishConnect(..) failed: Connection refused");
+    }
+
+    @Test
     void wrappersAreLookedThrough() {
-        RbdException e = new RbdException("export 'x': unknown export");
+        RbdException e = new UnknownExportException("export 'x': unknown export", "x", NbdReplyType.ERR_UNKNOWN, "");
         assertThat(Failures.describe(new CompletionException(new ExecutionException(e))))
                 .isEqualTo("export 'x': unknown export");
     }

@@ -5,8 +5,8 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.ForkJoinPool;
 
 /**
- * Every client setting with its default, in one place. Start from {@link #defaults()} and change what you need
- * with the {@code with...} methods, or with {@link #toBuilder()}.
+ * Every client setting with its default, in one place. Take {@link #defaults()}, or change what you need with
+ * {@link #builder()} (or {@link #toBuilder()} of other options) and {@link Builder#build()}.
  *
  * @param connections      connections to open where the server allows multi-conn ({@code CAN_MULTI_CONN});
  *                         requests are spread over them (default 1)
@@ -67,60 +67,14 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
         }
     }
 
+    /** A builder starting from the defaults. */
+    public static Builder builder() {
+        return defaults().toBuilder();
+    }
+
+    /** A builder starting from these options. */
     public Builder toBuilder() {
         return new Builder(this);
-    }
-
-    public ClientOptions withConnections(int n) {
-        return toBuilder().connections(n).build();
-    }
-
-    public ClientOptions withConnectTimeout(Duration d) {
-        return toBuilder().connectTimeout(d).build();
-    }
-
-    public ClientOptions withMaxRequestSize(int n) {
-        return toBuilder().maxRequestSize(n).build();
-    }
-
-    public ClientOptions withMaxInFlight(int n) {
-        return toBuilder().maxInFlight(n).build();
-    }
-
-    public ClientOptions withMaxRetainedBytes(int n) {
-        return toBuilder().maxRetainedBytes(n).build();
-    }
-
-    public ClientOptions withBlockTimeout(Duration d) {
-        return toBuilder().blockTimeout(d).build();
-    }
-
-    public ClientOptions withIoTimeout(Duration d) {
-        return toBuilder().ioTimeout(d).build();
-    }
-
-    public ClientOptions withReconnectWait(Duration d) {
-        return toBuilder().reconnectWait(d).build();
-    }
-
-    public ClientOptions withBackoff(Duration initial, Duration max) {
-        return toBuilder().backoff(initial, max).build();
-    }
-
-    public ClientOptions withQuiescence(Duration d) {
-        return toBuilder().quiescence(d).build();
-    }
-
-    public ClientOptions withFencing(boolean on) {
-        return toBuilder().fencing(on).build();
-    }
-
-    public ClientOptions withSyncWrites(boolean on) {
-        return toBuilder().syncWrites(on).build();
-    }
-
-    public ClientOptions withCallbackExecutor(Executor e) {
-        return toBuilder().callbackExecutor(e).build();
     }
 
     /** A mutable copy of a set of options; {@link #build()} checks them. */

@@ -28,8 +28,8 @@ import org.junit.jupiter.api.Test;
  */
 class AckDurabilityTest {
     private static final int SIZE = 1 << 20;
-    private static final ClientOptions FAST = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(20))
-            .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50));
+    private static final ClientOptions FAST = ClientOptions.builder().reconnectWait(Duration.ofSeconds(20))
+            .backoff(Duration.ofMillis(20), Duration.ofMillis(200)).quiescence(Duration.ofMillis(50)).build();
 
     /** Like a disk with a volatile cache: writes not yet synced are lost in a crash. Outlives its servers. */
     static final class VolatileStore extends MemoryBlockStore {
@@ -133,7 +133,7 @@ class AckDurabilityTest {
                 assertThat(store.unsynced()).as("without sync mode the ack comes before the sync").isEqualTo(1);
             }
             store.sync();
-            try (RbdClient synced = RbdClient.connect(uri, FAST.withSyncWrites(true))) {
+            try (RbdClient synced = RbdClient.connect(uri, FAST.toBuilder().syncWrites(true).build())) {
                 for (int i = 0; i < 8; i++) {
                     synced.write(i * 4096L, block(100 + i)).get(5, TimeUnit.SECONDS);
                     assertThat(store.unsynced()).as("write %d is durable when it completes", i).isZero();
@@ -152,7 +152,8 @@ class AckDurabilityTest {
         RbdServer server = start(new MemoryBlockStore(SIZE), SyncMode.FLUSH, 0);
         java.util.concurrent.ExecutorService one = java.util.concurrent.Executors.newSingleThreadExecutor();
         try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk", FAST
-                .withMaxRetainedBytes(64 << 10).withBlockTimeout(Duration.ofSeconds(5)).withCallbackExecutor(one))) {
+                .toBuilder().maxRetainedBytes(64 << 10).blockTimeout(Duration.ofSeconds(5)).callbackExecutor(one)
+                .build())) {
             // 200 writes issued from the only callback thread, which blocks whenever the kept acknowledged writes
             // fill the budget: the answers and the session's own FLUSH that free it must not need that thread
             List<CompletableFuture<Void>> writes = java.util.Collections.synchronizedList(new ArrayList<>());

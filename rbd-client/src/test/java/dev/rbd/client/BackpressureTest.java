@@ -99,9 +99,9 @@ class BackpressureTest {
         RbdServer first = start(image, 0);
         int port = first.port();
         RbdServer second = null;
-        ClientOptions options = ClientOptions.defaults().withMaxRetainedBytes(BUDGET).withBlockTimeout(BLOCK_TIMEOUT)
-                .withReconnectWait(Duration.ofSeconds(60)).withBackoff(Duration.ofMillis(20), Duration.ofMillis(200))
-                .withQuiescence(Duration.ofMillis(50));
+        ClientOptions options = ClientOptions.builder().maxRetainedBytes(BUDGET).blockTimeout(BLOCK_TIMEOUT)
+                .reconnectWait(Duration.ofSeconds(60)).backoff(Duration.ofMillis(20), Duration.ofMillis(200))
+                .quiescence(Duration.ofMillis(50)).build();
         RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + port + "/disk", options);
         Monitor monitor = new Monitor(c);
         ExecutorService submitters = Executors.newFixedThreadPool(SUBMITTERS);

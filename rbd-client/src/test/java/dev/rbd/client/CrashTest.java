@@ -42,9 +42,9 @@ class CrashTest {
     private static final int WINDOW = 48;
     private static final int KILLS = 4;
 
-    private static final ClientOptions OPTIONS = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(60))
-            .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50))
-            .withMaxInFlight(64);
+    private static final ClientOptions OPTIONS = ClientOptions.builder().reconnectWait(Duration.ofSeconds(60))
+            .backoff(Duration.ofMillis(20), Duration.ofMillis(200)).quiescence(Duration.ofMillis(50))
+            .maxInFlight(64).build();
 
     @TempDir
     Path dir;

@@ -75,14 +75,29 @@ final class FakeServer implements AutoCloseable {
 
     private final ServerSocket socket;
     private final CompletableFuture<Void> done = new CompletableFuture<>();
+    /** The error reply GO gets, with its text; 0 to accept it. */
+    private final int refusal;
+    private final String refusalText;
 
     FakeServer(long size, Script script) throws IOException {
+        this(size, script, 0, "");
+    }
+
+    /** A server that answers GO with the error reply {@code replyType} (e.g. 0x80000006, ERR_UNKNOWN). */
+    static FakeServer refusing(int replyType, String text) throws IOException {
+        return new FakeServer(0, c -> { }, replyType, text);
+    }
+
+    private FakeServer(long size, Script script, int refusal, String refusalText) throws IOException {
+        this.refusal = refusal;
+        this.refusalText = refusalText;
         socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
         Thread t = new Thread(() -> {
             try (Socket s = socket.accept()) {
                 Conn c = new Conn(s);
-                negotiate(c, size);
-                script.run(c);
+                if (negotiate(c, size)) {
+                    script.run(c);
+                }
                 done.complete(null);
             } catch (Exception e) {
                 done.complete(null); // the script may end the connection on purpose
@@ -92,7 +107,8 @@ final class FakeServer implements AutoCloseable {
         t.start();
     }
 
-    private static void negotiate(Conn c, long size) throws IOException {
+    /** Whether GO was accepted. */
+    private boolean negotiate(Conn c, long size) throws IOException {
         c.out.writeLong(0x4e42444d41474943L);
         c.out.writeLong(0x49484156454F5054L);
         c.out.writeShort(3); // FIXED_NEWSTYLE | NO_ZEROES
@@ -103,12 +119,17 @@ final class FakeServer implements AutoCloseable {
             int option = c.in.readInt();
             byte[] data = new byte[c.in.readInt()];
             c.in.readFully(data);
+            if (option == 7 && refusal != 0) {
+                optionReply(c, option, refusal, refusalText.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+                c.in.read(); // until the client hangs up
+                return false;
+            }
             if (option == 7) { // GO
                 optionReply(c, option, 3, new byte[] {0, 0, (byte) (size >>> 56), (byte) (size >>> 48),
                     (byte) (size >>> 40), (byte) (size >>> 32), (byte) (size >>> 24), (byte) (size >>> 16),
                     (byte) (size >>> 8), (byte) size, 0, 0x0d}); // HAS_FLAGS | SEND_FLUSH | SEND_FUA
                 optionReply(c, option, 1, new byte[0]);
-                return;
+                return true;
             }
             // ACK for STRUCTURED_REPLY, ERR_UNSUP for anything else (rbd's session option), as foreign servers do
             optionReply(c, option, option == 8 ? 1 : 0x80000001, new byte[0]);

@@ -292,8 +292,8 @@ class FaultProxyTest {
     void theClientReconnectsThroughTheProxyWhenItsLinkIsReset() throws Exception {
         RbdServer server = new RbdServer(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0))),
                 List.of(Export.builder("disk", new ReconnectTest.DurableMemory()).description("d").build())).start();
-        ClientOptions options = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(20))
-                .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50));
+        ClientOptions options = ClientOptions.builder().reconnectWait(Duration.ofSeconds(20))
+                .backoff(Duration.ofMillis(20), Duration.ofMillis(200)).quiescence(Duration.ofMillis(50)).build();
         try (FaultProxy p = FaultProxy.start(new InetSocketAddress("127.0.0.1", server.port()));
              RbdClient c = RbdClient.connect(p.uri("disk"), options)) {
             FaultProxy.Link first = p.link(0, WAIT);

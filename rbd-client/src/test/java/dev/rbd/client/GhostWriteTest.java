@@ -48,9 +48,9 @@ class GhostWriteTest {
     }
 
     private ClientOptions options(boolean fencing) {
-        return ClientOptions.defaults().withFencing(fencing).withIoTimeout(Duration.ofMillis(300))
-                .withReconnectWait(Duration.ofSeconds(20)).withBackoff(Duration.ofMillis(20), Duration.ofMillis(100))
-                .withQuiescence(Duration.ofMillis(100));
+        return ClientOptions.builder().fencing(fencing).ioTimeout(Duration.ofMillis(300))
+                .reconnectWait(Duration.ofSeconds(20)).backoff(Duration.ofMillis(20), Duration.ofMillis(100))
+                .quiescence(Duration.ofMillis(100)).build();
     }
 
     /** Holds the first connection's next write, lets the client replay it and write newer data, then releases. */

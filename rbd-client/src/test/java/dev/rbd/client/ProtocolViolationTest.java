@@ -16,7 +16,7 @@ import org.junit.jupiter.api.Test;
  * Reconnecting is off so the failure itself is observable.
  */
 class ProtocolViolationTest {
-    private static final ClientOptions NO_RECONNECT = ClientOptions.defaults().withReconnectWait(Duration.ZERO);
+    private static final ClientOptions NO_RECONNECT = ClientOptions.builder().reconnectWait(Duration.ZERO).build();
 
     @Test
     void repliesInAnyOrderAreMatchedByCookie() throws Exception {

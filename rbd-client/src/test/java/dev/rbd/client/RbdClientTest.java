@@ -81,7 +81,7 @@ class RbdClientTest {
 
     @Test
     void writesAndReadsBackSplittingLargeRequests() {
-        try (RbdClient c = RbdClient.connect(base + "disk", ClientOptions.defaults().withMaxRequestSize(4096))) {
+        try (RbdClient c = RbdClient.connect(base + "disk", ClientOptions.builder().maxRequestSize(4096).build())) {
             byte[] data = random(100_000, 1);
             c.write(12345, data, true).join();
             assertThat(c.read(12345, data.length).join()).isEqualTo(data);
@@ -170,7 +170,7 @@ class RbdClientTest {
     @Test
     void withoutReconnectAWriteInFlightWhenTheConnectionDiesIsOutcomeUnknown() throws Exception {
         try (RbdClient c = RbdClient.connect(base + "held", ClientOptions.defaults()
-                .withReconnectWait(java.time.Duration.ZERO))) {
+                .toBuilder().reconnectWait(java.time.Duration.ZERO).build())) {
             CompletableFuture<Void> w = c.write(0, new byte[512]);
             assertThat(writing.await(5, TimeUnit.SECONDS)).isTrue();
             server.context().channels().close().awaitUninterruptibly();
@@ -183,8 +183,8 @@ class RbdClientTest {
 
     @Test
     void callersBlockThenTimeOutWhenTheRetainedBudgetIsFullAndEverythingDrainsAfterwards() {
-        ClientOptions opts = ClientOptions.defaults().withMaxRetainedBytes(64 << 10)
-                .withBlockTimeout(java.time.Duration.ofMillis(300));
+        ClientOptions opts = ClientOptions.builder().maxRetainedBytes(64 << 10)
+                .blockTimeout(java.time.Duration.ofMillis(300)).build();
         try (RbdClient c = RbdClient.connect(base + "held", opts)) {
             List<CompletableFuture<Void>> accepted = new ArrayList<>();
             for (int i = 0; i < 8; i++) {

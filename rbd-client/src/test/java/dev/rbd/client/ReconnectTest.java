@@ -21,8 +21,8 @@ import org.junit.jupiter.api.Test;
 
 /** The client survives its connection and its server: requests in flight and new ones are replayed in order. */
 class ReconnectTest {
-    private static final ClientOptions FAST = ClientOptions.defaults().withReconnectWait(Duration.ofSeconds(20))
-            .withBackoff(Duration.ofMillis(20), Duration.ofMillis(200)).withQuiescence(Duration.ofMillis(50));
+    private static final ClientOptions FAST = ClientOptions.builder().reconnectWait(Duration.ofSeconds(20))
+            .backoff(Duration.ofMillis(20), Duration.ofMillis(200)).quiescence(Duration.ofMillis(50)).build();
 
     /** Outlives the servers that export it, like an image file; writes take 0-2 ms so requests overlap. */
     static class DurableMemory extends MemoryBlockStore {
@@ -96,7 +96,7 @@ class ReconnectTest {
         DurableMemory store = new DurableMemory();
         RbdServer server = start(store, 0);
         try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
-                FAST.withConnections(4))) {
+                FAST.toBuilder().connections(4).build())) {
             assertThat(c.connections()).isEqualTo(4);
             // one connection dies, the others keep working
             writeOverAndOver(c, () -> server.context().channels().iterator().next().close());
@@ -154,7 +154,7 @@ class ReconnectTest {
         };
         RbdServer server = start(store, 0);
         try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
-                FAST.withIoTimeout(Duration.ofMillis(300)))) {
+                FAST.toBuilder().ioTimeout(Duration.ofMillis(300)).build())) {
             CompletableFuture<Void> w = c.write(0, block(5));
             assertThat(stalled.await(5, TimeUnit.SECONDS)).isTrue();
             // The client gives up on the silent connection and reconnects, but the server fences the old one
@@ -177,7 +177,7 @@ class ReconnectTest {
     void closingWhileTheServerIsAwayFailsWhatWaitsInsteadOfLeavingItHanging() throws Exception {
         RbdServer server = start(new DurableMemory(), 0);
         RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
-                FAST.withBlockTimeout(Duration.ofMillis(200)));
+                FAST.toBuilder().blockTimeout(Duration.ofMillis(200)).build());
         server.close();
         CompletableFuture<Void> w = c.write(0, block(3));
         c.close(); // waits at most the block timeout for w, then gives up on it
@@ -191,7 +191,7 @@ class ReconnectTest {
     void whenTheReconnectWaitRunsOutNeverSentRequestsFailPlainly() throws Exception {
         RbdServer server = start(new DurableMemory(), 0);
         RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + server.port() + "/disk",
-                FAST.withReconnectWait(Duration.ofMillis(300)));
+                FAST.toBuilder().reconnectWait(Duration.ofMillis(300)).build());
         try {
             server.close();
             CompletableFuture<Void> w = c.write(0, block(3));
@@ -201,6 +201,32 @@ class ReconnectTest {
                     .hasMessageContaining("unreachable");
         } finally {
             c.close();
+        }
+    }
+
+    @Test
+    void anExportThatChangedAcrossTheReconnectFailsTheSessionWithExportChanged() throws Exception {
+        RbdServer server = start(new DurableMemory(), 0);
+        int port = server.port();
+        RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + port + "/disk", FAST);
+        RbdServer smaller = null;
+        try {
+            server.close();
+            CompletableFuture<Void> w = c.write(0, block(3)); // waits for the reconnect
+            smaller = start(new MemoryBlockStore(2 << 20), port);
+            assertThatThrownBy(() -> w.get(10, TimeUnit.SECONDS)).cause()
+                    .isInstanceOfSatisfying(ExportChangedException.class, e -> {
+                        assertThat(e.before().size()).isEqualTo(4 << 20);
+                        assertThat(e.after().size()).isEqualTo(2 << 20);
+                    });
+            assertThat(c.reconnects()).isZero();
+            assertThat(Thread.getAllStackTraces().keySet()).as("reconnects are scheduled, not threads of their own")
+                    .noneMatch(t -> t.getName().startsWith("rbd-reconnect"));
+        } finally {
+            c.close();
+            if (smaller != null) {
+                smaller.close();
+            }
         }
     }
 }

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 
 /** Read replies made of OFFSET_HOLE and error chunks, as a scripted server writes them from the spec. */
 class StructuredChunkTest {
-    private static final ClientOptions NO_RECONNECT = ClientOptions.defaults().withReconnectWait(Duration.ZERO);
+    private static final ClientOptions NO_RECONNECT = ClientOptions.builder().reconnectWait(Duration.ZERO).build();
 
     @Test
     void aHoleReadsAsZeroesBesideData() throws Exception {

@@ -27,32 +27,12 @@ import java.util.concurrent.CompletableFuture;
 /**
  * One connection in the transmission phase. Pending requests live in a map keyed by cookie, touched only on the
  * event loop; a request is registered before it is written, replies may come in any order, and a reply for an
- * unknown cookie is a protocol error that ends the connection. Futures complete on the event loop: whoever
- * listens must not block, and hands the caller's completion to another thread (see {@link Session}).
+ * unknown cookie is a protocol error that ends the connection. Answers go to each request's sink on the event loop:
+ * it must not block, and hands the caller's completion to another thread (see {@link Session}).
  */
 public final class Connection extends ChannelInboundHandlerAdapter implements ReplyDecoder.ReadLengths {
-    private static final class Pending {
-        final NbdCommand command;
-        final long offset;
-        final int length;
-        final byte[] target;
-        final int targetOffset;
-        final CompletableFuture<Void> future;
-        NbdErrorException error;
-
-        Pending(NbdCommand command, long offset, int length, byte[] target, int targetOffset,
-                CompletableFuture<Void> future) {
-            this.command = command;
-            this.offset = offset;
-            this.length = length;
-            this.target = target;
-            this.targetOffset = targetOffset;
-            this.future = future;
-        }
-    }
-
     private final Channel channel;
-    private final Map<Long, Pending> pending = new HashMap<>();
+    private final Map<Long, Request> pending = new HashMap<>();
     private long nextCookie = 1;
     private boolean flushPending;
     private RbdException closeCause;
@@ -62,23 +42,22 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     }
 
     /**
-     * Sends a request from any thread. For a READ, the data lands in {@code target} at {@code targetOffset}.
-     * Takes ownership of {@code payload}.
+     * Sends a request from any thread; its {@link Request#sink} hears the answer, on the event loop. For a READ,
+     * the data lands in its target. The request keeps its payload: the wire gets a duplicate, since writing moves
+     * the buffer's reader index and releases what it wrote.
      */
-    public CompletableFuture<Void> submit(int flags, NbdCommand command, long offset, int length, ByteBuf payload,
-                                          byte[] target, int targetOffset) {
-        CompletableFuture<Void> f = new CompletableFuture<>();
+    public void submit(Request r) {
         channel.eventLoop().execute(() -> {
             if (closeCause != null || !channel.isActive()) {
-                ReferenceCountUtil.release(payload);
-                complete(f, null, new ConnectionLostException("connection is closed; the request was not sent",
+                r.sink.replied(r, this, new ConnectionLostException("connection is closed; the request was not sent",
                         false, closeCause));
                 return;
             }
             long cookie = nextCookie++;
-            pending.put(cookie, new Pending(command, offset, length, target, targetOffset, f));
-            channel.write(new NbdRequest(flags, command.code(), cookie, offset, length, payload),
-                    channel.voidPromise());
+            r.error = null;
+            pending.put(cookie, r);
+            channel.write(new NbdRequest(r.flags, r.command.code(), cookie, r.offset, r.length,
+                    r.payload.retainedDuplicate()), channel.voidPromise());
             // one flush (one syscall) for every request submitted in this turn of the event loop
             if (!flushPending) {
                 flushPending = true;
@@ -88,7 +67,6 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
                 });
             }
         });
-        return f;
     }
 
     /** Requests still waiting for their reply. */
@@ -98,7 +76,7 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
 
     @Override
     public long readLength(long cookie) {
-        Pending p = pending.get(cookie);
+        Request p = pending.get(cookie);
         return p != null && p.command == NbdCommand.READ ? p.length : -1;
     }
 
@@ -116,25 +94,24 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     }
 
     private void onSimpleReply(NbdSimpleReply r) {
-        Pending p = pending.remove(r.cookie());
+        Request p = pending.remove(r.cookie());
         if (p == null) {
             protocolError("simple reply for unknown cookie " + Long.toUnsignedString(r.cookie()));
             return;
         }
         if (r.error() != 0) {
             NbdError e = NbdError.fromCode(r.error());
-            complete(p.future, null, new NbdErrorException(e, p.command + " at " + Long.toUnsignedString(p.offset)
-                    + "+" + p.length + " failed: " + e));
+            complete(p, new NbdErrorException(e, p.describe() + " failed: " + e));
             return;
         }
         if (p.command == NbdCommand.READ) {
             r.content().getBytes(r.content().readerIndex(), p.target, p.targetOffset, p.length);
         }
-        complete(p.future, null, null);
+        complete(p, null);
     }
 
     private void onChunk(NbdStructuredReply r) {
-        Pending p = pending.get(r.cookie());
+        Request p = pending.get(r.cookie());
         if (p == null) {
             protocolError("structured reply for unknown cookie " + Long.toUnsignedString(r.cookie()));
             return;
@@ -182,7 +159,7 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         }
         if (r.isDone()) {
             pending.remove(r.cookie());
-            complete(p.future, null, p.error);
+            complete(p, p.error);
         }
     }
 
@@ -193,12 +170,8 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         channel.close();
     }
 
-    private static void complete(CompletableFuture<Void> f, Void v, RbdException e) {
-        if (e == null) {
-            f.complete(v);
-        } else {
-            f.completeExceptionally(e);
-        }
+    private void complete(Request p, RbdException e) {
+        p.sink.replied(p, this, e);
     }
 
     @Override
@@ -206,12 +179,11 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         if (closeCause == null) {
             closeCause = new RbdException("connection closed");
         }
-        List<Pending> lost = new ArrayList<>(pending.values());
+        List<Request> lost = new ArrayList<>(pending.values());
         pending.clear();
-        for (Pending p : lost) {
-            complete(p.future, null, new ConnectionLostException(p.command + " at " + Long.toUnsignedString(p.offset)
-                    + "+" + p.length + " was sent but not answered before " + closeCause.getMessage(), true,
-                    closeCause));
+        for (Request p : lost) {
+            complete(p, new ConnectionLostException(p.describe() + " was sent but not answered before "
+                    + closeCause.getMessage(), true, closeCause));
         }
         ctx.fireChannelInactive();
     }

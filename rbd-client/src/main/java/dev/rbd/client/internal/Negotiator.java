@@ -2,7 +2,10 @@ package dev.rbd.client.internal;
 
 import dev.rbd.client.ExportEntry;
 import dev.rbd.client.ExportInfo;
+import dev.rbd.client.OptionRefusedException;
+import dev.rbd.client.PolicyRefusedException;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.UnknownExportException;
 import dev.rbd.protocol.ClientFlags;
 import dev.rbd.protocol.ExportNameReply;
 import dev.rbd.protocol.InfoReply;
@@ -215,7 +218,8 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         }
     }
 
-    private static RbdException refusal(String what, OptionReply r) {
+    /** The server's error reply as the exception callers tell apart: unknown export, policy, or another refusal. */
+    private RbdException refusal(String what, OptionReply r) {
         NbdReplyType type = r.replyType();
         String text = r.content().toString(StandardCharsets.UTF_8);
         String reason = type == NbdReplyType.ERR_UNKNOWN ? "unknown export"
@@ -223,8 +227,15 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
                 : type == NbdReplyType.ERR_SHUTDOWN ? "server is shutting down"
                 : type != null ? type.name() : "reply type 0x" + Integer.toHexString(r.type());
         // the server's own text, when it already says what the reply type says, is enough on its own
-        return new RbdException(what + ": " + (text.isEmpty() ? reason : text.contains(reason) ? text
-                : reason + " (" + text + ")"));
+        String message = what + ": " + (text.isEmpty() ? reason : text.contains(reason) ? text
+                : reason + " (" + text + ")");
+        if (type == NbdReplyType.ERR_UNKNOWN) {
+            return new UnknownExportException(message, export, type, text);
+        }
+        if (type == NbdReplyType.ERR_POLICY) {
+            return new PolicyRefusedException(message, text);
+        }
+        return type != null ? new OptionRefusedException(message, type, text) : new RbdException(message);
     }
 
     private void finish(ChannelHandlerContext ctx) {
@@ -244,9 +255,10 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         if (step != Step.DONE || !info.isDone() && !entries.isDone()) {
-            RbdException e = new RbdException(step == Step.EXPORT_NAME
-                    ? "server closed the connection: export '" + export + "' unknown or refused"
-                    : "server closed the connection during negotiation");
+            // EXPORT_NAME has no error reply: closing is how a server says it has no such export
+            RbdException e = step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
+                    + "export '" + export + "' unknown or refused", export, null, "")
+                    : new RbdException("server closed the connection during negotiation");
             info.completeExceptionally(e);
             entries.completeExceptionally(e);
         }

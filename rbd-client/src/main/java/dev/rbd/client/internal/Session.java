@@ -1,27 +1,15 @@
 package dev.rbd.client.internal;
 
 import dev.rbd.client.ExportInfo;
-import dev.rbd.client.OutcomeUnknownException;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
-import dev.rbd.protocol.NbdConstants;
-import io.netty.buffer.ByteBuf;
-import io.netty.buffer.Unpooled;
-import java.time.Duration;
-import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
-import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
-import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The client's session: one or more connections ("slots", several only where the server allows multi-conn), and
@@ -40,216 +28,97 @@ import org.slf4j.LoggerFactory;
  * runs, nothing else is sent.
  *
  * <p>When a slot's reconnect wait runs out, never-sent requests fail plainly, sent writes with
- * {@link OutcomeUnknownException}, and the session accepts no more work.
+ * {@link dev.rbd.client.OutcomeUnknownException}, and the session accepts no more work.
+ *
+ * <p>The parts: {@link Reconnect} brings a slot back, {@link Unflushed} keeps acknowledged writes,
+ * {@link ReplayGate} decides when they are written again, {@link Answers} retires and completes requests.
  */
-public final class Session {
-    private static final Logger log = LoggerFactory.getLogger(Session.class);
-
-    /** A live connection and what its negotiation said. */
-    public record Established(Connection connection, ExportInfo info, long serverInstance) {
-    }
-
-    /** Opens one connection for a slot, with the epoch its rbd session option carries. */
-    @FunctionalInterface
-    public interface Connector {
-        Established connect(int slot, long epoch);
-    }
-
-    /**
-     * How the session reconnects and retains.
-     *
-     * @param autoFlushBytes when acknowledged-but-unflushed writes hold this many bytes, the session sends a FLUSH
-     *                       of its own so they can be let go
-     */
-    public record Policy(Duration reconnectWait, Duration backoffInitial, Duration backoffMax, Duration quiescence,
-                         long autoFlushBytes) {
-    }
-
-    /** One request, kept until retired. */
-    private static final class Req {
-        final long seq;
-        final int flags;
-        final NbdCommand cmd;
-        final long offset;
-        final int length;
-        final ByteBuf payload;
-        final byte[] target;
-        final int targetOffset;
-        final CompletableFuture<Void> result;
-        final Runnable onAnswered;
-        final Runnable onRetire;
-        final AtomicBoolean answered = new AtomicBoolean();
-        final AtomicBoolean retired = new AtomicBoolean();
-        final boolean internal;
-        boolean sent;
-        long ackSeq;
-        long covers;
-
-        Req(long seq, int flags, NbdCommand cmd, long offset, int length, ByteBuf payload, byte[] target,
-            int targetOffset, CompletableFuture<Void> result, Runnable onAnswered, Runnable onRetire,
-            boolean internal) {
-            this.seq = seq;
-            this.flags = flags;
-            this.cmd = cmd;
-            this.offset = offset;
-            this.length = length;
-            this.payload = payload;
-            this.target = target;
-            this.targetOffset = targetOffset;
-            this.result = result;
-            this.onAnswered = onAnswered;
-            this.onRetire = onRetire;
-            this.internal = internal;
-        }
-
-        boolean changesData() {
-            return cmd == NbdCommand.WRITE || cmd == NbdCommand.TRIM || cmd == NbdCommand.WRITE_ZEROES;
-        }
-
-        /** The request is over (answered or failed): what the submitter holds until then goes; once. */
-        void over() {
-            if (answered.compareAndSet(false, true)) {
-                onAnswered.run();
-            }
-        }
-
-        /** Lets go of the payload and whatever the submitter counted against it; once. */
-        void retire() {
-            if (retired.compareAndSet(false, true)) {
-                payload.release();
-                onRetire.run();
-            }
-        }
-    }
-
-    private static final class Slot {
-        final int index;
-        long epoch;
-        Connection connection;
-        boolean reconnecting;
-        final List<Req> orphans = new ArrayList<>();
-
-        Slot(int index) {
-            this.index = index;
-        }
-    }
-
-    private final Executor callbacks;
-    private final Connector connector;
+public final class Session implements Request.Sink, Reconnect.Target {
+    private final Answers answers;
+    private final Dialer dialer;
     private final Policy policy;
     private final ExportInfo info;
-    private final boolean durableAcks;
-    private final Slot[] slots;
+    private final Slots slots;
+    private final Unflushed unflushed;
+    private final ReplayGate gate;
     private final AtomicLong seqs = new AtomicLong();
     private final AtomicLong replayed = new AtomicLong();
     /** Requests with no live connection to go to, or held back while unflushed writes are replayed. */
-    private final List<Req> waiting = new ArrayList<>();
-    /** Acknowledged writes no FLUSH covers yet (only where acks are not durable), in acknowledgement order. */
-    private final ArrayDeque<Req> unflushed = new ArrayDeque<>();
-    private long unflushedBytes;
-    private long acks;
-    private long serverInstance;
-    private boolean replayUnflushed;
-    private boolean gated;
-    private boolean autoFlushing;
-    private int next;
+    private final List<Request> waiting = new ArrayList<>();
     private boolean closed;
     private RbdException failure;
     private int reconnects;
 
     /**
      * @param first     one established connection per slot, slot 0 first, all of the same export
+     * @param dialer    opens the connections a reconnect needs, and times the reconnects
      * @param callbacks where callers' futures complete; the session's own bookkeeping (letting go of payloads and
      *                  budget) runs on the network thread, so a caller blocked in a callback cannot stall it
      */
-    public Session(List<Established> first, Connector connector, Policy policy, Executor callbacks) {
-        this.callbacks = callbacks;
-        this.connector = connector;
+    public Session(List<Established> first, Dialer dialer, Policy policy, Executor callbacks) {
+        this.dialer = dialer;
         this.policy = policy;
         this.info = first.get(0).info();
-        this.durableAcks = info.durableAcks();
-        this.serverInstance = first.get(0).serverInstance();
-        this.slots = new Slot[first.size()];
-        for (int i = 0; i < slots.length; i++) {
-            slots[i] = new Slot(i);
-            slots[i].epoch = 1;
-            slots[i].connection = first.get(i).connection();
-            watch(slots[i], first.get(i).connection());
+        this.unflushed = new Unflushed(policy.autoFlushBytes());
+        this.answers = new Answers(info, unflushed, callbacks, this::submit, () -> stoppedBy() != null);
+        this.gate = new ReplayGate(unflushed, first.get(0).serverInstance());
+        this.slots = new Slots(first);
+        for (int i = 0; i < first.size(); i++) {
+            watch(slots.get(i), first.get(i).connection());
         }
     }
 
-    /**
-     * Sends a request now, or keeps it until a connection is back. Takes ownership of {@code payload}. Runs
-     * {@code onAnswered} once the request is over (answered or failed) and {@code onRetire} once the payload is let
-     * go (answered, covered by a FLUSH where acks are not durable, or failed), both on a network thread and before
-     * the future completes on the callback executor: they must not block.
-     */
-    public CompletableFuture<Void> submit(int flags, NbdCommand cmd, long offset, int length, ByteBuf payload,
-                                          byte[] target, int targetOffset, Runnable onAnswered, Runnable onRetire) {
-        CompletableFuture<Void> result = new CompletableFuture<>();
-        attempt(new Req(seqs.incrementAndGet(), flags, cmd, offset, length, payload, target, targetOffset, result,
-                onAnswered, onRetire, false));
-        return result;
+    /** Sends a request now, or keeps it until a connection is back; the session owns it from here. */
+    public CompletableFuture<Void> submit(Request r) {
+        r.seq = seqs.incrementAndGet();
+        attempt(r);
+        return r.result;
     }
 
-    private void attempt(Req r) {
+    private void attempt(Request r) {
         Connection c;
         Slot slot;
+        RbdException f;
         synchronized (this) {
-            if (failure != null || closed) {
-                fail(r, failure != null ? failure : clientClosed());
-                return;
-            }
-            slot = gated ? null : pick();
+            f = stoppedBy();
+            slot = f != null || gate.isShut() ? null : slots.pick();
             if (slot == null) {
-                waiting.add(r);
-                return;
+                if (f == null) {
+                    waiting.add(r);
+                    return;
+                }
+            } else if (r.command == NbdCommand.FLUSH) {
+                r.covers = unflushed.acks(); // NBD's FLUSH covers the writes answered before it was sent
             }
-            c = slot.connection;
-            if (r.cmd == NbdCommand.FLUSH) {
-                r.covers = acks; // NBD's FLUSH covers the writes answered before it was sent
-            }
+            c = slot != null ? slot.connection : null;
         }
-        send(slot, c, r);
+        if (f != null) {
+            answers.fail(r, f);
+            return;
+        }
+        r.slot = slot.index;
+        r.sink = this;
+        c.submit(r);
     }
 
-    /** The next live slot, round robin; {@code null} when none is live. */
-    private Slot pick() {
-        for (int i = 0; i < slots.length; i++) {
-            Slot s = slots[next++ % slots.length];
-            if (s.connection != null) {
-                return s;
-            }
+    @Override
+    public void replied(Request r, Connection c, RbdException e) {
+        if (e == null) {
+            answers.answered(r);
+        } else if (e instanceof ConnectionLostException lost) {
+            r.sent |= lost.sent();
+            lost(slots.get(r.slot), c, r, lost);
+        } else {
+            answers.refused(r, e);
         }
-        return null;
-    }
-
-    private void send(Slot slot, Connection c, Req r) {
-        // The connection releases what it sends, and sending moves the buffer's reader index: it gets a duplicate.
-        c.submit(r.flags, r.cmd, r.offset, r.length, r.payload.retainedDuplicate(), r.target, r.targetOffset)
-                .whenComplete((v, e) -> {
-                    if (e == null) {
-                        answered(r);
-                    } else if (e instanceof ConnectionLostException lost) {
-                        r.sent |= lost.sent();
-                        lost(slot, c, r, lost);
-                    } else {
-                        r.over();
-                        r.retire();
-                        if (finished(r)) {
-                            autoFlush();
-                        }
-                        callbacks.execute(() -> r.result.completeExceptionally(e));
-                    }
-                });
     }
 
     /** A request's connection died before its answer: it waits for that slot to be fenced and reconnected. */
-    private void lost(Slot slot, Connection c, Req r, ConnectionLostException cause) {
+    private void lost(Slot slot, Connection c, Request r, ConnectionLostException cause) {
         RbdException f;
         boolean reconnecting = policy.reconnectWait().toMillis() > 0;
         synchronized (this) {
-            f = failure != null ? failure : closed ? clientClosed() : null;
+            f = stoppedBy();
             if (f == null && reconnecting) {
                 replayed.incrementAndGet();
                 if (slot.connection == c || slot.reconnecting) {
@@ -262,82 +131,18 @@ public final class Session {
         if (f == null && reconnecting) {
             attempt(r); // the slot already came back, so the dead connection was fenced
         } else {
-            fail(r, f != null && reconnecting ? f : cause); // without reconnecting, the connection's own reason
+            // without reconnecting, the connection's own reason
+            answers.fail(r, f != null && reconnecting ? f : cause);
         }
     }
 
-    private void answered(Req r) {
-        boolean retain = r.changesData() && !durableAcks && (r.flags & NbdConstants.CMD_FLAG_FUA) == 0;
-        List<Req> covered = List.of();
-        boolean flush = false;
-        synchronized (this) {
-            retain &= !closed; // after close() nothing is kept any more
-            if (retain && !r.retired.get()) {
-                r.ackSeq = ++acks;
-                unflushed.add(r);
-                unflushedBytes += r.payload.readableBytes() + 64;
-                if (unflushedBytes >= policy.autoFlushBytes() && !autoFlushing) {
-                    autoFlushing = true;
-                    flush = true;
-                }
-            } else if (r.cmd == NbdCommand.FLUSH) {
-                covered = coveredBy(r.covers);
-            }
-        }
-        r.over();
-        if (!retain) {
-            r.retire();
-        }
-        covered.forEach(Req::retire);
-        flush |= finished(r);
-        if (flush) {
-            autoFlush();
-        }
-        callbacks.execute(() -> r.result.complete(null));
-    }
-
-    /** A FLUSH of the session's own, so acknowledged writes can be let go. */
-    private void autoFlush() {
-        attempt(new Req(seqs.incrementAndGet(), 0, NbdCommand.FLUSH, 0, 0, Unpooled.EMPTY_BUFFER, null, 0,
-                new CompletableFuture<>(), () -> { }, () -> { }, true));
-    }
-
-    /** After an own FLUSH ended: whether another is due, since enough acknowledged writes are kept again. */
-    private synchronized boolean finished(Req r) {
-        if (!r.internal) {
-            return false;
-        }
-        autoFlushing = unflushedBytes >= policy.autoFlushBytes() && failure == null && !closed;
-        return autoFlushing;
-    }
-
-    private List<Req> coveredBy(long covers) {
-        List<Req> out = new ArrayList<>();
-        while (!unflushed.isEmpty() && unflushed.peekFirst().ackSeq <= covers) {
-            Req w = unflushed.pollFirst();
-            unflushedBytes -= w.payload.readableBytes() + 64;
-            out.add(w);
-        }
-        return out;
+    /** Why the session takes no more work, or {@code null} while it does. */
+    private synchronized RbdException stoppedBy() {
+        return failure != null ? failure : closed ? clientClosed() : null;
     }
 
     private static RbdException clientClosed() {
         return new RbdException("the client was closed");
-    }
-
-    private void fail(Req r, RbdException cause) {
-        r.over();
-        r.retire();
-        if (r.internal) {
-            synchronized (this) {
-                autoFlushing = false;
-            }
-            log.warn("flush to let go of acknowledged writes failed: {}", cause.getMessage());
-        }
-        RbdException e = r.sent && r.changesData() ? new OutcomeUnknownException(r.cmd + " at "
-                + Long.toUnsignedString(r.offset) + "+" + r.length + " was sent but never answered ("
-                + cause.getMessage() + "); it may or may not have taken effect", cause) : cause;
-        callbacks.execute(() -> r.result.completeExceptionally(e));
     }
 
     private void watch(Slot slot, Connection c) {
@@ -361,100 +166,66 @@ public final class Session {
             failAll();
             return;
         }
-        if (Arrays.stream(slots).allMatch(s -> s.connection == null) && !unflushed.isEmpty()) {
-            replayUnflushed = true; // the server may have gone with them
+        if (slots.allDead()) {
+            gate.allConnectionsLost();
         }
         if (!slot.reconnecting) {
             slot.reconnecting = true;
-            Thread t = new Thread(() -> reconnect(slot), "rbd-reconnect-" + slot.index);
-            t.setDaemon(true);
-            t.start();
+            new Reconnect(slot.index, this, dialer::dial, dialer.scheduler(), policy, info).next();
         }
     }
 
     /** Called with the lock held, once {@link #failure} is set: everything kept is failed and let go. */
     private void failAll() {
-        List<Req> rest = new ArrayList<>(waiting);
-        waiting.clear();
-        for (Slot s : slots) {
-            rest.addAll(s.orphans);
-            s.orphans.clear();
-        }
-        List<Req> kept = new ArrayList<>(unflushed);
-        unflushed.clear();
-        unflushedBytes = 0;
+        List<Request> rest = takeWaiting();
+        List<Request> kept = unflushed.drain(false);
         RbdException f = failure;
         CompletableFuture.runAsync(() -> {
-            rest.forEach(r -> fail(r, f));
-            kept.forEach(Req::retire);
+            rest.forEach(r -> answers.fail(r, f));
+            kept.forEach(Request::retire);
         });
     }
 
-    private void reconnect(Slot slot) {
-        long deadline = System.nanoTime() + policy.reconnectWait().toNanos();
-        long delay = policy.backoffInitial().toMillis();
-        RbdException last = null;
-        while (System.nanoTime() < deadline) {
-            long epoch;
-            synchronized (this) {
-                if (closed || failure != null) {
-                    slot.reconnecting = false;
-                    return;
-                }
-                epoch = ++slot.epoch;
-            }
-            // backoff with jitter: between half and all of the current delay
-            pause(delay / 2 + ThreadLocalRandom.current().nextLong(delay / 2 + 1));
-            try {
-                Established e = connector.connect(slot.index, epoch);
-                if (e.info().size() != info.size() || e.info().readOnly() != info.readOnly()) {
-                    e.connection().channel().close();
-                    last = new RbdException("the export changed across the reconnect (size " + info.size() + " -> "
-                            + e.info().size() + ", read-only " + info.readOnly() + " -> " + e.info().readOnly()
-                            + "); not replaying");
-                    break;
-                }
-                if (!e.info().fencing()) {
-                    log.info("reconnected slot {}; the server cannot fence the old connection, waiting {} ms for "
-                            + "its requests to drain before replaying", slot.index, policy.quiescence().toMillis());
-                    pause(policy.quiescence().toMillis());
-                } else {
-                    log.info("reconnected slot {} (epoch {}); the old connection is fenced", slot.index, epoch);
-                }
-                resume(slot, e);
-                return;
-            } catch (RuntimeException ex) {
-                // an RbdException from the handshake, or anything else from a connection torn down midway: the
-                // reconnect thread must not die and leave requests waiting for it
-                last = ex instanceof RbdException r ? r : new RbdException("reconnect failed: " + ex, null, ex);
-                delay = Math.min(delay * 2, policy.backoffMax().toMillis());
-            }
+    /** Called with the lock held: takes the requests waiting for a connection, and every slot's orphans. */
+    private List<Request> takeWaiting() {
+        List<Request> rest = new ArrayList<>(waiting);
+        waiting.clear();
+        slots.takeOrphans(rest);
+        return rest;
+    }
+
+    @Override
+    public synchronized long nextEpoch(int index) {
+        if (closed || failure != null) {
+            slots.get(index).reconnecting = false;
+            return -1;
         }
-        synchronized (this) {
-            slot.reconnecting = false;
-            if (failure == null) {
-                failure = new RbdException("server unreachable for " + policy.reconnectWait().toMillis() + " ms"
-                        + (last != null ? ": " + last.getMessage() : ""), null, last);
-            }
+        return ++slots.get(index).epoch;
+    }
+
+    @Override
+    public synchronized void giveUp(int index, RbdException f) {
+        slots.get(index).reconnecting = false;
+        if (failure == null && !closed) {
+            failure = f;
+        }
+        if (!closed) {
             failAll();
         }
     }
 
     /** A slot is back: replay (unflushed writes first where needed), then let everything else go. */
-    private void resume(Slot slot, Established e) {
-        List<Req> replay;
-        List<Req> again = List.of();
+    @Override
+    public void resume(int index, Established e) {
+        Slot slot = slots.get(index);
+        List<Request> replay;
+        List<Request> again;
         synchronized (this) {
             if (closed) {
                 e.connection().channel().close();
                 slot.reconnecting = false;
                 return;
             }
-            if (e.serverInstance() != 0 && serverInstance != 0 && e.serverInstance() != serverInstance
-                    && !unflushed.isEmpty()) {
-                replayUnflushed = true; // a new server process: what it acknowledged without a sync may be gone
-            }
-            serverInstance = e.serverInstance();
             slot.connection = e.connection();
             slot.reconnecting = false;
             reconnects++;
@@ -462,60 +233,29 @@ public final class Session {
             slot.orphans.clear();
             replay.addAll(waiting);
             waiting.clear();
-            if (replayUnflushed && !gated) {
-                gated = true;
-                replayUnflushed = false;
-                again = new ArrayList<>(unflushed);
-            }
+            again = gate.reconnected(e.serverInstance());
         }
         watch(slot, e.connection());
         replay.sort(Comparator.comparingLong(r -> r.seq));
         if (!again.isEmpty()) {
-            replayUnflushed(slot, e.connection(), again);
+            // while they are written again nothing else is sent: the rest waits for the gate to open
+            UnflushedReplay.run(e.connection(), again, dialer.scheduler(), policy.reconnectWait())
+                    .whenComplete((v, ex) -> replayEnded(ex));
         }
         replay.forEach(this::attempt);
     }
 
-    /**
-     * Writes the acknowledged-but-unflushed writes again, in acknowledgement order, overlapping ones one after the
-     * other, while everything else waits; on failure the next reconnect tries again.
-     */
-    private void replayUnflushed(Slot slot, Connection c, List<Req> writes) {
-        log.info("replaying {} acknowledged but unflushed write(s) the server may have lost", writes.size());
-        OverlapIndex order = new OverlapIndex();
-        List<CompletableFuture<Void>> all = new ArrayList<>();
-        for (Req w : writes) {
-            OverlapIndex.Admission a = order.admit(w.offset, w.length, true);
-            all.add(a.ready().thenCompose(v -> c.submit(w.flags, w.cmd, w.offset, w.length,
-                    w.payload.retainedDuplicate(), null, 0)).whenComplete((v, ex) -> a.entry().release()));
-        }
-        CompletableFuture<Void> done = CompletableFuture.allOf(all.toArray(new CompletableFuture<?>[0]));
-        try {
-            done.get(policy.reconnectWait().toMillis(), TimeUnit.MILLISECONDS);
-        } catch (Exception ex) {
-            Throwable cause = ex.getCause() != null ? ex.getCause() : ex;
-            synchronized (this) {
-                gated = false;
-                if (cause instanceof ConnectionLostException) {
-                    replayUnflushed = true; // the next reconnect tries again
-                } else if (failure == null) {
-                    failure = new RbdException("replaying acknowledged writes the server may have lost failed: "
-                            + cause.getMessage(), null, cause);
-                    failAll();
-                }
+    /** The unflushed writes were written again, or could not be: open the gate; if lost, the next reconnect retries. */
+    private void replayEnded(Throwable ex) {
+        Throwable cause = ex instanceof CompletionException && ex.getCause() != null ? ex.getCause() : ex;
+        List<Request> held;
+        synchronized (this) {
+            gate.opened(cause instanceof ConnectionLostException);
+            if (cause != null && !(cause instanceof ConnectionLostException) && failure == null && !closed) {
+                failure = new RbdException("replaying acknowledged writes the server may have lost failed: "
+                        + cause.getMessage(), null, cause);
+                failAll();
             }
-            releaseGate();
-            return;
-        }
-        synchronized (this) {
-            gated = false;
-        }
-        releaseGate();
-    }
-
-    private void releaseGate() {
-        List<Req> held;
-        synchronized (this) {
             held = new ArrayList<>(waiting);
             waiting.clear();
         }
@@ -523,22 +263,9 @@ public final class Session {
         held.forEach(this::attempt);
     }
 
-    private static void pause(long ms) {
-        try {
-            Thread.sleep(ms); // backoff between reconnect attempts: nothing to await but time
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
     /** The live connections (fewer than the slots while some reconnect). */
     public synchronized List<Connection> connections() {
-        return Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
-    }
-
-    /** Connections the session keeps (its slots). */
-    public int slots() {
-        return slots.length;
+        return slots.live();
     }
 
     /** Successful reconnects so far. */
@@ -552,8 +279,8 @@ public final class Session {
     }
 
     /** Bytes of acknowledged writes kept until a FLUSH covers them. */
-    public synchronized long unflushedBytes() {
-        return unflushedBytes;
+    public long unflushedBytes() {
+        return unflushed.bytes();
     }
 
     /** The session's failure once it stopped accepting work, else {@code null}. */
@@ -566,24 +293,17 @@ public final class Session {
      * flight fail as their connections close. Returns the live connections.
      */
     public List<Connection> close() {
-        List<Req> kept;
-        List<Req> rest = new ArrayList<>();
+        List<Request> kept;
+        List<Request> rest;
         List<Connection> live;
         synchronized (this) {
             closed = true;
-            kept = new ArrayList<>(unflushed);
-            unflushed.clear();
-            unflushedBytes = 0;
-            rest.addAll(waiting);
-            waiting.clear();
-            for (Slot s : slots) {
-                rest.addAll(s.orphans);
-                s.orphans.clear();
-            }
-            live = Arrays.stream(slots).map(s -> s.connection).filter(Objects::nonNull).toList();
+            kept = unflushed.drain(true);
+            rest = takeWaiting();
+            live = connections();
         }
-        kept.forEach(Req::retire);
-        rest.forEach(r -> fail(r, clientClosed()));
+        kept.forEach(Request::retire);
+        rest.forEach(r -> answers.fail(r, clientClosed()));
         return live;
     }
 }

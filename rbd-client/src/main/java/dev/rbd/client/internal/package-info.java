@@ -1,2 +1,5 @@
-/** Client internals: negotiation, the pending-request map, and the connection. Not public API. */
+/**
+ * Client internals, not public API: the {@code Dialer} (connecting, negotiation), the {@code Connection} with its
+ * pending map, the {@code Session} with its reconnects, retained writes and replays, and admission.
+ */
 package dev.rbd.client.internal;
