@@ -3,11 +3,15 @@ package dev.rbd.client;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 
-/** A blocking facade over {@link RbdClient}: each call waits for its future and rethrows its {@link RbdException}. */
+/**
+ * A blocking facade over an {@link AsyncBlockDevice} (an {@code RbdClient}'s {@code blocking()}): each call waits for
+ * its future and rethrows its {@link RbdException}.
+ */
 public final class BlockDevice {
-    private final RbdClient client;
+    private final AsyncBlockDevice client;
 
-    BlockDevice(RbdClient client) {
+    /** The blocking view of {@code client}. */
+    public BlockDevice(AsyncBlockDevice client) {
         this.client = client;
     }
 

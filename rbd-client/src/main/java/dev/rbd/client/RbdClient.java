@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
  * ({@link NbdErrorException} carries the server's error, {@link OutcomeUnknownException} marks a write whose fate
  * cannot be known). Writes survive the connection and the server: see {@link Session}.
  */
-public final class RbdClient implements AutoCloseable {
+public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RbdClient.class);
 
     private final NbdUri uri;
@@ -91,6 +91,7 @@ public final class RbdClient implements AutoCloseable {
         }
     }
 
+    @Override
     public ExportInfo info() {
         return info;
     }
@@ -103,10 +104,12 @@ public final class RbdClient implements AutoCloseable {
      * Reads {@code length} bytes at {@code offset} (unsigned), split into requests of the server's maximum size.
      * Like every operation here, it blocks the caller (up to the block timeout) when the in-flight limit is reached.
      */
+    @Override
     public CompletableFuture<byte[]> read(long offset, int length) {
         return submitter.read(offset, length);
     }
 
+    @Override
     public CompletableFuture<Void> write(long offset, byte[] data) {
         return write(offset, data, false);
     }
@@ -126,10 +129,12 @@ public final class RbdClient implements AutoCloseable {
      * enough: they are only opened where the server advertises CAN_MULTI_CONN, which promises that a FLUSH covers
      * the writes answered on every connection.
      */
+    @Override
     public CompletableFuture<Void> flush() {
         return submitter.flush();
     }
 
+    @Override
     public CompletableFuture<Void> trim(long offset, long length) {
         return submitter.trim(offset, length);
     }

@@ -49,7 +49,7 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     public void submit(Request r) {
         channel.eventLoop().execute(() -> {
             if (closeCause != null || !channel.isActive()) {
-                r.sink.replied(r, this, new ConnectionLostException("connection is closed; the request was not sent",
+                r.sink.replied(r, channel, new ConnectionLostException("connection is closed; the request was not sent",
                         false, closeCause));
                 return;
             }
@@ -171,7 +171,7 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
     }
 
     private void complete(Request p, RbdException e) {
-        p.sink.replied(p, this, e);
+        p.sink.replied(p, channel, e);
     }
 
     @Override

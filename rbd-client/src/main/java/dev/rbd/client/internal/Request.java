@@ -5,22 +5,25 @@ import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * One request from the API call to the wire and back: the {@link Session} keeps it until it is retired, a
- * {@link Connection}'s pending map holds it while it is on the wire and hands it to its {@link Sink} with the
- * answer. Sent again after a reconnect, it is still the same object.
+ * One request from the API call to the wire and back: the session keeps it until it is retired, a connection's
+ * pending map holds it while it is on the wire and hands it to its {@link Sink} with the answer. Sent again after
+ * a reconnect, it is still the same object.
  */
 public final class Request {
     /** Where a connection hands a request once it is over on that connection; called on its event loop. */
     interface Sink {
         /**
+         * @param via   the channel of the connection that answered (a request knows nothing of connections, so
+         *              the sink tells them apart by their channels)
          * @param error {@code null} when answered, a {@link ConnectionLostException} when the connection ended
          *              under it, else the server's or the protocol's failure
          */
-        void replied(Request r, Connection c, RbdException error);
+        void replied(Request r, Channel via, RbdException error);
     }
 
     private static final Runnable NOTHING = () -> { };

@@ -3,6 +3,7 @@ package dev.rbd.client.internal;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
 import dev.rbd.protocol.NbdCommand;
+import io.netty.channel.Channel;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
@@ -102,28 +103,32 @@ public final class Session implements Request.Sink, Reconnect.Target {
     }
 
     @Override
-    public void replied(Request r, Connection c, RbdException e) {
+    public void replied(Request r, Channel via, RbdException e) {
         if (e == null) {
             answers.answered(r);
         } else if (e instanceof ConnectionLostException lost) {
             r.sent |= lost.sent();
-            lost(slots.get(r.slot), c, r, lost);
+            lost(slots.get(r.slot), via, r, lost);
         } else {
             answers.refused(r, e);
         }
     }
 
     /** A request's connection died before its answer: it waits for that slot to be fenced and reconnected. */
-    private void lost(Slot slot, Connection c, Request r, ConnectionLostException cause) {
+    private void lost(Slot slot, Channel via, Request r, ConnectionLostException cause) {
         RbdException f;
         boolean reconnecting = policy.reconnectWait().toMillis() > 0;
         synchronized (this) {
             f = stoppedBy();
             if (f == null && reconnecting) {
                 replayed.incrementAndGet();
-                if (slot.connection == c || slot.reconnecting) {
+                Connection c = slot.connection;
+                boolean current = c != null && c.channel() == via;
+                if (current || slot.reconnecting) {
                     slot.orphans.add(r);
-                    connectionLost(slot, c);
+                    if (current) {
+                        connectionLost(slot, c);
+                    }
                     return;
                 }
             }
