@@ -4,6 +4,7 @@ import dev.rbd.client.ExportChangedException;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
@@ -95,8 +96,9 @@ final class Reconnect {
 
     private void failed(Throwable ex) {
         // an RbdException from the handshake, or anything else from a connection torn down midway: the slot must
-        // not stop trying and leave requests waiting for it
-        last = ex instanceof RbdException r ? r : new RbdException("reconnect failed: " + ex, null, ex);
+        // not stop trying and leave requests waiting for it (a dial's later stages wrap its failure)
+        Throwable cause = ex instanceof CompletionException && ex.getCause() != null ? ex.getCause() : ex;
+        last = cause instanceof RbdException r ? r : new RbdException("reconnect failed: " + cause, null, cause);
         delay = Math.min(delay * 2, policy.backoffMax().toMillis());
         next();
     }

@@ -102,6 +102,19 @@ class ScheduledReconnectTest {
     }
 
     @Test
+    void aDialFailingInALaterStageGivesUpWithTheServersReasonNotTheWrapper() {
+        Recorder target = new Recorder();
+        Policy brief = new Policy(Duration.ofMillis(100), Duration.ofMillis(10), Duration.ofMillis(20),
+                Duration.ofMillis(30), 1 << 20);
+        // a dial is negotiation then more stages: their failure arrives wrapped in a CompletionException
+        new Reconnect(0, target, (slot, epoch) -> CompletableFuture.<Established>failedFuture(
+                new RbdException("refused")).thenCompose(CompletableFuture::completedFuture), scheduler, brief, INFO)
+                .next();
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.gaveUp.get() != null);
+        assertThat(target.gaveUp.get()).hasMessage("server unreachable for 100 ms: refused");
+    }
+
+    @Test
     void anotherExportAfterTheReconnectGivesUpWithExportChanged() {
         Recorder target = new Recorder();
         Established other = established(info(2 << 20));
