@@ -26,7 +26,6 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -221,7 +220,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     /** The server's error reply as the exception callers tell apart: unknown export, policy, or another refusal. */
     private RbdException refusal(String what, OptionReply r) {
         NbdReplyType type = r.replyType();
-        String text = r.content().toString(StandardCharsets.UTF_8);
+        String text = NbdString.decode(r.content());
         String reason = type == NbdReplyType.ERR_UNKNOWN ? "unknown export"
                 : type == NbdReplyType.ERR_POLICY ? "refused by server policy"
                 : type == NbdReplyType.ERR_SHUTDOWN ? "server is shutting down"
