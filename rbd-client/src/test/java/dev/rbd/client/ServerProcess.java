@@ -44,6 +44,11 @@ final class ServerProcess implements AutoCloseable {
         this.args = List.of(args);
     }
 
+    /** The TCP port it listens on. */
+    int port() {
+        return port;
+    }
+
     /** A port free right now, for a server that must come back on the same port after each crash. */
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
@@ -51,11 +56,8 @@ final class ServerProcess implements AutoCloseable {
         }
     }
 
-    /** Starts the server and returns once its port accepts connections. */
-    synchronized void start() throws IOException, InterruptedException {
-        if (process != null && process.isAlive()) {
-            throw new IllegalStateException("rbd-server already running as pid " + process.pid());
-        }
+    /** Starts the server's JVM (from this test's class path), its output appended to the log. */
+    private Process launch() throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add(ProcessHandle.current().info().command().orElseThrow(
                 () -> new IllegalStateException("cannot tell which java runs this test")));
@@ -66,8 +68,16 @@ final class ServerProcess implements AutoCloseable {
         runs++;
         Files.writeString(log, "---- run " + runs + ": rbd-server " + String.join(" ", args) + "\n",
                 StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        process = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(Redirect.appendTo(log.toFile()))
+        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(Redirect.appendTo(log.toFile()))
                 .start();
+    }
+
+    /** Starts the server and returns once its port accepts connections. */
+    synchronized void start() throws IOException, InterruptedException {
+        if (process != null && process.isAlive()) {
+            throw new IllegalStateException("rbd-server already running as pid " + process.pid());
+        }
+        process = launch();
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!accepts()) {
             if (!process.isAlive()) {
@@ -80,6 +90,20 @@ final class ServerProcess implements AutoCloseable {
             }
             Thread.sleep(20); // polling a connect: the server has no other way to say it is up
         }
+    }
+
+    /**
+     * Runs the server where it is expected to refuse to start: waits for it to exit (at most the start timeout) and
+     * returns its exit status; one still running by then is killed and fails the test.
+     */
+    synchronized int runToRefusal() throws IOException, InterruptedException {
+        process = launch();
+        if (!process.waitFor(START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
+            close();
+            fail("rbd-server still running after " + START_TIMEOUT + " although it should have refused; its log:\n"
+                    + log());
+        }
+        return process.exitValue();
     }
 
     private boolean accepts() {

@@ -33,7 +33,6 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -61,6 +60,8 @@ public final class RbdServer implements AutoCloseable {
     private ExecutorService io;
     private ServerContext context;
     private boolean closed;
+    /** The socket file this server bound at {@code --unix}, so it removes only its own. */
+    private Object unixSocketKey;
 
     public RbdServer(ServerConfig config, List<Export> exports) {
         this.config = config;
@@ -90,9 +91,10 @@ public final class RbdServer implements AutoCloseable {
                     throw new IOException("--unix needs the native epoll transport, which is unavailable here: "
                             + Epoll.unavailabilityCause());
                 }
-                Files.deleteIfExists(config.unixSocket());
+                UnixSocketPath.claim(config.unixSocket());
                 listeners.add(bind(EpollServerDomainSocketChannel.class,
                         new DomainSocketAddress(config.unixSocket().toFile())));
+                unixSocketKey = UnixSocketPath.key(config.unixSocket());
             }
         } catch (IOException | RuntimeException | InterruptedException e) {
             close();
@@ -237,9 +239,9 @@ public final class RbdServer implements AutoCloseable {
         if (boss != null) {
             boss.shutdownGracefully(0, 5, TimeUnit.SECONDS).awaitUninterruptibly();
         }
-        if (config.unixSocket() != null) {
+        if (unixSocketKey != null) {
             try {
-                Files.deleteIfExists(config.unixSocket());
+                UnixSocketPath.removeIfOurs(config.unixSocket(), unixSocketKey);
             } catch (IOException e) {
                 log.debug("could not remove {}: {}", config.unixSocket(), e.toString());
             }

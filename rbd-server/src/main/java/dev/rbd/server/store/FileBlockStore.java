@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -67,6 +69,7 @@ public final class FileBlockStore implements BlockStore {
                 : FileChannel.open(path, StandardOpenOption.READ, StandardOpenOption.WRITE);
         int fd = -1;
         try {
+            lock(ch, path, readOnly);
             // Files.size() says 0 for a block device; the channel's size is the device's real size.
             long size = ch.size();
             if (NativeIo.available()) {
@@ -82,6 +85,25 @@ public final class FileBlockStore implements BlockStore {
         } catch (IOException | RuntimeException e) {
             ch.close();
             throw e;
+        }
+    }
+
+    /**
+     * Takes an advisory lock on the whole image (fcntl, as qemu's image locking does): exclusive for a read-write
+     * export, shared for a read-only one. So a second server refuses an image another server writes, and refuses to
+     * write one another server serves; any number of servers may read it together. Closing the channel releases it.
+     */
+    private static void lock(FileChannel ch, Path path, boolean readOnly) throws IOException {
+        FileLock lock;
+        try {
+            lock = ch.tryLock(0, Long.MAX_VALUE, readOnly);
+        } catch (OverlappingFileLockException e) {
+            throw new IOException(path + ": exported twice by this server (one export per image)");
+        }
+        if (lock == null) {
+            throw new IOException(path + ": in use by another process that holds a lock on it ("
+                    + (readOnly ? "it writes the image" : "it serves the image") + "); one server may write an image, "
+                    + "and only while no other serves it");
         }
     }
 

@@ -65,6 +65,22 @@ class FileBlockStoreTest {
     }
 
     @Test
+    void anImageIsOpenedOnceByOneServerAndReleasedWhenClosed() throws Exception {
+        Path img = dir.resolve("locked.img");
+        FileBlockStore.createSparse(img, 1 << 20);
+        try (FileBlockStore s = FileBlockStore.open(img, false)) {
+            assertThatThrownBy(() -> FileBlockStore.open(img, false)).isInstanceOf(IOException.class)
+                    .hasMessage(img + ": exported twice by this server (one export per image)");
+            assertThatThrownBy(() -> FileBlockStore.open(img, true)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("exported twice");
+        }
+        // closing the store let go of its lock
+        try (FileBlockStore s = FileBlockStore.open(img, false)) {
+            assertThat(s.size()).isEqualTo(1 << 20);
+        }
+    }
+
+    @Test
     void writesReadsAndSyncsThroughDirectAndCompositeBuffers() throws Exception {
         Path img = dir.resolve("b.img");
         FileBlockStore.createSparse(img, 1 << 20);
