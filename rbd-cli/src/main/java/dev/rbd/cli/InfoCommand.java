@@ -3,6 +3,7 @@ package dev.rbd.cli;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdClient;
 import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.NbdString;
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
@@ -63,7 +64,7 @@ public final class InfoCommand implements Callable<Integer> {
     static String toText(String uri, ExportInfo info) {
         String n = System.lineSeparator();
         return "export=" + BenchResult.string(info.name()) + ":" + n
-                + "\tdescription: " + info.description() + n
+                + "\tdescription: " + NbdString.printable(info.description()) + n
                 + "\turi: " + uri + n
                 + "\texport-size: " + info.size() + " (" + Preflight.size(info.size()) + ")" + n
                 + "\tis_read_only: " + info.readOnly() + n

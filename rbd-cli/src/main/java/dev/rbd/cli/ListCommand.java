@@ -2,6 +2,7 @@ package dev.rbd.cli;
 
 import dev.rbd.client.ExportEntry;
 import dev.rbd.client.RbdClient;
+import dev.rbd.protocol.NbdString;
 import java.io.PrintWriter;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -43,7 +44,7 @@ public final class ListCommand implements Callable<Integer> {
         } else {
             for (ExportEntry e : exports) {
                 out.println("export=" + BenchResult.string(e.name()) + ":");
-                out.println("\tdescription: " + e.description());
+                out.println("\tdescription: " + NbdString.printable(e.description()));
             }
         }
         out.flush();

@@ -43,4 +43,51 @@ public final class NbdString {
     public static String decode(ByteBuf b) {
         return b.readCharSequence(b.readableBytes(), StandardCharsets.UTF_8).toString();
     }
+
+    /**
+     * {@code s} made safe for a log line or a message: what came from the network may not start a new line, move
+     * the cursor, or turn text around. Control and format characters and line separators become escapes
+     * ({@code \n}, {@code \r}, {@code \t}, else {@code \\uXXXX}); everything else, backslashes included, stays
+     * as it is.
+     */
+    public static String printable(String s) {
+        if (s == null) {
+            return "";
+        }
+        StringBuilder out = null;
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            String escape = escape(c);
+            if (escape != null && out == null) {
+                out = new StringBuilder(s.length() + 16).append(s, 0, i);
+            }
+            if (out != null) {
+                if (escape != null) {
+                    out.append(escape);
+                } else {
+                    out.append(c);
+                }
+            }
+        }
+        return out == null ? s : out.toString();
+    }
+
+    private static String escape(char c) {
+        switch (c) {
+            case '\n':
+                return "\\n";
+            case '\r':
+                return "\\r";
+            case '\t':
+                return "\\t";
+            default:
+                break;
+        }
+        int type = Character.getType(c);
+        if (type == Character.CONTROL || type == Character.FORMAT || type == Character.LINE_SEPARATOR
+                || type == Character.PARAGRAPH_SEPARATOR) {
+            return String.format("\\u%04x", (int) c);
+        }
+        return null;
+    }
 }

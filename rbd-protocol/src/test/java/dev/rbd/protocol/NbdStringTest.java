@@ -21,4 +21,14 @@ class NbdStringTest {
         assertThat(b).hasSize(4093);
         assertThat(new String(NbdString.encode("\u00e9\u00e9\u00e9", 5), StandardCharsets.UTF_8)).isEqualTo("\u00e9\u00e9");
     }
+
+    @Test
+    void printableEscapesWhatCouldForgeALineOrTurnTextAround() {
+        assertThat(NbdString.printable("disk")).isSameAs("disk");
+        assertThat(NbdString.printable("a\nb\rc\td")).isEqualTo("a\\nb\\rc\\td");
+        assertThat(NbdString.printable("\u001b[31mred\u0000")).isEqualTo("\\u001b[31mred\\u0000");
+        assertThat(NbdString.printable("x\u2028y\u202ez\u0085")).isEqualTo("x\\u2028y\\u202ez\\u0085");
+        assertThat(NbdString.printable("C:\\dir \u00e9t\u00e9")).isEqualTo("C:\\dir \u00e9t\u00e9");
+        assertThat(NbdString.printable(null)).isEmpty();
+    }
 }

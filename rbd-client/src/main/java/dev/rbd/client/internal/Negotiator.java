@@ -220,7 +220,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     /** The server's error reply as the exception callers tell apart: unknown export, policy, or another refusal. */
     private RbdException refusal(String what, OptionReply r) {
         NbdReplyType type = r.replyType();
-        String text = NbdString.decode(r.content());
+        String text = NbdString.printable(NbdString.decode(r.content()));
         String reason = type == NbdReplyType.ERR_UNKNOWN ? "unknown export"
                 : type == NbdReplyType.ERR_POLICY ? "refused by server policy"
                 : type == NbdReplyType.ERR_SHUTDOWN ? "server is shutting down"

@@ -1,6 +1,7 @@
 package dev.rbd.server.handshake;
 
 import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.NbdString;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.ServerContext;
@@ -21,7 +22,7 @@ final class Admission {
     /** Refuses an unknown export, or any export while the server shuts down; else {@code null}. */
     static Refusal find(ServerContext server, String name, Export export) {
         if (export == null) {
-            return new Refusal(NbdReplyType.ERR_UNKNOWN, "unknown export '" + name + "'");
+            return new Refusal(NbdReplyType.ERR_UNKNOWN, "unknown export '" + NbdString.printable(name) + "'");
         }
         if (server.draining()) {
             return new Refusal(NbdReplyType.ERR_SHUTDOWN, "server is shutting down");

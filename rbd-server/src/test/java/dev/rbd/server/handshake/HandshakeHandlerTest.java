@@ -7,6 +7,7 @@ import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
 import dev.rbd.protocol.ServerGreeting;
@@ -89,6 +90,19 @@ class HandshakeHandlerTest {
         assertThat(option(NbdOption.INFO.code(), infoRequest("nope"))).containsExactly(NbdReplyType.ERR_UNKNOWN.code());
         assertThat(option(NbdOption.GO.code(), infoRequest("nope"))).containsExactly(NbdReplyType.ERR_UNKNOWN.code());
         assertThat(ch.pipeline().get("handshake")).isNotNull();
+    }
+
+    @Test
+    void anExportNameCannotForgeALineInTheRefusal() {
+        ch.writeInbound(new OptionRequest(NbdOption.INFO.code(), infoRequest("nope\n12:00:00.000 INFO forged\u202e")));
+        OptionReply r = ch.readOutbound();
+        try {
+            assertThat(r.type()).isEqualTo(NbdReplyType.ERR_UNKNOWN.code());
+            assertThat(NbdString.decode(r.content()))
+                    .isEqualTo("unknown export 'nope\\n12:00:00.000 INFO forged\\u202e'");
+        } finally {
+            r.release();
+        }
     }
 
     @Test
