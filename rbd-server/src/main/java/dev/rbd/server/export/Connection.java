@@ -82,6 +82,12 @@ public final class Connection {
         return s != null ? "session " + s : client;
     }
 
+    /** This client as messages and log lines name it: its session's tag (never its id), else {@link #client()}. */
+    public String label() {
+        UUID s = session;
+        return s != null ? SessionTag.of(s) : client;
+    }
+
     public UUID session() {
         return session;
     }

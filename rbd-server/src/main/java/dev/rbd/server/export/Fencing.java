@@ -38,10 +38,10 @@ public final class Fencing {
         }
         Connection old = reg.previous();
         if (old == null) {
-            log.debug("[{}] session {} slot {} epoch {}", conn.id(), session, slot, Long.toUnsignedString(epoch));
+            log.debug("[{}] {} slot {} epoch {}", conn.id(), SessionTag.of(session), slot, Long.toUnsignedString(epoch));
             return NOTHING_TO_FENCE;
         }
-        log.info("[{}] session {} slot {} epoch {} -> {}: fencing connection [{}]", conn.id(), session, slot,
+        log.info("[{}] {} slot {} epoch {} -> {}: fencing connection [{}]", conn.id(), SessionTag.of(session), slot,
                 Long.toUnsignedString(reg.previousEpoch()), Long.toUnsignedString(epoch), old.id());
         CompletableFuture<Fenced> fenced = fence(old).whenComplete((f, e) -> {
             if (f != null) {

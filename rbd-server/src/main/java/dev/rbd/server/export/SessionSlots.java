@@ -37,8 +37,8 @@ final class SessionSlots {
         Map<Integer, Slot> slots = sessions.computeIfAbsent(session, k -> new HashMap<>());
         Slot s = slots.get(slot);
         if (s != null && Long.compareUnsigned(epoch, s.epoch) <= 0) {
-            return new Registration(null, s.epoch, "epoch " + Long.toUnsignedString(epoch) + " of session "
-                    + session + " slot " + slot + " is not newer than " + Long.toUnsignedString(s.epoch)
+            return new Registration(null, s.epoch, "epoch " + Long.toUnsignedString(epoch) + " of "
+                    + SessionTag.of(session) + " slot " + slot + " is not newer than " + Long.toUnsignedString(s.epoch)
                     + ": a stale connection");
         }
         if (s == null) {

@@ -15,6 +15,7 @@ public final class WriterLock {
     private final String export;
     private final boolean open;
     private String owner;
+    private String ownerLabel;
     private int ownerConnections;
     private long ownerHeldUntil;
     private final Duration sessionGrace;
@@ -31,12 +32,13 @@ public final class WriterLock {
     }
 
     /**
-     * Claims the export for a connection of {@code client}. An open export takes anyone; a read-write export takes
+     * Claims the export for a connection of {@code client}, who is named {@code label} in messages (an rbd session
+     * by its tag: its id is its proof, never shown). An open export takes anyone; a read-write export takes
      * connections of its current owner only.
      *
      * @return {@code null} when granted, else the reason for the refusal
      */
-    public synchronized String claim(String client) {
+    public synchronized String claim(String client, String label) {
         if (open) {
             return null;
         }
@@ -44,18 +46,19 @@ public final class WriterLock {
             owner = null; // a session's hold ran out without it coming back
         }
         if (owner != null && !owner.equals(client)) {
-            return "export '" + export + "' is in use read-write by " + owner + (ownerConnections > 0
+            return "export '" + export + "' is in use read-write by " + ownerLabel + (ownerConnections > 0
                     ? " (" + ownerConnections + " connection(s))"
                     : " (held for its reconnect, " + Math.max(1, (ownerHeldUntil - System.nanoTime()) / 1_000_000_000)
                     + " s left)") + "; one writer at a time unless the server runs with --shared";
         }
         owner = client;
+        ownerLabel = label;
         ownerConnections++;
         return null;
     }
 
     /**
-     * Releases a claim made by {@link #claim(String)}, once the connection's requests have all finished; a session
+     * Releases a claim made by {@link #claim(String, String)}, once the connection's requests have all finished; a session
      * that left without DISC ({@code clean} false) keeps the lock for the session grace period.
      */
     public synchronized void release(String client, boolean clean) {
@@ -66,7 +69,7 @@ public final class WriterLock {
             if (!clean && client.startsWith("session ") && !sessionGrace.isZero()) {
                 ownerHeldUntil = System.nanoTime() + sessionGrace.toNanos();
                 log.info("export {}: {} lost its connections; writer lock held for {} s for its reconnect", export,
-                        client, sessionGrace.toSeconds());
+                        ownerLabel, sessionGrace.toSeconds());
             } else {
                 owner = null;
             }

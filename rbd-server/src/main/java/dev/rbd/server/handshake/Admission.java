@@ -39,7 +39,7 @@ final class Admission {
             return new Refusal(NbdReplyType.ERR_INVALID, "the rbd session was opened for export '"
                     + sessionExport.name() + "', not '" + export.name() + "'");
         }
-        String refusal = export.writerLock().claim(conn.client());
+        String refusal = export.writerLock().claim(conn.client(), conn.label());
         return refusal == null ? null : new Refusal(NbdReplyType.ERR_POLICY, refusal);
     }
 }

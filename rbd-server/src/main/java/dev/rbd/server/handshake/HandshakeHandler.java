@@ -143,7 +143,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         String name = NbdString.decode(data);
         Export export = server.export(name);
         Admission.Refusal refusal = Admission.find(server, name, export);
-        String why = refusal != null ? refusal.message() : export.writerLock().claim(conn.client());
+        String why = refusal != null ? refusal.message() : export.writerLock().claim(conn.client(), conn.label());
         if (why != null) {
             log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), why);
             ctx.close();

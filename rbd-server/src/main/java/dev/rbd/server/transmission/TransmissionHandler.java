@@ -73,7 +73,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             dispatcher.fence();
             ctx.channel().config().setAutoRead(false);
             log.info("[{}] fenced: a newer connection of {} took over; {} request(s) still running", conn.id(),
-                    conn.client(), conn.inFlight());
+                    conn.label(), conn.inFlight());
             ctx.close();
             fenceIfDone();
         }

@@ -89,7 +89,7 @@ class TransmissionHandlerTest {
 
     @Test
     void discWaitsForTheRequestsInFlightThenClosesAndReleasesTheWriterLock() {
-        assertThat(disk.writerLock().claim(conn.client())).isNull();
+        assertThat(disk.writerLock().claim(conn.client(), conn.label())).isNull();
         ch.writeInbound(write(1, 0, new byte[16]));
         ch.writeInbound(NbdRequest.of(0, NbdCommand.DISC, 2, 0, 0));
         assertThat(ch.isOpen()).as("the write is still in flight").isTrue();
