@@ -14,9 +14,15 @@ import java.util.UUID;
  * session through the log, and says nothing of the id to anyone who reads it.
  */
 public final class SessionTag {
-    private static final byte[] SALT = new SecureRandom().generateSeed(16);
+    private static final byte[] SALT = salt();
 
     private SessionTag() {
+    }
+
+    private static byte[] salt() {
+        byte[] b = new byte[16];
+        new SecureRandom().nextBytes(b); // nextBytes, not generateSeed: it never waits for the kernel's entropy
+        return b;
     }
 
     /** {@code session #} and eight hex digits. */
