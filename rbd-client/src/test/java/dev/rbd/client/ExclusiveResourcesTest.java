@@ -1,6 +1,7 @@
 package dev.rbd.client;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import java.io.IOException;
 import java.net.ConnectException;
@@ -78,6 +79,7 @@ class ExclusiveResourcesTest {
              ServerProcess second = server("second", "other=" + dir.resolve("other.img"), "--create", "16M",
                      "--unix", sock.toString())) {
             first.start();
+            await().atMost(Duration.ofSeconds(10)).until(() -> answers(sock));
             assertThat(second.runToRefusal()).isEqualTo(1);
             assertThat(second.log()).contains("rbd.sock: a server is listening there already");
             assertThat(answers(sock)).as("the first server's socket is still there and answers").isTrue();
@@ -85,8 +87,9 @@ class ExclusiveResourcesTest {
             first.kill(); // SIGKILL: no shutdown hook, the socket file stays behind
             assertThat(sock).exists();
             assertThat(answers(sock)).isFalse();
-            second.start();
-            assertThat(answers(sock)).as("the stale socket was replaced by the second server's").isTrue();
+            second.start(); // returns once its TCP port accepts; the Unix listener may come a moment later
+            await("the stale socket is replaced by the second server's").atMost(Duration.ofSeconds(10))
+                    .until(() -> answers(sock));
             assertThat(second.stop()).isEqualTo(ServerProcess.TERMINATED);
             assertThat(sock).as("a server removes its own socket when it stops").doesNotExist();
         }
@@ -105,6 +108,9 @@ class ExclusiveResourcesTest {
     }
 
     private static boolean answers(Path sock) throws IOException {
+        if (!Files.exists(sock)) {
+            return false;
+        }
         try (SocketChannel probe = SocketChannel.open(StandardProtocolFamily.UNIX)) {
             probe.connect(UnixDomainSocketAddress.of(sock));
             return true;
