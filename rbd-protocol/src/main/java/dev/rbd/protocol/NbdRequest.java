@@ -16,13 +16,14 @@ public final class NbdRequest extends DefaultByteBufHolder {
     private final long offset;
     private final long length;
     private final boolean payloadDropped;
+    private final boolean payloadStreamed;
 
     public NbdRequest(int flags, int type, long cookie, long offset, long length, ByteBuf payload) {
-        this(flags, type, cookie, offset, length, payload, false);
+        this(flags, type, cookie, offset, length, payload, false, false);
     }
 
     private NbdRequest(int flags, int type, long cookie, long offset, long length, ByteBuf payload,
-                       boolean payloadDropped) {
+                       boolean payloadDropped, boolean payloadStreamed) {
         super(payload);
         if (length < 0 || length > 0xffffffffL) {
             throw new IllegalArgumentException("length: " + length + " (expected: 0..2^32-1)");
@@ -33,6 +34,7 @@ public final class NbdRequest extends DefaultByteBufHolder {
         this.offset = offset;
         this.length = length;
         this.payloadDropped = payloadDropped;
+        this.payloadStreamed = payloadStreamed;
     }
 
     /** A request without payload (everything but WRITE). */
@@ -45,7 +47,15 @@ public final class NbdRequest extends DefaultByteBufHolder {
      * so the server can answer {@code EINVAL} and keep the connection.
      */
     public static NbdRequest withDroppedPayload(int flags, int type, long cookie, long offset, long length) {
-        return new NbdRequest(flags, type, cookie, offset, length, Unpooled.EMPTY_BUFFER, true);
+        return new NbdRequest(flags, type, cookie, offset, length, Unpooled.EMPTY_BUFFER, true, false);
+    }
+
+    /**
+     * The header of a WRITE whose payload is too large to hold whole: it follows as {@link NbdWritePart}s, in order,
+     * the last one marked, so the receiver holds one part at a time.
+     */
+    public static NbdRequest streamedWrite(int flags, int type, long cookie, long offset, long length) {
+        return new NbdRequest(flags, type, cookie, offset, length, Unpooled.EMPTY_BUFFER, false, true);
     }
 
     public int flags() {
@@ -84,9 +94,14 @@ public final class NbdRequest extends DefaultByteBufHolder {
         return payloadDropped;
     }
 
+    /** A WRITE whose payload follows as {@link NbdWritePart}s (see {@link #streamedWrite}). */
+    public boolean payloadStreamed() {
+        return payloadStreamed;
+    }
+
     @Override
     public NbdRequest replace(ByteBuf content) {
-        return new NbdRequest(flags, type, cookie, offset, length, content, payloadDropped);
+        return new NbdRequest(flags, type, cookie, offset, length, content, payloadDropped, payloadStreamed);
     }
 
     @Override
@@ -106,6 +121,7 @@ public final class NbdRequest extends DefaultByteBufHolder {
         NbdCommand c = command();
         return "NbdRequest(" + (c != null ? c.name() : "type " + type) + ", flags=0x" + Integer.toHexString(flags)
                 + ", cookie=" + Long.toUnsignedString(cookie) + ", offset=" + Long.toUnsignedString(offset)
-                + ", length=" + length + (payloadDropped ? ", payload dropped" : "") + ")";
+                + ", length=" + length + (payloadDropped ? ", payload dropped" : "") + (payloadStreamed ? ", payload streamed" : "")
+                + ")";
     }
 }

@@ -7,6 +7,7 @@ import static dev.rbd.protocol.NbdConstants.REQUEST_MAGIC;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.NbdRequest;
+import dev.rbd.protocol.NbdWritePart;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
@@ -26,21 +27,23 @@ import java.util.List;
  * C: (length bytes of data if the request is of type NBD_CMD_WRITE)
  * </pre>
  *
- * A WRITE payload up to {@code maxPayload} that is already whole in the input is passed on as a retained slice (no
- * copy). One that is still arriving and at most {@link #FILL_LIMIT} long is copied, as its parts arrive, into a
- * pooled buffer of its own size, allocated once its first byte is there: the input is then consumed whole and can be
- * reused, where a slice kept for each 1 MiB write pinned the input and made every later read grow and copy it (and
- * beyond the allocator's pooled sizes allocate and zero a fresh direct buffer each time). Larger payloads are
- * gathered in the input as before. A payload above {@code maxPayload} and up to the spec's portable 32 MiB is
+ * A WRITE payload up to {@link #FILL_LIMIT} that is already whole in the input is passed on as a retained slice (no
+ * copy). One that is still arriving is copied, as its parts arrive, into a pooled buffer of its own size, allocated
+ * once its first byte is there: the input is then consumed whole and can be reused, where a slice kept for each 1 MiB
+ * write pinned the input and made every later read grow and copy it (and beyond the allocator's pooled sizes allocate
+ * and zero a fresh direct buffer each time). A larger payload, up to {@code maxPayload}, is streamed: its header comes
+ * out at once as a {@link NbdRequest#streamedWrite streamed write}, then its bytes as {@link NbdWritePart}s of at most
+ * {@link #FILL_LIMIT} each (filled the same way), so a connection never holds more than one part of a payload still
+ * arriving, however large the write. A payload above {@code maxPayload} and up to the spec's portable 32 MiB is
  * skipped without being kept and passed on as a request with a dropped payload, so the server can answer EINVAL and
  * keep the connection; anything larger, or a bad magic, is stream corruption. Nothing larger than
  * {@link #FILL_LIMIT} is allocated from a length before the bytes are there.
  */
 public final class RequestDecoder extends ByteToMessageDecoder {
-    /** The largest payload copied into a buffer of its own while it arrives (2 MiB). */
+    /** The largest payload held whole, and the largest part of a streamed one (2 MiB). */
     public static final int FILL_LIMIT = 2 << 20;
 
-    private enum State { HEADER, PAYLOAD, DISCARD }
+    private enum State { HEADER, PAYLOAD, STREAM, DISCARD }
 
     private final int maxPayload;
     private final long discardLimit;
@@ -51,7 +54,9 @@ public final class RequestDecoder extends ByteToMessageDecoder {
     private long offset;
     private long length;
     private long toDiscard;
-    /** The payload being filled while it arrives, or {@code null}. */
+    /** Bytes of the streamed payload passed on so far. */
+    private long streamed;
+    /** The payload (or part) being filled while it arrives, or {@code null}. */
     private ByteBuf filling;
 
     public RequestDecoder(int maxPayload) {
@@ -68,6 +73,7 @@ public final class RequestDecoder extends ByteToMessageDecoder {
             boolean progressed = switch (state) {
                 case HEADER -> decodeHeader(in, out);
                 case PAYLOAD -> decodePayload(ctx, in, out);
+                case STREAM -> decodePart(ctx, in, out);
                 case DISCARD -> decodeDiscard(in, out);
             };
             if (!progressed || !out.isEmpty()) {
@@ -94,7 +100,11 @@ public final class RequestDecoder extends ByteToMessageDecoder {
             out.add(new NbdRequest(flags, type, cookie, offset, length, Unpooled.EMPTY_BUFFER));
             return true;
         }
-        if (length <= maxPayload) {
+        if (length > FILL_LIMIT && length <= maxPayload) {
+            streamed = 0;
+            state = State.STREAM;
+            out.add(NbdRequest.streamedWrite(flags, type, cookie, offset, length));
+        } else if (length <= maxPayload) {
             state = State.PAYLOAD;
         } else if (length <= discardLimit) {
             toDiscard = length;
@@ -117,10 +127,8 @@ public final class RequestDecoder extends ByteToMessageDecoder {
             filling = null;
         } else if (in.readableBytes() >= length) {
             payload = in.readRetainedSlice((int) length);
-        } else if (length <= FILL_LIMIT && in.isReadable()) {
-            int n = (int) length;
-            filling = ctx.alloc().directBuffer(n, n);
-            in.readBytes(filling, in.readableBytes());
+        } else if (in.isReadable()) {
+            fill(ctx, in, (int) length);
             return false;
         } else {
             return false;
@@ -128,6 +136,41 @@ public final class RequestDecoder extends ByteToMessageDecoder {
         state = State.HEADER;
         out.add(new NbdRequest(flags, type, cookie, offset, length, payload));
         return true;
+    }
+
+    /** The next part of a streamed payload, once all its bytes are there. */
+    private boolean decodePart(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        int size = (int) Math.min(FILL_LIMIT, length - streamed);
+        ByteBuf part;
+        if (filling != null) {
+            in.readBytes(filling, Math.min(in.readableBytes(), filling.writableBytes()));
+            if (filling.isWritable()) {
+                return false;
+            }
+            part = filling;
+            filling = null;
+        } else if (in.readableBytes() >= size) {
+            part = in.readRetainedSlice(size);
+        } else if (in.isReadable()) {
+            fill(ctx, in, size);
+            return false;
+        } else {
+            return false;
+        }
+        long position = streamed;
+        streamed += size;
+        boolean last = streamed == length;
+        if (last) {
+            state = State.HEADER;
+        }
+        out.add(new NbdWritePart(position, part, last));
+        return true;
+    }
+
+    /** Starts filling a buffer of {@code size} bytes with what the input holds (less than {@code size}). */
+    private void fill(ChannelHandlerContext ctx, ByteBuf in, int size) {
+        filling = ctx.alloc().directBuffer(size, size);
+        in.readBytes(filling, in.readableBytes());
     }
 
     @Override
