@@ -19,7 +19,7 @@ import java.util.List;
 public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int ioThreads, int eventLoopThreads,
                            Duration handshakeTimeout, long maxInFlightBytes, Duration drainTimeout) {
     public static ServerConfig defaults(List<InetSocketAddress> listen) {
-        return new ServerConfig(listen, null, defaultIoThreads(), 0, Duration.ofSeconds(10), 256L << 20,
+        return new ServerConfig(listen, null, defaultIoThreads(), 0, Duration.ofSeconds(10), 64L << 20,
                 Duration.ofSeconds(30));
     }
 

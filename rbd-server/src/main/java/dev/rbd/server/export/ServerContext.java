@@ -18,11 +18,17 @@ public final class ServerContext {
     private final ChannelGroup channels;
     private final Duration handshakeTimeout;
     private final long maxInFlightBytes;
+    private final MemoryBudget memory;
     private volatile boolean draining;
     private final long instance = new java.security.SecureRandom().nextLong();
 
     public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
                          Duration handshakeTimeout, long maxInFlightBytes) {
+        this(exports, io, channels, handshakeTimeout, maxInFlightBytes, new MemoryBudget(MemoryBudget.defaultMax()));
+    }
+
+    public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
+                         Duration handshakeTimeout, long maxInFlightBytes, MemoryBudget memory) {
         for (Export e : exports) {
             if (this.exports.putIfAbsent(e.name(), e) != null) {
                 throw new IllegalArgumentException("two exports are named '" + e.name() + "'");
@@ -35,6 +41,7 @@ public final class ServerContext {
         this.channels = channels;
         this.handshakeTimeout = handshakeTimeout;
         this.maxInFlightBytes = maxInFlightBytes;
+        this.memory = memory;
     }
 
     /** The export of that name; the empty name is the default export (the first one). */
@@ -69,6 +76,11 @@ public final class ServerContext {
     /** Request bytes (write payloads and read lengths) one connection may have in flight before reading pauses. */
     public long maxInFlightBytes() {
         return maxInFlightBytes;
+    }
+
+    /** The ceiling on request and reply bytes all connections hold together. */
+    public MemoryBudget memory() {
+        return memory;
     }
 
     /** The server is shutting down: no new exports are opened, new requests get ESHUTDOWN. */

@@ -8,6 +8,8 @@ import static dev.rbd.protocol.NbdConstants.CMD_FLAG_NO_HOLE;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
+import dev.rbd.protocol.NbdWritePart;
+import dev.rbd.protocol.codec.RequestDecoder;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.BlockStore;
@@ -96,7 +98,12 @@ public final class Dispatcher {
      */
     private Outcome readIfCached(NbdRequest req, ByteBufAllocator alloc) {
         int length = (int) req.length();
-        ByteBuf buf = alloc.directBuffer(length, length);
+        ByteBuf buf;
+        try {
+            buf = alloc.directBuffer(length, length);
+        } catch (OutOfMemoryError e) {
+            return null; // the I/O thread tries again and answers ENOMEM if it fails too
+        }
         boolean done = false;
         try {
             done = store.readIfCached(req.offset(), buf, length);
@@ -133,6 +140,11 @@ public final class Dispatcher {
         }
         if ((flags & CMD_FLAG_DF) != 0 && (cmd != NbdCommand.READ || !structured)) {
             return Outcome.error(NbdError.EINVAL, "DF is only valid on READ with structured replies");
+        }
+        if ((flags & CMD_FLAG_DF) != 0 && req.length() > RequestDecoder.FILL_LIMIT) {
+            // reads this large are sent in several chunks; the spec allows EOVERFLOW above 64 KiB
+            return Outcome.error(NbdError.EOVERFLOW, "an unfragmented read of " + req.length()
+                    + " bytes exceeds " + RequestDecoder.FILL_LIMIT);
         }
         if ((flags & CMD_FLAG_FAST_ZERO) != 0 && !store.canFastZero()) {
             return Outcome.error(NbdError.EINVAL, "FAST_ZERO was not advertised for this export");
@@ -193,6 +205,9 @@ public final class Dispatcher {
                 durable(result, true);
                 synced = true;
             }
+        } catch (Throwable t) {
+            // whatever went wrong, the request is answered and the thread lives on
+            result.complete(StoreErrors.toOutcome(t));
         } finally {
             if (announced && !synced) {
                 export.commit().withdraw();
@@ -241,7 +256,7 @@ public final class Dispatcher {
                 return true;
             }
             result.complete(Outcome.OK);
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | OutOfMemoryError e) {
             result.complete(StoreErrors.toOutcome(e));
         } finally {
             req.release();
@@ -251,13 +266,89 @@ public final class Dispatcher {
 
     private ByteBuf read(long offset, int length, ByteBufAllocator alloc) throws IOException {
         ByteBuf buf = alloc.directBuffer(length, length);
+        boolean done = false;
         try {
             store.read(offset, buf, length);
+            done = true;
             return buf;
-        } catch (IOException | RuntimeException e) {
-            buf.release();
-            throw e;
+        } finally {
+            if (!done) {
+                buf.release();
+            }
         }
+    }
+
+    /**
+     * Reads one part of a streamed read into a new buffer on an I/O thread; the future fails with the store's error,
+     * or an {@link OutOfMemoryError} when no buffer could be had.
+     */
+    CompletableFuture<ByteBuf> readPart(long offset, int length, ByteBufAllocator alloc) {
+        CompletableFuture<ByteBuf> result = new CompletableFuture<>();
+        submit(result, () -> {
+            if (fenced) {
+                throw new FencedException();
+            }
+            result.complete(read(offset, length, alloc));
+        }, null);
+        return result;
+    }
+
+    /** Writes one part of a streamed write at {@code offset} on an I/O thread and releases it. */
+    CompletableFuture<Void> writePart(long offset, NbdWritePart part) {
+        CompletableFuture<Void> result = new CompletableFuture<>();
+        submit(result, () -> {
+            if (fenced) {
+                throw new FencedException();
+            }
+            store.write(offset, part.content());
+            result.complete(null);
+        }, part);
+        return result;
+    }
+
+    /**
+     * The outcome of a streamed write whose parts are all stored: once synced when the export syncs always or the
+     * request has FUA, else at once.
+     */
+    CompletableFuture<Outcome> finishStreamedWrite(boolean fua) {
+        if (export.syncMode() != SyncMode.ALWAYS && !fua) {
+            return CompletableFuture.completedFuture(Outcome.OK);
+        }
+        CompletableFuture<Outcome> result = new CompletableFuture<>();
+        CompletableFuture<Void> ran = new CompletableFuture<>();
+        submit(ran, () -> durable(result, false), null);
+        ran.whenComplete((v, e) -> {
+            if (e != null) {
+                result.complete(StoreErrors.toOutcome(e));
+            }
+        });
+        return result;
+    }
+
+    /** A step on an I/O thread whose failure, of any kind, fails {@code result}; {@code held} is released after. */
+    private void submit(CompletableFuture<?> result, IoStep step, NbdWritePart held) {
+        try {
+            io.execute(() -> {
+                try {
+                    step.run();
+                } catch (Throwable t) {
+                    result.completeExceptionally(t);
+                } finally {
+                    if (held != null) {
+                        held.release();
+                    }
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            if (held != null) {
+                held.release();
+            }
+            result.completeExceptionally(new FencedException());
+        }
+    }
+
+    private interface IoStep {
+        void run() throws IOException;
     }
 
     private void durable(CompletableFuture<Outcome> result, boolean announced) {

@@ -19,6 +19,12 @@ public final class StoreErrors {
     }
 
     static NbdError toError(Throwable e) {
+        if (e instanceof OutOfMemoryError) {
+            return NbdError.ENOMEM;
+        }
+        if (e instanceof FencedException) {
+            return NbdError.ESHUTDOWN;
+        }
         if (e instanceof FastZeroUnsupportedException) {
             return NbdError.ENOTSUP;
         }

@@ -1,20 +1,27 @@
 package dev.rbd.server.transmission;
 
 import dev.rbd.protocol.NbdCommand;
+import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
+import dev.rbd.protocol.NbdWritePart;
+import dev.rbd.protocol.codec.RequestDecoder;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.Fenceable;
 import dev.rbd.server.export.Fenced;
 import dev.rbd.server.export.ServerContext;
+import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.EventLoop;
 import io.netty.handler.codec.DecoderException;
+import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
+import java.util.ArrayDeque;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -43,6 +50,13 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private int finishedAfterFence;
     private int droppedAfterFence;
     private CompletableFuture<Fenced> fenceDone;
+    /** Requests (and parts) read while over the memory limits, started in order as bytes are released. */
+    private final ArrayDeque<Object> waiting = new ArrayDeque<>();
+    private boolean startingWaiting;
+    /** Reading is paused by the memory limits. */
+    private boolean paused;
+    /** The streamed write whose parts are arriving, or {@code null}. */
+    private StreamedWrite receiving;
 
     public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured) {
         this.server = server;
@@ -55,7 +69,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     @Override
     public void handlerAdded(ChannelHandlerContext ctx) {
         this.ctx = ctx;
-        this.backpressure = new Backpressure(ctx.channel().config(), server.maxInFlightBytes());
+        this.backpressure = new Backpressure(server.maxInFlightBytes(), server.memory());
         this.replies = new ReplyWriter(ctx, conn, export.name(), structured);
         conn.fenceable(this);
     }
@@ -72,6 +86,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             fenceDone = new CompletableFuture<>();
             dispatcher.fence();
             ctx.channel().config().setAutoRead(false);
+            releaseWaiting();
             log.info("[{}] fenced: a newer connection of {} took over; {} request(s) still running", conn.id(),
                     conn.label(), conn.inFlight());
             ctx.close();
@@ -89,46 +104,109 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (!(msg instanceof NbdRequest req)) {
+        if (!(msg instanceof NbdRequest) && !(msg instanceof NbdWritePart)) {
             ctx.fireChannelRead(msg);
             return;
         }
+        if (waiting.isEmpty() && handle(msg)) {
+            return;
+        }
+        // Over the memory limits: it waits, in order, and reading stops. What waits is bounded by what one read
+        // brought in.
+        waiting.add(msg);
+        updateReading();
+    }
+
+    /** Handles a request or a streamed write's part; false (keeping it) when the memory limits say it must wait. */
+    private boolean handle(Object msg) {
+        if (msg instanceof NbdWritePart part) {
+            StreamedWrite w = receiving;
+            if (w == null) {
+                part.release(); // of a write that was refused or dropped
+            } else {
+                if (part.last()) {
+                    receiving = null;
+                }
+                w.part(part);
+            }
+            return true;
+        }
+        NbdRequest req = (NbdRequest) msg;
         if (disconnecting || fenced) {
             // "the client MUST NOT send any further requests" after DISC: drop them; a fenced connection's
             // remaining bytes are dropped too.
             droppedAfterFence += fenced ? 1 : 0;
             req.release();
-            return;
+            return true;
         }
         if (req.command() == NbdCommand.DISC) {
             req.release();
             disconnecting = true;
             log.debug("[{}] DISC with {} requests in flight", conn.id(), conn.inFlight());
             closeIfDone();
-            return;
+            return true;
         }
-        conn.requests().incrementAndGet();
         if (server.draining()) {
+            conn.requests().incrementAndGet();
             long cookie = req.cookie();
             req.release();
-            replies.write(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"));
-            return;
+            replies.write(req.command(), cookie, 0, Outcome.error(NbdError.ESHUTDOWN, "server is shutting down"),
+                    () -> { });
+            return true;
         }
+        long weight = Backpressure.weight(req);
+        if (!backpressure.tryStart(weight)) {
+            return false;
+        }
+        conn.requests().incrementAndGet();
+        conn.started();
         NbdCommand cmd = req.command();
         long cookie = req.cookie();
         long offset = req.offset();
-        long weight = Backpressure.weight(req);
-        conn.started();
-        backpressure.started(weight);
+        try {
+            start(req, weight);
+        } catch (Throwable t) {
+            // e.g. no memory for a buffer on the event loop: the request is still answered, the loop lives on
+            if (req.refCnt() > 0) {
+                req.release();
+            }
+            log.warn("[{}] {} cookie {} failed to start: {}", conn.id(), cmd, cookie, t.toString());
+            completed(cmd, cookie, offset, weight, StoreErrors.toOutcome(t));
+        }
+        return true;
+    }
+
+    private void start(NbdRequest req, long weight) {
+        NbdCommand cmd = req.command();
+        long cookie = req.cookie();
+        long offset = req.offset();
+        if (req.payloadStreamed() || (cmd == NbdCommand.READ && req.length() > RequestDecoder.FILL_LIMIT)) {
+            Outcome invalid = dispatcher.validate(req, structured);
+            long length = req.length();
+            boolean fua = req.hasFlag(NbdConstants.CMD_FLAG_FUA);
+            req.release();
+            if (invalid != null) {
+                completed(cmd, cookie, offset, weight, invalid); // a refused write's parts are dropped as they come
+            } else if (cmd == NbdCommand.READ) {
+                new StreamedRead(cookie, offset, length, weight).next();
+            } else {
+                receiving = new StreamedWrite(cookie, offset, length, fua, weight);
+            }
+            return;
+        }
         dispatcher.dispatch(req, structured, ctx.alloc()).whenComplete((outcome, e) -> {
             Outcome o = e == null ? outcome : StoreErrors.toOutcome(e);
-            EventLoop loop = ctx.channel().eventLoop();
-            if (loop.inEventLoop()) {
-                completed(cmd, cookie, offset, weight, o);
-            } else {
-                loop.execute(() -> completed(cmd, cookie, offset, weight, o));
-            }
+            onLoop(() -> completed(cmd, cookie, offset, weight, o));
         });
+    }
+
+    private void onLoop(Runnable r) {
+        EventLoop loop = ctx.channel().eventLoop();
+        if (loop.inEventLoop()) {
+            r.run();
+        } else {
+            loop.execute(r);
+        }
     }
 
     private void completed(NbdCommand cmd, long cookie, long offset, long weight, Outcome o) {
@@ -138,12 +216,16 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         if (o.ok()) {
             if (cmd == NbdCommand.READ) {
                 conn.bytesRead().addAndGet(o.data().readableBytes());
-            } else if (cmd == NbdCommand.WRITE) {
+            } else if (cmd == NbdCommand.WRITE && weight > 64) {
                 conn.bytesWritten().addAndGet(weight - 64);
             }
         }
-        replies.write(cmd, cookie, offset, o);
-        backpressure.finished(weight);
+        replies.write(cmd, cookie, offset, o, () -> released(weight));
+        requestDone();
+    }
+
+    /** A request's reply is written (or given to the pipeline, for a streamed read's last piece). */
+    private void requestDone() {
         // After the reply: a drain waiting for this connection then sees it flushed before closing the channel.
         int inFlight = conn.finished();
         closeIfDone();
@@ -153,11 +235,194 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
     }
 
+    /** Bytes a request held are gone (its reply left, or a part was stored): waiting requests may start. */
+    private void released(long weight) {
+        backpressure.finished(weight);
+        if (startingWaiting) {
+            return;
+        }
+        startingWaiting = true;
+        try {
+            Object m;
+            while ((m = waiting.peek()) != null && handle(m)) {
+                waiting.poll();
+            }
+        } finally {
+            startingWaiting = false;
+        }
+        updateReading();
+    }
+
+    /** Reads while nothing waits and the connection is within its limits; pauses otherwise. */
+    private void updateReading() {
+        if (fenced || closed) {
+            return;
+        }
+        boolean read = waiting.isEmpty() && (paused ? backpressure.mayResume() : !backpressure.overLimit());
+        if (read == paused) {
+            paused = !read;
+            ctx.channel().config().setAutoRead(read);
+        }
+    }
+
+    /**
+     * A WRITE too large to hold whole: its parts are stored as they arrive (each counted until stored), and it is
+     * answered once the last is stored, and synced when required.
+     */
+    private final class StreamedWrite {
+        private final long cookie;
+        private final long offset;
+        private final long length;
+        private final boolean fua;
+        private final long weight;
+        private int storing;
+        private boolean allArrived;
+        private boolean answered;
+        private Outcome failure;
+
+        StreamedWrite(long cookie, long offset, long length, boolean fua, long weight) {
+            this.cookie = cookie;
+            this.offset = offset;
+            this.length = length;
+            this.fua = fua;
+            this.weight = weight;
+        }
+
+        void part(NbdWritePart p) {
+            long bytes = p.content().readableBytes();
+            backpressure.add(bytes); // already in memory: counted whatever the limits, and reading pauses if over
+            storing++;
+            allArrived = p.last();
+            if (failure != null || fenced) {
+                p.release();
+                stored(bytes, null);
+                return;
+            }
+            long at = offset + p.position();
+            dispatcher.writePart(at, p).whenComplete((v, e) -> onLoop(() -> stored(bytes, e)));
+            updateReading();
+        }
+
+        private void stored(long bytes, Throwable e) {
+            storing--;
+            if (e != null && failure == null) {
+                failure = StoreErrors.toOutcome(e);
+            }
+            finishIfDone();
+            released(bytes);
+        }
+
+        /** The connection closed before the last part came. */
+        void abort() {
+            if (!allArrived) {
+                allArrived = true;
+                if (failure == null) {
+                    failure = Outcome.error(NbdError.ESHUTDOWN, "the connection closed during the payload");
+                }
+                finishIfDone();
+            }
+        }
+
+        private void finishIfDone() {
+            if (!allArrived || storing > 0 || answered) {
+                return;
+            }
+            answered = true;
+            if (failure != null) {
+                completed(NbdCommand.WRITE, cookie, offset, weight, failure);
+                return;
+            }
+            conn.bytesWritten().addAndGet(length);
+            dispatcher.finishStreamedWrite(fua).whenComplete((o, e) -> onLoop(() ->
+                    completed(NbdCommand.WRITE, cookie, offset, weight, e == null ? o : StoreErrors.toOutcome(e))));
+        }
+    }
+
+    /**
+     * A READ too large to hold whole: read and sent one part at a time, the next part read only once the previous has
+     * been written to the socket, so a client that does not read holds one part, not the whole read.
+     */
+    private final class StreamedRead {
+        private final long cookie;
+        private final long offset;
+        private final long length;
+        private final long weight;
+        private long sent;
+
+        StreamedRead(long cookie, long offset, long length, long weight) {
+            this.cookie = cookie;
+            this.offset = offset;
+            this.length = length;
+            this.weight = weight;
+        }
+
+        void next() {
+            int n = (int) Math.min(RequestDecoder.FILL_LIMIT, length - sent);
+            dispatcher.readPart(offset + sent, n, ctx.alloc()).whenComplete((buf, e) -> onLoop(() -> {
+                if (e != null) {
+                    failed(StoreErrors.toOutcome(e));
+                } else {
+                    arrived(buf, n);
+                }
+            }));
+        }
+
+        private void arrived(ByteBuf buf, int n) {
+            if (!ctx.channel().isActive()) {
+                buf.release();
+                failed(Outcome.error(NbdError.ESHUTDOWN, "the connection closed"));
+                return;
+            }
+            boolean first = sent == 0;
+            long at = offset + sent;
+            sent += n;
+            conn.bytesRead().addAndGet(n);
+            ChannelFuture f = replies.writePiece(cookie, at, buf, first, sent == length);
+            if (sent == length) {
+                f.addListener(x -> released(weight));
+                requestDone();
+            } else {
+                f.addListener(x -> {
+                    if (x.isSuccess()) {
+                        next();
+                    } else {
+                        failed(Outcome.error(NbdError.ESHUTDOWN, "the connection closed"));
+                    }
+                });
+            }
+        }
+
+        private void failed(Outcome o) {
+            if (sent == 0) {
+                completed(NbdCommand.READ, cookie, offset, weight, o);
+                return;
+            }
+            if (replies.structured()) {
+                replies.write(NbdCommand.READ, cookie, offset, o, () -> released(weight));
+            } else {
+                replies.abandonSimpleStream(o.message());
+                released(weight);
+            }
+            requestDone();
+        }
+    }
+
     /** The writer lock goes once the connection is closed and none of its requests still runs. */
     private void releaseIfClosed() {
         if (closed && conn.inFlight() == 0 && !released) {
             released = true;
             export.writerLock().release(conn.client(), disconnecting);
+        }
+    }
+
+    /** Requests that never started: dropped with the connection. */
+    private void releaseWaiting() {
+        Object m;
+        while ((m = waiting.poll()) != null) {
+            if (fenced && m instanceof NbdRequest) {
+                droppedAfterFence++;
+            }
+            ReferenceCountUtil.release(m);
         }
     }
 
@@ -170,6 +435,12 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         closed = true;
+        releaseWaiting();
+        if (receiving != null) {
+            StreamedWrite w = receiving;
+            receiving = null;
+            w.abort();
+        }
         releaseIfClosed();
         log.info("[{}] closed peer={} export={} duration={}ms requests={} read={}B written={}B", conn.id(),
                 conn.peer(), export.name(), conn.ageMillis(), conn.requests().get(), conn.bytesRead().get(),

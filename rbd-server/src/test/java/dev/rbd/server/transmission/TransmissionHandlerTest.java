@@ -6,6 +6,9 @@ import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.NbdSimpleReply;
+import dev.rbd.protocol.NbdStructuredReply;
+import dev.rbd.protocol.NbdWritePart;
+import dev.rbd.protocol.codec.RequestDecoder;
 import dev.rbd.server.TestServers;
 import dev.rbd.server.TestServers.QueuedExecutor;
 import dev.rbd.server.export.Connection;
@@ -16,6 +19,9 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -28,7 +34,7 @@ class TransmissionHandlerTest {
     private static final long MAX_IN_FLIGHT = 8192;
 
     private final QueuedExecutor io = new QueuedExecutor();
-    private final Export disk = TestServers.flushExport("disk", new MemoryBlockStore(1 << 20));
+    private final Export disk = TestServers.flushExport("disk", new MemoryBlockStore(8 << 20));
     private final ServerContext server = TestServers.context(io, MAX_IN_FLIGHT, disk);
     private final Connection conn = new Connection("embedded", "127.0.0.1");
     private final EmbeddedChannel ch = open();
@@ -104,15 +110,196 @@ class TransmissionHandlerTest {
     }
 
     @Test
-    void readingPausesWhileTooMuchIsInFlightAndResumesAtHalf() {
+    void aRequestOverTheLimitWaitsUnstartedAndReadingPausesUntilBytesAreReleased() {
         ch.writeInbound(write(1, 0, new byte[4096]));
         assertThat(ch.config().isAutoRead()).isTrue();
         ch.writeInbound(write(2, 4096, new byte[4096]));
-        assertThat(ch.config().isAutoRead()).as("8 KiB and headers are in flight").isFalse();
+        assertThat(ch.config().isAutoRead()).as("8 KiB and headers would be over the 8 KiB limit").isFalse();
+        assertThat(io.queued()).as("the second write waits, unstarted").isEqualTo(1);
+        io.runAll();
+        assertThat(io.queued()).as("nothing is released before the first reply is written").isZero();
+        ch.runPendingTasks(); // the flush: the first reply leaves, its bytes are released, the second write starts
+        assertThat(io.queued()).isEqualTo(1);
+        assertThat(ch.config().isAutoRead()).as("4 KiB still in flight, above half the limit").isFalse();
         runIo();
         assertThat(ch.config().isAutoRead()).isTrue();
+        assertThat(server.memory().used()).isZero();
+        NbdSimpleReply first = reply();
+        NbdSimpleReply second = reply();
+        assertThat(first.cookie()).isEqualTo(1);
+        assertThat(second.cookie()).isEqualTo(2);
+        first.release();
+        second.release();
+    }
+
+    @Test
+    void aConnectionWithNothingInFlightMayStartOneRequestWhateverItsLimit() {
+        // 1 MiB is far over the 8 KiB limit, but a connection holding nothing always gets one request through
+        ch.writeInbound(NbdRequest.of(0, NbdCommand.READ, 1, 0, 1 << 20));
+        assertThat(io.queued()).isEqualTo(1);
+        runIo();
+        NbdSimpleReply r = reply();
+        assertThat(r.error()).isZero();
+        assertThat(r.content().readableBytes()).isEqualTo(1 << 20);
+        r.release();
+    }
+
+    @Test
+    void aLargeReadIsStreamedOnePartAtATimeAndOtherSimpleRepliesWaitBehindIt() throws Exception {
+        int length = 2 * RequestDecoder.FILL_LIMIT + 512;
+        byte[] data = new byte[length];
+        new java.util.Random(7).nextBytes(data);
+        ch.writeInbound(write(1, 0, java.util.Arrays.copyOf(data, 4096)));
+        runIo();
         reply().release();
-        reply().release();
+        disk.store().write(0, Unpooled.wrappedBuffer(data)); // straight into the store
+        ch.writeInbound(NbdRequest.of(0, NbdCommand.READ, 2, 0, length));
+        ch.writeInbound(NbdRequest.of(0, NbdCommand.FLUSH, 3, 0, 0));
+        ByteBuf got = Unpooled.buffer(length);
+        int parts = 0;
+        List<Object> out = new ArrayList<>();
+        while (io.queued() > 0) {
+            assertThat(io.queued()).as("at most one part is read ahead of the socket").isLessThanOrEqualTo(2);
+            runIo();
+            Object m;
+            while ((m = ch.readOutbound()) != null) {
+                out.add(m);
+            }
+        }
+        try {
+            assertThat(out.get(0)).isInstanceOf(NbdSimpleReply.class);
+            NbdSimpleReply head = (NbdSimpleReply) out.get(0);
+            assertThat(head.cookie()).isEqualTo(2);
+            got.writeBytes(head.content());
+            for (Object m : out.subList(1, out.size() - 1)) {
+                assertThat(m).as("bare data after the header: nothing may come between").isInstanceOf(ByteBuf.class);
+                got.writeBytes((ByteBuf) m);
+                parts++;
+            }
+            assertThat(parts).isEqualTo(2);
+            assertThat(ByteBufUtil.getBytes(got)).isEqualTo(data);
+            NbdSimpleReply flush = (NbdSimpleReply) out.get(out.size() - 1);
+            assertThat(flush.cookie()).as("the flush's reply waited for the read's last piece").isEqualTo(3);
+        } finally {
+            got.release();
+            out.forEach(ReferenceCountUtil::release);
+        }
+        assertThat(server.memory().used()).isZero();
+        assertThat(conn.bytesRead().get()).isEqualTo(length);
+    }
+
+    @Test
+    void aLargeReadWithStructuredRepliesGoesOutAsOffsetDataChunksTheLastDone() throws Exception {
+        EmbeddedChannel sch = new EmbeddedChannel(false, false);
+        Connection sconn = new Connection("embedded", "127.0.0.2").bind(sch);
+        sch.pipeline().addLast(new TransmissionHandler(server, disk, sconn, true));
+        sch.register();
+        try {
+            int length = RequestDecoder.FILL_LIMIT + 4096;
+            sch.writeInbound(NbdRequest.of(0, NbdCommand.READ, 5, 8192, length));
+            List<NbdStructuredReply> chunks = new ArrayList<>();
+            while (io.queued() > 0) {
+                io.runAll();
+                sch.runPendingTasks();
+                NbdStructuredReply c;
+                while ((c = sch.readOutbound()) != null) {
+                    chunks.add(c);
+                }
+            }
+            try {
+                assertThat(chunks).hasSize(2);
+                assertThat(chunks.get(0).offset()).isEqualTo(8192);
+                assertThat(chunks.get(0).isDone()).isFalse();
+                assertThat(chunks.get(1).offset()).isEqualTo(8192 + RequestDecoder.FILL_LIMIT);
+                assertThat(chunks.get(1).isDone()).isTrue();
+                assertThat(chunks.get(0).content().readableBytes() + chunks.get(1).content().readableBytes())
+                        .isEqualTo(length);
+            } finally {
+                chunks.forEach(ReferenceCountUtil::release);
+            }
+        } finally {
+            sch.finishAndReleaseAll();
+        }
+    }
+
+    @Test
+    void aStreamedWriteStoresEachPartAsItArrivesAndIsAnsweredAfterTheLast() throws Exception {
+        byte[] a = new byte[RequestDecoder.FILL_LIMIT];
+        java.util.Arrays.fill(a, (byte) 0x5a);
+        ch.writeInbound(NbdRequest.streamedWrite(0, NbdCommand.WRITE.code(), 9, 4096, a.length + 3L));
+        ch.writeInbound(new NbdWritePart(0, Unpooled.wrappedBuffer(a), false));
+        assertThat(server.memory().used()).as("the part is counted until stored").isGreaterThan(a.length);
+        runIo();
+        assertThat((Object) ch.readOutbound()).as("no reply before the last part").isNull();
+        assertThat(server.memory().used()).as("only the header's weight is left").isEqualTo(64);
+        ch.writeInbound(new NbdWritePart(a.length, Unpooled.wrappedBuffer(new byte[] {1, 2, 3}), true));
+        runIo();
+        NbdSimpleReply r = reply();
+        assertThat(r.cookie()).isEqualTo(9);
+        assertThat(r.error()).isZero();
+        r.release();
+        ByteBuf back = Unpooled.buffer(a.length + 3);
+        try {
+            disk.store().read(4096, back, a.length + 3);
+            assertThat(back.getByte(0)).isEqualTo((byte) 0x5a);
+            assertThat(back.getByte(a.length - 1)).isEqualTo((byte) 0x5a);
+            assertThat(back.getByte(a.length + 2)).isEqualTo((byte) 3);
+        } finally {
+            back.release();
+        }
+        assertThat(conn.bytesWritten().get()).isEqualTo(a.length + 3L);
+        assertThat(server.memory().used()).isZero();
+    }
+
+    @Test
+    void aStreamedWriteBeyondTheEndIsRefusedAndItsPartsAreDropped() {
+        ch.writeInbound(NbdRequest.streamedWrite(0, NbdCommand.WRITE.code(), 4, (8 << 20) - 4096,
+                RequestDecoder.FILL_LIMIT + 1L));
+        NbdSimpleReply r = reply();
+        assertThat(r.error()).isEqualTo(NbdError.ENOSPC.code());
+        r.release();
+        ch.writeInbound(new NbdWritePart(0, Unpooled.wrappedBuffer(new byte[RequestDecoder.FILL_LIMIT]), false));
+        ch.writeInbound(new NbdWritePart(RequestDecoder.FILL_LIMIT, Unpooled.wrappedBuffer(new byte[1]), true));
+        assertThat(io.queued()).as("nothing of it reaches the store").isZero();
+        assertThat(server.memory().used()).isZero();
+    }
+
+    @Test
+    void aConnectionClosedDuringAStreamedWriteAnswersNothingAndReleasesTheWriterLock() {
+        assertThat(disk.writerLock().claim(conn.client(), conn.label())).isNull();
+        ch.writeInbound(NbdRequest.streamedWrite(0, NbdCommand.WRITE.code(), 4, 0, RequestDecoder.FILL_LIMIT + 1L));
+        ch.writeInbound(new NbdWritePart(0, Unpooled.wrappedBuffer(new byte[RequestDecoder.FILL_LIMIT]), false));
+        ch.close();
+        runIo();
+        assertThat(conn.inFlight()).isZero();
+        assertThat(disk.writerLock().owner()).isNull();
+        assertThat(server.memory().used()).isZero();
+    }
+
+    @Test
+    void anOutOfMemoryErrorInTheStoreIsAnsweredWithEnomem() throws Exception {
+        Export failing = TestServers.flushExport("failing", new MemoryBlockStore(1 << 20) {
+            @Override
+            public void read(long offset, ByteBuf dst, int length) {
+                throw new OutOfMemoryError("Cannot reserve 33554432 bytes of direct buffer memory");
+            }
+        });
+        EmbeddedChannel fch = new EmbeddedChannel(false, false);
+        Connection fconn = new Connection("embedded", "127.0.0.3").bind(fch);
+        fch.pipeline().addLast(new TransmissionHandler(server, failing, fconn, false));
+        fch.register();
+        try {
+            fch.writeInbound(NbdRequest.of(0, NbdCommand.READ, 1, 0, 4096));
+            io.runAll();
+            fch.runPendingTasks();
+            NbdSimpleReply r = fch.readOutbound();
+            assertThat(r.error()).isEqualTo(NbdError.ENOMEM.code());
+            r.release();
+            assertThat(fconn.inFlight()).isZero();
+        } finally {
+            fch.finishAndReleaseAll();
+            failing.close();
+        }
     }
 
     @Test
