@@ -3,6 +3,7 @@ package dev.rbd.server;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.export.BlockSizes;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.FileBlockStore;
@@ -28,6 +29,7 @@ import picocli.CommandLine.Spec;
 @Command(name = "export", mixinStandardHelpOptions = true, versionProvider = RbdServerVersion.class,
         description = "Export one or more images over NBD, in the foreground, until SIGINT/SIGTERM.",
         footer = {"", "Sizes are 4096, 4k, 512M, 4G, 1T (powers of 1024).",
+                "Durations are 500ms, 30s, 5m, 1h, or a bare number of seconds; a timeout may also be off.",
                 "Exit status: 0 stopped by a signal, 1 the server failed, 2 usage error.", "", "Examples:",
                 "  rbd-server export --create 4G disk.img",
                 "  rbd-server export /srv/usr.img --readonly",
@@ -78,15 +80,36 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--io-threads", paramLabel = "N", description = "Threads doing disk I/O (default: max(8, 4 x cores)).")
     Integer ioThreads;
 
-    @Option(names = "--handshake-timeout", paramLabel = "SECONDS", defaultValue = "10",
-            converter = SecondsConverter.class,
+    @Option(names = "--handshake-timeout", paramLabel = "DURATION", defaultValue = "10",
+            converter = DurationConverter.class,
             description = "Drop clients that have not finished the handshake after this long. (default: ${DEFAULT-VALUE})")
     Duration handshakeTimeout;
 
-    @Option(names = "--session-grace", paramLabel = "SECONDS", defaultValue = "60", converter = SecondsConverter.class,
+    @Option(names = "--session-grace", paramLabel = "DURATION", defaultValue = "60", converter = DurationConverter.class,
             description = "How long an rbd client that lost its connections keeps the writer lock to reconnect "
                     + "(default: ${DEFAULT-VALUE}; 0 releases it at once).")
     Duration sessionGrace;
+
+    @Option(names = "--max-connections", paramLabel = "N", defaultValue = "256",
+            description = "Connections open at once, handshaking ones included; more are refused. "
+                    + "(default: ${DEFAULT-VALUE})")
+    int maxConnections;
+
+    @Option(names = "--max-connections-per-address", paramLabel = "N", defaultValue = "64",
+            description = "Connections open at once from one TCP source address. (default: ${DEFAULT-VALUE})")
+    int maxConnectionsPerAddress;
+
+    @Option(names = "--idle-timeout", paramLabel = "DURATION", defaultValue = "off",
+            converter = DurationConverter.OrOff.class,
+            description = "Close a connection on which no request arrived and no reply was sent for this long "
+                    + "(a half-sent request counts as idle). (default: ${DEFAULT-VALUE})")
+    Duration idleTimeout;
+
+    @Option(names = "--stall-timeout", paramLabel = "DURATION", defaultValue = "60s",
+            converter = DurationConverter.OrOff.class,
+            description = "Close a connection that stops sending in the middle of a request, or stops reading its "
+                    + "replies, for this long. (default: ${DEFAULT-VALUE})")
+    Duration stallTimeout;
 
     @Override
     public Integer call() throws Exception {
@@ -94,6 +117,7 @@ public final class ExportCommand implements Callable<Integer> {
         if (ioThreads != null && ioThreads < 1) {
             throw usage("--io-threads " + ioThreads + " (expected: at least 1)");
         }
+        Limits limits = limits();
         List<Export> exports = new ArrayList<>();
         try {
             for (String image : images) {
@@ -104,7 +128,7 @@ public final class ExportCommand implements Callable<Integer> {
                 addresses.add(new InetSocketAddress("0.0.0.0", dev.rbd.protocol.NbdConstants.DEFAULT_PORT));
             }
             ServerConfig config = ServerConfig.defaults(addresses).withUnixSocket(unix)
-                    .withHandshakeTimeout(handshakeTimeout);
+                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits);
             if (ioThreads != null) {
                 config = config.withIoThreads(ioThreads);
             }
@@ -135,6 +159,17 @@ public final class ExportCommand implements Callable<Integer> {
             throw usage("--min-block-size " + Sizes.format(minBlock) + " with --max-payload "
                     + Sizes.format(maxPayload) + ": " + e.getMessage());
         }
+    }
+
+    /** The connection limits and timeouts the options ask for. */
+    Limits limits() {
+        if (maxConnections < 1) {
+            throw usage("--max-connections " + maxConnections + " (expected: at least 1)");
+        }
+        if (maxConnectionsPerAddress < 1) {
+            throw usage("--max-connections-per-address " + maxConnectionsPerAddress + " (expected: at least 1)");
+        }
+        return new Limits(maxConnections, maxConnectionsPerAddress, idleTimeout, stallTimeout);
     }
 
     private ParameterException usage(String message) {

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.rbd.protocol.RbdVersion;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.SyncMode;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -68,7 +69,8 @@ class ExportCommandTest {
         CommandLine cl = RbdServerMain.commandLine();
         cl.parseArgs("export", dir.resolve("a.img").toString(), "--sync", "FLUSH", "--listen", "[::1]:10809",
                 "--listen", "127.0.0.1:0", "--create", "4G", "--min-block-size", "4KiB", "--max-payload", "1m",
-                "--handshake-timeout", "3", "--session-grace", "0");
+                "--handshake-timeout", "3", "--session-grace", "0", "--max-connections", "10",
+                "--max-connections-per-address", "3", "--idle-timeout", "5m", "--stall-timeout", "500ms");
         ExportCommand export = cl.getSubcommands().get("export").getCommand();
         assertThat(export.sync).isEqualTo(SyncMode.FLUSH);
         assertThat(export.listen).containsExactly(new InetSocketAddress("::1", 10809),
@@ -77,6 +79,7 @@ class ExportCommandTest {
         assertThat(export.blockSizes()).isEqualTo(new BlockSizes(4096, 4096, 1 << 20));
         assertThat(export.handshakeTimeout).isEqualTo(Duration.ofSeconds(3));
         assertThat(export.sessionGrace).isZero();
+        assertThat(export.limits()).isEqualTo(new Limits(10, 3, Duration.ofMinutes(5), Duration.ofMillis(500)));
     }
 
     @Test
@@ -90,6 +93,25 @@ class ExportCommandTest {
         assertThat(export.blockSizes()).isEqualTo(BlockSizes.DEFAULT);
         assertThat(export.handshakeTimeout).isEqualTo(Duration.ofSeconds(10));
         assertThat(export.sessionGrace).isEqualTo(Duration.ofSeconds(60));
+        assertThat(export.limits()).isEqualTo(Limits.DEFAULT);
+        assertThat(export.limits()).isEqualTo(new Limits(256, 64, Duration.ZERO, Duration.ofSeconds(60)));
+    }
+
+    @Test
+    void durationsTakeAUnitOrBareSeconds() {
+        DurationConverter d = new DurationConverter();
+        assertThat(d.convert("10")).isEqualTo(Duration.ofSeconds(10));
+        assertThat(d.convert("0")).isZero();
+        assertThat(d.convert("250ms")).isEqualTo(Duration.ofMillis(250));
+        assertThat(d.convert("30s")).isEqualTo(Duration.ofSeconds(30));
+        assertThat(d.convert("5m")).isEqualTo(Duration.ofMinutes(5));
+        assertThat(d.convert("2h")).isEqualTo(Duration.ofHours(2));
+        assertThatThrownBy(() -> d.convert("off")).hasMessageContaining("not a duration: 'off'");
+        assertThat(new DurationConverter.OrOff().convert("off")).isZero();
+        assertThat(new DurationConverter.OrOff().convert("90s")).isEqualTo(Duration.ofSeconds(90));
+        for (String bad : new String[] {"", "s", "-1", "1.5", "10d", "5 m", "10S", "1234567890"}) {
+            assertThatThrownBy(() -> d.convert(bad)).as(bad).hasMessageContaining("not a duration");
+        }
     }
 
     @ParameterizedTest
@@ -98,6 +120,9 @@ class ExportCommandTest {
         "--min-block-size 128k", "--min-block-size 4G --max-payload 4G", "--max-payload 1k",
         "--min-block-size 64k --max-payload 96k", "--listen [::1:10809", "--listen 127.0.0.1:99999",
         "--listen 127.0.0.1:http", "--handshake-timeout -1", "--handshake-timeout 10x", "--session-grace 1.5",
+        "--session-grace off", "--handshake-timeout 2d", "--idle-timeout 5x", "--idle-timeout -1s",
+        "--stall-timeout 1.5s", "--stall-timeout never", "--max-connections 0", "--max-connections many",
+        "--max-connections-per-address 0", "--max-connections-per-address -3",
         "--io-threads 0", "--io-threads many", "--bogus"})
     void aBadValueIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");
@@ -124,6 +149,12 @@ class ExportCommandTest {
         err.getBuffer().setLength(0);
         assertThat(run("export", image, "--min-block-size", "64k", "--max-payload", "96k")).isEqualTo(2);
         assertThat(err.toString()).contains("--min-block-size 64k with --max-payload 96k", "maxPayload");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", image, "--idle-timeout", "5x")).isEqualTo(2);
+        assertThat(err.toString()).contains("--idle-timeout", "not a duration: '5x'", "off, 10, 500ms");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", image, "--max-connections", "0")).isEqualTo(2);
+        assertThat(err.toString()).contains("--max-connections 0 (expected: at least 1)");
     }
 
     @Test

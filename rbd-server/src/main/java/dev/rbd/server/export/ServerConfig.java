@@ -15,12 +15,14 @@ import java.util.List;
  * @param handshakeTimeout how long a client may take to finish its handshake
  * @param maxInFlightBytes request bytes one connection may hold in flight before reading pauses
  * @param drainTimeout     how long shutdown waits for in-flight requests
+ * @param limits           connection counts and timeouts
  */
 public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int ioThreads, int eventLoopThreads,
-                           Duration handshakeTimeout, long maxInFlightBytes, Duration drainTimeout) {
+                           Duration handshakeTimeout, long maxInFlightBytes, Duration drainTimeout,
+                           Limits limits) {
     public static ServerConfig defaults(List<InetSocketAddress> listen) {
         return new ServerConfig(listen, null, defaultIoThreads(), 0, Duration.ofSeconds(10), 64L << 20,
-                Duration.ofSeconds(30));
+                Duration.ofSeconds(30), Limits.DEFAULT);
     }
 
     public static int defaultIoThreads() {
@@ -29,19 +31,26 @@ public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int 
 
     public ServerConfig withUnixSocket(Path path) {
         return new ServerConfig(listen, path, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout);
+                drainTimeout, limits);
     }
 
     public ServerConfig withHandshakeTimeout(Duration d) {
-        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, d, maxInFlightBytes, drainTimeout);
+        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, d, maxInFlightBytes, drainTimeout,
+                limits);
     }
 
     public ServerConfig withIoThreads(int n) {
         return new ServerConfig(listen, unixSocket, n, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout);
+                drainTimeout, limits);
     }
 
     public ServerConfig withMaxInFlightBytes(long n) {
-        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, n, drainTimeout);
+        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, n, drainTimeout,
+                limits);
+    }
+
+    public ServerConfig withLimits(Limits l) {
+        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
+                drainTimeout, l);
     }
 }

@@ -19,6 +19,7 @@ public final class ServerContext {
     private final Duration handshakeTimeout;
     private final long maxInFlightBytes;
     private final MemoryBudget memory;
+    private final Limits limits;
     private volatile boolean draining;
     private final long instance = new java.security.SecureRandom().nextLong();
 
@@ -29,6 +30,11 @@ public final class ServerContext {
 
     public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
                          Duration handshakeTimeout, long maxInFlightBytes, MemoryBudget memory) {
+        this(exports, io, channels, handshakeTimeout, maxInFlightBytes, memory, Limits.DEFAULT);
+    }
+
+    public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
+                         Duration handshakeTimeout, long maxInFlightBytes, MemoryBudget memory, Limits limits) {
         for (Export e : exports) {
             if (this.exports.putIfAbsent(e.name(), e) != null) {
                 throw new IllegalArgumentException("two exports are named '" + e.name() + "'");
@@ -42,6 +48,7 @@ public final class ServerContext {
         this.handshakeTimeout = handshakeTimeout;
         this.maxInFlightBytes = maxInFlightBytes;
         this.memory = memory;
+        this.limits = limits;
     }
 
     /** The export of that name; the empty name is the default export (the first one). */
@@ -81,6 +88,11 @@ public final class ServerContext {
     /** The ceiling on request and reply bytes all connections hold together. */
     public MemoryBudget memory() {
         return memory;
+    }
+
+    /** Connection counts and the idle and stall timeouts. */
+    public Limits limits() {
+        return limits;
     }
 
     /** The server is shutting down: no new exports are opened, new requests get ESHUTDOWN. */
