@@ -4,6 +4,7 @@ import dev.rbd.protocol.codec.ServerHandshakeDecoder;
 import dev.rbd.protocol.codec.ServerHandshakeEncoder;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.MemoryBudget;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.handshake.HandshakeHandler;
@@ -18,6 +19,7 @@ import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.epoll.Epoll;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.channel.epoll.EpollIoHandler;
 import io.netty.channel.epoll.EpollServerDomainSocketChannel;
@@ -51,6 +53,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class RbdServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RbdServer.class);
+    /** TCP keepalive on accepted sockets: see {@link #keepAlive}. */
+    static final int KEEPALIVE_IDLE_SECONDS = 60;
+    static final int KEEPALIVE_INTERVAL_SECONDS = 10;
+    static final int KEEPALIVE_PROBES = 6;
 
     private final ServerConfig config;
     private final List<Export> exports;
@@ -59,6 +65,7 @@ public final class RbdServer implements AutoCloseable {
     private EventLoopGroup workers;
     private ExecutorService io;
     private ServerContext context;
+    private ConnectionCounts counts;
     private boolean closed;
     /** The socket file this server bound at {@code --unix}, so it removes only its own. */
     private Object unixSocketKey;
@@ -81,7 +88,9 @@ public final class RbdServer implements AutoCloseable {
         workers = new MultiThreadIoEventLoopGroup(config.eventLoopThreads(), factory);
         io = newIoExecutor(config.ioThreads());
         ChannelGroup channels = new DefaultChannelGroup("rbd-connections", GlobalEventExecutor.INSTANCE);
-        context = new ServerContext(exports, io, channels, config.handshakeTimeout(), config.maxInFlightBytes());
+        context = new ServerContext(exports, io, channels, config.handshakeTimeout(), config.maxInFlightBytes(),
+                new MemoryBudget(MemoryBudget.defaultMax()), config.limits());
+        counts = new ConnectionCounts(config.limits());
         try {
             for (InetSocketAddress a : config.listen()) {
                 listeners.add(bind(epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class, a));
@@ -145,6 +154,7 @@ public final class RbdServer implements AutoCloseable {
                 .childOption(ChannelOption.RCVBUF_ALLOCATOR, new AdaptiveRecvByteBufAllocator(512, 64 << 10, 1 << 20));
         if (address instanceof InetSocketAddress) {
             b.option(ChannelOption.SO_REUSEADDR, true).childOption(ChannelOption.TCP_NODELAY, true);
+            keepAlive(b, type == EpollServerSocketChannel.class);
         }
         try {
             return b.bind(address).sync().channel();
@@ -156,13 +166,40 @@ public final class RbdServer implements AutoCloseable {
         }
     }
 
+    /**
+     * TCP keepalive, so a peer that vanished (powered off, cable pulled) is noticed even on an idle connection: probes
+     * after 60 s of silence, every 10 s, and the connection is dropped after 6 unanswered ones (two minutes), instead
+     * of the kernel's default of over two hours. NIO sets only SO_KEEPALIVE (the kernel's timings).
+     */
+    private static void keepAlive(ServerBootstrap b, boolean epoll) {
+        b.childOption(ChannelOption.SO_KEEPALIVE, true);
+        if (epoll) {
+            b.childOption(EpollChannelOption.TCP_KEEPIDLE, KEEPALIVE_IDLE_SECONDS)
+                    .childOption(EpollChannelOption.TCP_KEEPINTVL, KEEPALIVE_INTERVAL_SECONDS)
+                    .childOption(EpollChannelOption.TCP_KEEPCNT, KEEPALIVE_PROBES);
+        }
+    }
+
     private void initConnection(Channel ch) {
+        String peer = String.valueOf(ch.remoteAddress());
+        String client = clientIdentity(ch);
+        ConnectionCounts.Verdict verdict = counts.admit(ch, ch.remoteAddress() instanceof InetSocketAddress
+                ? client : null, peer);
+        if (verdict.closeNow()) {
+            ch.close();
+            return;
+        }
         context.channels().add(ch);
-        Connection conn = new Connection(String.valueOf(ch.remoteAddress()), clientIdentity(ch)).bind(ch);
+        Connection conn = new Connection(peer, client).bind(ch);
         ch.pipeline()
                 .addLast(HandshakeHandler.DECODER, new ServerHandshakeDecoder(64 << 10))
                 .addLast(HandshakeHandler.ENCODER, new ServerHandshakeEncoder())
-                .addLast("handshake", new HandshakeHandler(context, conn));
+                .addLast("handshake", new HandshakeHandler(context, conn, verdict.refusal()));
+    }
+
+    /** The connections open now against the limits. */
+    public ConnectionCounts connectionCounts() {
+        return counts;
     }
 
     /** The writer lock's notion of "the same client": the source address, or a Unix peer's uid and pid. */

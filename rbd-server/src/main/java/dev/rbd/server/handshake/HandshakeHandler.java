@@ -46,6 +46,11 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private static final Logger log = LoggerFactory.getLogger(HandshakeHandler.class);
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
+    /**
+     * Options one handshake may send. A real client sends a handful (qemu and nbdinfo: up to ~10 with LIST and
+     * INFO); the cap bounds what one connection can make the server do before it has an export.
+     */
+    public static final int MAX_OPTIONS = 64;
 
     private enum State {
         /** The greeting is sent; the client's flags come next. */
@@ -65,11 +70,25 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private final HandshakeTimeout timeout = new HandshakeTimeout();
     private boolean noZeroes;
     private boolean structured;
+    /** Why this connection is refused (the server is at a connection limit), or {@code null}. */
+    private final String refusal;
+    private int options;
+    /** A final refusal is on its way: nothing more is answered. */
+    private boolean closing;
 
     public HandshakeHandler(ServerContext server, Connection conn) {
+        this(server, conn, null);
+    }
+
+    /**
+     * @param refusal when not {@code null}, the client is greeted and its first option answered with
+     *                {@code ERR_POLICY} and this text, then the connection is closed
+     */
+    public HandshakeHandler(ServerContext server, Connection conn, String refusal) {
         this.server = server;
         this.conn = conn;
         this.session = new SessionOption(server, conn);
+        this.refusal = refusal;
     }
 
     @Override
@@ -83,7 +102,12 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         timeout.cancel();
-        log.info("[{}] closed peer={} during handshake after {} ms", conn.id(), conn.peer(), conn.ageMillis());
+        if (refusal == null) {
+            log.info("[{}] closed peer={} during handshake after {} ms", conn.id(), conn.peer(), conn.ageMillis());
+        } else {
+            // refusals are logged, rate-limited, where they are decided
+            log.debug("[{}] closed peer={} (refused)", conn.id(), conn.peer());
+        }
         ctx.fireChannelInactive();
     }
 
@@ -119,7 +143,19 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
+        if (closing) {
+            return;
+        }
         int code = o.option();
+        if (refusal != null) {
+            refuseAndClose(ctx, code, refusal);
+            return;
+        }
+        if (++options > MAX_OPTIONS) {
+            log.warn("[{}] {}: more than {} options, closing", conn.id(), conn.peer(), MAX_OPTIONS);
+            refuseAndClose(ctx, code, "too many options");
+            return;
+        }
         NbdOption option = NbdOption.fromCode(code);
         ByteBuf data = o.content();
         log.debug("[{}] option {} ({} bytes)", conn.id(), NbdOption.describe(code), data.readableBytes());
@@ -240,6 +276,14 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
                 }
             });
         }
+    }
+
+    /** Answers the option with {@code ERR_POLICY} and closes once the reply is written. */
+    private void refuseAndClose(ChannelHandlerContext ctx, int option, String message) {
+        closing = true;
+        timeout.cancel();
+        ctx.writeAndFlush(OptionReply.error(option, NbdReplyType.ERR_POLICY, message))
+                .addListener(ChannelFutureListener.CLOSE);
     }
 
     private void error(ChannelHandlerContext ctx, int option, NbdReplyType type, String message) {

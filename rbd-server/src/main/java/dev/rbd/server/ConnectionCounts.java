@@ -1,0 +1,137 @@
+package dev.rbd.server;
+
+import dev.rbd.protocol.NbdString;
+import dev.rbd.server.export.Limits;
+import io.netty.channel.Channel;
+import java.util.HashMap;
+import java.util.Map;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The connections open now, in all and per source address, against {@link Limits}. A connection over a limit is
+ * still greeted, so its client reads why it was refused, but at most {@link #MAX_REFUSING} such connections are kept
+ * open at once; beyond that one is closed at once. Every count is released when its channel closes. Refusals are
+ * logged at most once a second per reason, with the number left unlogged.
+ */
+public final class ConnectionCounts {
+    private static final Logger log = LoggerFactory.getLogger(ConnectionCounts.class);
+
+    /** Refused connections kept open to be told why: each costs a socket until its client reads the refusal. */
+    static final int MAX_REFUSING = 64;
+
+    /** What to do with a new connection. */
+    public record Verdict(boolean admitted, boolean closeNow, String refusal) {
+        static final Verdict ADMIT = new Verdict(true, false, null);
+        static final Verdict CLOSE = new Verdict(false, true, null);
+
+        static Verdict refuse(String message) {
+            return new Verdict(false, false, message);
+        }
+    }
+
+    private enum Reason {
+        TOTAL, PER_ADDRESS, TOO_MANY_REFUSED
+    }
+
+    private final Limits limits;
+    private final Map<String, Integer> perAddress = new HashMap<>();
+    private final long[] lastLogged = new long[Reason.values().length];
+    private final int[] unlogged = new int[Reason.values().length];
+    private int open;
+    private int refusing;
+
+    public ConnectionCounts(Limits limits) {
+        this.limits = limits;
+        long now = System.nanoTime();
+        for (int i = 0; i < lastLogged.length; i++) {
+            lastLogged[i] = now - 2_000_000_000L;
+        }
+    }
+
+    /**
+     * Counts a new connection from {@code address} ({@code null}: not limited per address, e.g. a Unix socket peer)
+     * and releases the count when {@code ch} closes.
+     */
+    public Verdict admit(Channel ch, String address, String peer) {
+        Verdict v;
+        Reason reason = null;
+        synchronized (this) {
+            int fromAddress = address == null ? 0 : perAddress.getOrDefault(address, 0);
+            if (open >= limits.maxConnections()) {
+                reason = Reason.TOTAL;
+                v = Verdict.refuse("rbd-server is at its limit of " + limits.maxConnections() + " connections");
+            } else if (fromAddress >= limits.maxConnectionsPerAddress()) {
+                reason = Reason.PER_ADDRESS;
+                v = Verdict.refuse("rbd-server is at its limit of " + limits.maxConnectionsPerAddress()
+                        + " connections from one address");
+            } else {
+                v = Verdict.ADMIT;
+            }
+            if (v.admitted()) {
+                open++;
+                if (address != null) {
+                    perAddress.put(address, fromAddress + 1);
+                }
+            } else if (refusing < MAX_REFUSING) {
+                refusing++;
+            } else {
+                reason = Reason.TOO_MANY_REFUSED;
+                v = Verdict.CLOSE;
+            }
+        }
+        if (reason != null) {
+            logRefusal(reason, peer, v);
+        }
+        if (!v.closeNow()) {
+            Verdict counted = v;
+            ch.closeFuture().addListener(f -> release(counted, address));
+        }
+        return v;
+    }
+
+    private synchronized void release(Verdict v, String address) {
+        if (!v.admitted()) {
+            refusing--;
+            return;
+        }
+        open--;
+        if (address != null) {
+            perAddress.computeIfPresent(address, (a, n) -> n > 1 ? n - 1 : null);
+        }
+    }
+
+    private void logRefusal(Reason reason, String peer, Verdict v) {
+        int skipped;
+        synchronized (lastLogged) {
+            long now = System.nanoTime();
+            int i = reason.ordinal();
+            if (now - lastLogged[i] < 1_000_000_000L) {
+                unlogged[i]++;
+                return;
+            }
+            lastLogged[i] = now;
+            skipped = unlogged[i];
+            unlogged[i] = 0;
+        }
+        String what = v.closeNow() ? "closed at once: " + MAX_REFUSING + " refused connections are already open"
+                : "refused: " + v.refusal();
+        log.warn("connection from {} {}{}", NbdString.printable(peer), what,
+                skipped > 0 ? " (" + skipped + " more in the last second not logged)" : "");
+    }
+
+    /** Connections counted now (handshaking or transmitting, refused ones not included). */
+    public synchronized int open() {
+        return open;
+    }
+
+    /** Connections counted now from {@code address}. */
+    public synchronized int openFrom(String address) {
+        return perAddress.getOrDefault(address, 0);
+    }
+
+    /** Refused connections still open (being told why). */
+    public synchronized int refusing() {
+        return refusing;
+    }
+}
