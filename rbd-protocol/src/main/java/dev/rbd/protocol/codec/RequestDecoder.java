@@ -173,6 +173,14 @@ public final class RequestDecoder extends ByteToMessageDecoder {
         in.readBytes(filling, in.readableBytes());
     }
 
+    /**
+     * Whether a request has begun to arrive and is not whole yet: part of a header, or of a payload (held, streamed
+     * or discarded). Lets the server tell a client that stopped in the middle of a request from an idle one.
+     */
+    public boolean midRequest() {
+        return state != State.HEADER || internalBuffer().isReadable();
+    }
+
     @Override
     protected void handlerRemoved0(ChannelHandlerContext ctx) {
         if (filling != null) {

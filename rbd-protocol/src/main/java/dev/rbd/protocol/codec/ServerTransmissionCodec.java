@@ -7,4 +7,9 @@ public final class ServerTransmissionCodec extends CombinedChannelDuplexHandler<
     public ServerTransmissionCodec(int maxPayload) {
         super(new RequestDecoder(maxPayload), new ReplyEncoder());
     }
+
+    /** See {@link RequestDecoder#midRequest()}. */
+    public boolean midRequest() {
+        return inboundHandler().midRequest();
+    }
 }

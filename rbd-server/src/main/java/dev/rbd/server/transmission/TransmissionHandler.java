@@ -6,6 +6,7 @@ import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.NbdWritePart;
 import dev.rbd.protocol.codec.RequestDecoder;
+import dev.rbd.protocol.codec.ServerTransmissionCodec;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.Fenceable;
@@ -57,6 +58,8 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private boolean paused;
     /** The streamed write whose parts are arriving, or {@code null}. */
     private StreamedWrite receiving;
+    /** Closes the connection when idle or stalled, or {@code null} when both timeouts are off. */
+    private ConnectionTimeouts timeouts;
 
     public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured) {
         this.server = server;
@@ -72,6 +75,13 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         this.backpressure = new Backpressure(server.maxInFlightBytes(), server.memory());
         this.replies = new ReplyWriter(ctx, conn, export.name(), structured);
         conn.fenceable(this);
+        if (ConnectionTimeouts.wanted(server.limits())) {
+            ServerTransmissionCodec codec = ctx.pipeline().get(ServerTransmissionCodec.class);
+            timeouts = new ConnectionTimeouts(conn, server.limits(),
+                    () -> receiving != null || (codec != null && codec.midRequest()),
+                    () -> conn.inFlight() > (receiving != null ? 1 : 0) || !waiting.isEmpty());
+            ctx.pipeline().addFirst("timeouts", timeouts);
+        }
     }
 
     /**
@@ -107,6 +117,9 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         if (!(msg instanceof NbdRequest) && !(msg instanceof NbdWritePart)) {
             ctx.fireChannelRead(msg);
             return;
+        }
+        if (timeouts != null && !(msg instanceof NbdRequest r && r.payloadStreamed())) {
+            timeouts.arrived(); // a streamed write's header is not a whole request: its parts are
         }
         if (waiting.isEmpty() && handle(msg)) {
             return;
