@@ -218,6 +218,23 @@ class RequestDecoderTest {
     }
 
     @Test
+    void saysWhetherItIsInTheMiddleOfARequest() {
+        RequestDecoder decoder = new RequestDecoder(MAX_PAYLOAD);
+        EmbeddedChannel ch = channels.open(decoder);
+        assertThat(decoder.midRequest()).as("nothing yet").isFalse();
+        assertThat(feedWhole(ch, WRITE_4.substring(0, 10))).isFalse();
+        assertThat(decoder.midRequest()).as("part of a header").isTrue();
+        assertThat(feedWhole(ch, WRITE_4.substring(10, 60))).isFalse();
+        assertThat(decoder.midRequest()).as("part of a payload").isTrue();
+        assertThat(feedWhole(ch, WRITE_4.substring(60))).isTrue();
+        assertThat(decoder.midRequest()).as("a whole write").isFalse();
+        release(drainInbound(ch));
+        assertThat(feedWhole(ch, FLUSH)).isTrue();
+        assertThat(decoder.midRequest()).as("a whole flush").isFalse();
+        release(drainInbound(ch));
+    }
+
+    @Test
     void decodesSeveralRequestsInOneBuffer() {
         EmbeddedChannel ch = channel();
         assertThat(feedWhole(ch, hex(READ_EXTREMES, WRITE_4, FLUSH, WRITE_MAX, TRIM_HUGE, DISC))).isTrue();
