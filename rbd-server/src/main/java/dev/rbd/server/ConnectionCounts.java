@@ -3,8 +3,10 @@ package dev.rbd.server;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.server.export.Limits;
 import io.netty.channel.Channel;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -12,7 +14,7 @@ import org.slf4j.LoggerFactory;
  * The connections open now, in all and per source address, against {@link Limits}. A connection over a limit is
  * still greeted, so its client reads why it was refused, but at most {@link #MAX_REFUSING} such connections are kept
  * open at once; beyond that one is closed at once. Every count is released when its channel closes. Refusals are
- * logged at most once a second per reason, with the number left unlogged.
+ * logged at most once a second per reason: the first with its peer, the rest of that second as one count.
  */
 public final class ConnectionCounts {
     private static final Logger log = LoggerFactory.getLogger(ConnectionCounts.class);
@@ -34,6 +36,8 @@ public final class ConnectionCounts {
         TOTAL, PER_ADDRESS, TOO_MANY_REFUSED
     }
 
+    private static final long LOG_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
+
     private final Limits limits;
     private final Map<String, Integer> perAddress = new HashMap<>();
     private final long[] lastLogged = new long[Reason.values().length];
@@ -45,7 +49,7 @@ public final class ConnectionCounts {
         this.limits = limits;
         long now = System.nanoTime();
         for (int i = 0; i < lastLogged.length; i++) {
-            lastLogged[i] = now - 2_000_000_000L;
+            lastLogged[i] = now - 2 * LOG_INTERVAL_NANOS;
         }
     }
 
@@ -102,22 +106,39 @@ public final class ConnectionCounts {
     }
 
     private void logRefusal(Reason reason, String peer, Verdict v) {
-        int skipped;
+        int i = reason.ordinal();
         synchronized (lastLogged) {
             long now = System.nanoTime();
-            int i = reason.ordinal();
-            if (now - lastLogged[i] < 1_000_000_000L) {
-                unlogged[i]++;
+            long sinceLogged = now - lastLogged[i];
+            if (sinceLogged < LOG_INTERVAL_NANOS) {
+                if (unlogged[i]++ == 0) {
+                    // the ones left out are counted in one line when the second is over
+                    GlobalEventExecutor.INSTANCE.schedule(() -> logUnlogged(reason, v),
+                            LOG_INTERVAL_NANOS - sinceLogged, TimeUnit.NANOSECONDS);
+                }
                 return;
             }
             lastLogged[i] = now;
-            skipped = unlogged[i];
-            unlogged[i] = 0;
         }
-        String what = v.closeNow() ? "closed at once: " + MAX_REFUSING + " refused connections are already open"
+        log.warn("connection from {} {}", NbdString.printable(peer), describe(v));
+    }
+
+    private void logUnlogged(Reason reason, Verdict v) {
+        int i = reason.ordinal();
+        int n;
+        synchronized (lastLogged) {
+            n = unlogged[i];
+            unlogged[i] = 0;
+            lastLogged[i] = System.nanoTime();
+        }
+        if (n > 0) {
+            log.warn("{} more connection(s) in the last second {}", n, describe(v));
+        }
+    }
+
+    private static String describe(Verdict v) {
+        return v.closeNow() ? "closed at once: " + MAX_REFUSING + " refused connections are already open"
                 : "refused: " + v.refusal();
-        log.warn("connection from {} {}{}", NbdString.printable(peer), what,
-                skipped > 0 ? " (" + skipped + " more in the last second not logged)" : "");
     }
 
     /** Connections counted now (handshaking or transmitting, refused ones not included). */
