@@ -47,8 +47,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
     /**
-     * Options one handshake may send. A real client sends a handful (qemu and nbdinfo: up to ~10 with LIST and
-     * INFO); the cap bounds what one connection can make the server do before it has an export.
+     * Options one handshake may send. A client sends a few per export it asks about, and a server has a few exports;
+     * the cap bounds what one connection can make the server do before it has an export.
      */
     public static final int MAX_OPTIONS = 64;
 
