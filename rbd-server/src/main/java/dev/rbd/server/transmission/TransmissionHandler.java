@@ -58,6 +58,9 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private boolean paused;
     /** The streamed write whose parts are arriving, or {@code null}. */
     private StreamedWrite receiving;
+    /** Without structured replies, the streamed read being sent; others wait, since simple replies cannot interleave. */
+    private StreamedRead sendingSimple;
+    private final ArrayDeque<StreamedRead> waitingSimple = new ArrayDeque<>();
     /** Closes the connection when idle or stalled, or {@code null} when both timeouts are off. */
     private ConnectionTimeouts timeouts;
 
@@ -201,7 +204,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             if (invalid != null) {
                 completed(cmd, cookie, offset, weight, invalid); // a refused write's parts are dropped as they come
             } else if (cmd == NbdCommand.READ) {
-                new StreamedRead(cookie, offset, length, weight).next();
+                stream(new StreamedRead(cookie, offset, length, weight));
             } else {
                 receiving = new StreamedWrite(cookie, offset, length, fua, weight);
             }
@@ -351,6 +354,29 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
     }
 
+    /** Starts a streamed read, or queues it behind the one being sent when replies are simple. */
+    private void stream(StreamedRead r) {
+        if (structured) {
+            r.next();
+        } else if (sendingSimple != null) {
+            waitingSimple.add(r);
+        } else {
+            sendingSimple = r;
+            r.next();
+        }
+    }
+
+    /** A simple streamed read sent its last piece (or failed): the next one waiting may begin. */
+    private void simpleStreamDone(StreamedRead r) {
+        if (sendingSimple != r) {
+            return;
+        }
+        sendingSimple = waitingSimple.poll();
+        if (sendingSimple != null) {
+            sendingSimple.next();
+        }
+    }
+
     /**
      * A READ too large to hold whole: read and sent one part at a time, the next part read only once the previous has
      * been written to the socket, so a client that does not read holds one part, not the whole read.
@@ -370,6 +396,10 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
 
         void next() {
+            if (sent == 0 && !ctx.channel().isActive()) {
+                failed(Outcome.error(NbdError.ESHUTDOWN, "the connection closed"));
+                return;
+            }
             int n = (int) Math.min(RequestDecoder.FILL_LIMIT, length - sent);
             dispatcher.readPart(offset + sent, n, ctx.alloc()).whenComplete((buf, e) -> onLoop(() -> {
                 if (e != null) {
@@ -394,6 +424,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             if (sent == length) {
                 f.addListener(x -> released(weight));
                 requestDone();
+                simpleStreamDone(this);
             } else {
                 f.addListener(x -> {
                     if (x.isSuccess()) {
@@ -408,6 +439,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         private void failed(Outcome o) {
             if (sent == 0) {
                 completed(NbdCommand.READ, cookie, offset, weight, o);
+                simpleStreamDone(this);
                 return;
             }
             if (replies.structured()) {
@@ -417,6 +449,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
                 released(weight);
             }
             requestDone();
+            simpleStreamDone(this);
         }
     }
 

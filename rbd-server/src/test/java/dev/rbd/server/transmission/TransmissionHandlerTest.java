@@ -189,6 +189,60 @@ class TransmissionHandlerTest {
     }
 
     @Test
+    void pipelinedLargeReadsWithSimpleRepliesGoOutOneWholeReplyAfterTheOther() throws Exception {
+        ServerContext roomy = TestServers.context(io, 64L << 20, disk);
+        EmbeddedChannel c = new EmbeddedChannel(false, false);
+        Connection other = new Connection("embedded-2", "127.0.0.1");
+        other.bind(c);
+        c.pipeline().addLast(new TransmissionHandler(roomy, disk, other, false));
+        c.register();
+        int length = 2 * RequestDecoder.FILL_LIMIT + 512;
+        byte[] data = new byte[8 << 20];
+        int second = data.length - length;
+        new java.util.Random(11).nextBytes(data);
+        disk.store().write(0, Unpooled.wrappedBuffer(data));
+        c.writeInbound(NbdRequest.of(0, NbdCommand.READ, 1, 0, length));
+        c.writeInbound(NbdRequest.of(0, NbdCommand.READ, 2, second, length));
+        c.writeInbound(NbdRequest.of(0, NbdCommand.READ, 3, 0, 4096));
+        List<Object> out = new ArrayList<>();
+        while (io.queued() > 0) {
+            io.runAll();
+            c.runPendingTasks();
+            Object m;
+            while ((m = c.readOutbound()) != null) {
+                out.add(m);
+            }
+        }
+        try {
+            // Read the messages as the client reads the byte stream: a header, then exactly its data.
+            java.util.Map<Long, byte[]> got = new java.util.HashMap<>();
+            for (int i = 0; i < out.size(); ) {
+                assertThat(out.get(i)).as("message %d starts a reply", i).isInstanceOf(NbdSimpleReply.class);
+                NbdSimpleReply head = (NbdSimpleReply) out.get(i++);
+                assertThat(head.error()).as("cookie %d's error", head.cookie()).isZero();
+                int want = head.cookie() == 3 ? 4096 : length;
+                ByteBuf body = Unpooled.buffer(want);
+                body.writeBytes(head.content());
+                while (body.readableBytes() < want) {
+                    assertThat(out.get(i)).as("only the same read's data may follow its header")
+                            .isInstanceOf(ByteBuf.class);
+                    body.writeBytes((ByteBuf) out.get(i++));
+                }
+                got.put(head.cookie(), ByteBufUtil.getBytes(body));
+                body.release();
+            }
+            assertThat(got).containsOnlyKeys(1L, 2L, 3L);
+            assertThat(got.get(1L)).isEqualTo(java.util.Arrays.copyOfRange(data, 0, length));
+            assertThat(got.get(2L)).isEqualTo(java.util.Arrays.copyOfRange(data, second, data.length));
+            assertThat(got.get(3L)).isEqualTo(java.util.Arrays.copyOfRange(data, 0, 4096));
+        } finally {
+            out.forEach(ReferenceCountUtil::release);
+            c.finishAndReleaseAll();
+        }
+        assertThat(roomy.memory().used()).isZero();
+    }
+
+    @Test
     void aLargeReadWithStructuredRepliesGoesOutAsOffsetDataChunksTheLastDone() throws Exception {
         EmbeddedChannel sch = new EmbeddedChannel(false, false);
         Connection sconn = new Connection("embedded", "127.0.0.2").bind(sch);
