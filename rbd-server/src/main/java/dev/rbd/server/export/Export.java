@@ -94,10 +94,13 @@ public final class Export implements AutoCloseable {
     /**
      * The transmission flags for a connection. CAN_MULTI_CONN holds because every connection shares one file
      * handle and one sync: a FLUSH on any connection covers the writes replied to on all of them.
+     *
+     * @param readOnlyConnection the connection only reads (rbd's READ_ONLY_INTENT): flagged read-only like a
+     *                           read-only export
      */
-    public int transmissionFlags(boolean structuredReplies) {
+    public int transmissionFlags(boolean structuredReplies, boolean readOnlyConnection) {
         int flags = FLAG_HAS_FLAGS | FLAG_SEND_FLUSH | FLAG_SEND_FUA | FLAG_SEND_CACHE | FLAG_CAN_MULTI_CONN;
-        if (readOnly) {
+        if (readOnly || readOnlyConnection) {
             flags |= FLAG_READ_ONLY;
         } else {
             flags |= FLAG_SEND_WRITE_ZEROES;
