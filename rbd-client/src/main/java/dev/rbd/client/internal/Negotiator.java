@@ -241,7 +241,8 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         step = Step.DONE;
         info.complete(new ExportInfo(export, description, size, flags, Math.max(1, minBlock),
                 Math.max(512, preferredBlock), maxPayload > 0 ? maxPayload : NbdConstants.PORTABLE_MAX_PAYLOAD,
-                structured, sessionReply != null, sessionReply != null && sessionReply.acksDurable()));
+                structured, sessionReply != null, sessionReply != null && sessionReply.acksDurable(),
+                sessionReply != null && session.readOnlyIntent() && !sessionReply.exportReadOnly()));
     }
 
     private void fail(ChannelHandlerContext ctx, RbdException e) {

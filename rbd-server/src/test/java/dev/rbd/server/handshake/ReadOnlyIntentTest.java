@@ -70,7 +70,8 @@ class ReadOnlyIntentTest {
                     .isEqualTo(NbdReplyType.ACK.code());
             assertThat(disk.writerLock().owner()).as("the lock is not claimed").isEqualTo(owner);
             assertThat(reader.transmissionFlags & NbdConstants.FLAG_READ_ONLY).isNotZero();
-            assertThat(reader.transmissionFlags & NbdConstants.FLAG_SEND_WRITE_ZEROES).isZero();
+            assertThat(reader.transmissionFlags & ~NbdConstants.FLAG_READ_ONLY).as("the export's own flags, unchanged")
+                    .isEqualTo(writer.transmissionFlags);
 
             reader.request(0, NbdCommand.READ.code(), 2, 0, 4096, null);
             assertThat(reader.readReply(4096).data()).isEqualTo(data);
