@@ -22,12 +22,13 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The real rbd-cli, in a JVM of its own, interrupted by a real SIGINT in the middle of a {@code copy} into a real
- * rbd-server process: it says so in one line, exits 130, and has said goodbye (DISC) on its connections, so the
+ * The real rbd-cli, in a JVM of its own, interrupted by a real SIGINT or SIGTERM in the middle of a {@code copy} into
+ * a real rbd-server process: it says so in one line, exits 130 or 143, and has said goodbye (DISC) on its connections, so the
  * export is free at once for the next command, instead of held for a reconnect that will never come.
  * Processes are ended by their pid only.
  */
@@ -50,8 +51,9 @@ class InterruptTest {
         }
     }
 
-    @Test
-    void sigintDuringACopyExits130AndLeavesTheExportFreeAtOnce() throws Exception {
+    @ParameterizedTest(name = "SIG{0} exits {1}")
+    @CsvSource({"INT, 130", "TERM, 143"})
+    void aSignalDuringACopyExits128PlusItAndLeavesTheExportFreeAtOnce(String signal, int status) throws Exception {
         Path source = dir.resolve("source.raw");
         try (FileChannel ch = FileChannel.open(source, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
             ByteBuffer one = ByteBuffer.allocate(1);
@@ -85,11 +87,12 @@ class InterruptTest {
         Path image = dir.resolve("disk.img");
         await().atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> firstByte(image) == 1 || !copy.isAlive());
         assertThat(copy.isAlive()).as("the copy still runs; its output: %s", read(copyLog)).isTrue();
-        new ProcessBuilder("kill", "-INT", Long.toString(copy.pid())).start().waitFor();
+        // the shell's kill builtin: Java can send SIGTERM (Process.destroy) but not SIGINT; by pid only
+        assertThat(new ProcessBuilder("sh", "-c", "kill -" + signal + " " + copy.pid()).start().waitFor()).isZero();
         if (!copy.waitFor(WAIT.toSeconds(), TimeUnit.SECONDS)) {
-            fail("rbd-cli still running after SIGINT; its output: " + read(copyLog));
+            fail("rbd-cli still running after SIG" + signal + "; its output: " + read(copyLog));
         }
-        assertThat(copy.exitValue()).as(read(copyLog)).isEqualTo(130);
+        assertThat(copy.exitValue()).as(read(copyLog)).isEqualTo(status);
         assertThat(read(copyLog).lines().filter(l -> !l.isBlank()).toList()).as("one line on stderr")
                 .containsExactly(OpenClients.INTERRUPTED);
 
