@@ -225,8 +225,9 @@ public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
     /**
      * Gives up on whatever is in flight and disconnects cleanly, within {@link #DISCONNECT_WAIT}: stops
      * reconnecting, sends DISC on every connection at once, waits for the server to close them, then closes what is
-     * left. Requests not yet answered fail. For an interrupted program: the server sees a goodbye, not a crash, so
-     * the export is free at once. Callable more than once, from any thread but a callback of this client.
+     * left. Requests the server has not answered by then fail. For an interrupted program: the server sees a
+     * goodbye, not a crash, so the export is free at once. Callable more than once, from any thread but a network
+     * thread.
      */
     public void abandon() {
         List<Connection> live = session.close();
