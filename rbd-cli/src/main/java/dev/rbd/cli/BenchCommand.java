@@ -90,6 +90,8 @@ public final class BenchCommand implements Callable<Integer> {
                 .fencing(false)
                 // reading patterns take no writer slot on rbd-server
                 .readOnly(!pattern.writes())
+                // the data guard skips what BLOCK_STATUS reports as zeroes, where the server offers it
+                .blockStatus(pattern.writes() && !force)
                 .build();
         List<ExecutorService> executors = new ArrayList<>();
         RbdClient[] clients = new RbdClient[connections];
@@ -180,8 +182,9 @@ public final class BenchCommand implements Callable<Integer> {
     }
 
     /**
-     * Refuses when any byte of the export is not zero: a benchmark's writes land all over it. Every byte is read
-     * ({@link DataScan}); NBD's BLOCK_STATUS could skip the holes, but neither rbd's client nor its server speaks it.
+     * Refuses when any byte of the export is not zero: a benchmark's writes land all over it. Every byte that may
+     * hold data is read ({@link DataScan}): all of them on rbd-server, the extents not reported as zeroes by
+     * BLOCK_STATUS where the server offers it.
      */
     private void refuseIfHoldsData(RbdClient client) {
         long at = DataScan.firstNonZero(client, client.info().size());

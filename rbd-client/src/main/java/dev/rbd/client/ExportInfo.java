@@ -14,10 +14,12 @@ import dev.rbd.protocol.NbdConstants;
  *                          default); false for servers that did not say
  * @param readOnlyByChoice  the client asked to only read (rbd's READ_ONLY_INTENT), and the export itself takes
  *                          writes: {@code READ_ONLY} in the flags is the client's choice, not the export's
+ * @param blockStatus       the server gave the {@code base:allocation} metadata context: BLOCK_STATUS tells holes
+ *                          and zeroes apart from data (asked for with {@link ClientOptions#blockStatus()})
  */
 public record ExportInfo(String name, String description, long size, int transmissionFlags, int minimumBlock,
                          int preferredBlock, int maxPayload, boolean structuredReplies, boolean fencing,
-                         boolean durableAcks, boolean readOnlyByChoice) {
+                         boolean durableAcks, boolean readOnlyByChoice, boolean blockStatus) {
     public boolean readOnly() {
         return has(NbdConstants.FLAG_READ_ONLY);
     }

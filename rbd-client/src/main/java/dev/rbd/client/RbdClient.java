@@ -7,6 +7,7 @@ import dev.rbd.client.internal.Established;
 import dev.rbd.client.internal.Policy;
 import dev.rbd.client.internal.Session;
 import dev.rbd.client.internal.Submitter;
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdRequest;
 import io.netty.channel.Channel;
@@ -154,6 +155,20 @@ public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
 
     public CompletableFuture<Void> cache(long offset, long length) {
         return submitter.cache(offset, length);
+    }
+
+    /**
+     * The allocation status of the range from {@code offset} ({@code length} unsigned, at most 4 GiB - 1), from
+     * NBD's BLOCK_STATUS with the {@code base:allocation} context: extents in order from {@code offset}, each a hole
+     * and/or reading as zeroes ({@link MetaContext#STATE_HOLE}, {@link MetaContext#STATE_ZERO}) or not. They cover at
+     * least the start of the range, perhaps less than all of it. Only where the client asked for it
+     * ({@link ClientOptions#blockStatus()}) and the server gave it ({@link ExportInfo#blockStatus()}).
+     */
+    public CompletableFuture<List<MetaContext.Extent>> blockStatus(long offset, int length) {
+        if (!info.blockStatus()) {
+            throw new IllegalStateException(uri + ": the server gave no base:allocation context for BLOCK_STATUS");
+        }
+        return submitter.blockStatus(offset, length);
     }
 
     /** A blocking view of this client. */
