@@ -35,7 +35,8 @@ import org.junit.jupiter.api.io.TempDir;
 class InterruptTest {
     /** A copy of this many bytes, one 4k request at a time, runs for seconds: long enough to be interrupted. */
     private static final int SOURCE = 128 << 20;
-    private static final Duration WAIT = Duration.ofSeconds(30);
+    /** An upper bound only, for a machine running several builds at once: nothing here is timed. */
+    private static final Duration WAIT = Duration.ofSeconds(120);
 
     @TempDir
     Path dir;
@@ -75,9 +76,11 @@ class InterruptTest {
                 + "<logger name=\"io.netty\" level=\"WARN\"/><root level=\"INFO\"><appender-ref ref=\"OUT\"/></root>"
                 + "</configuration>");
         // a grace period far longer than the test waits: a connection lost without DISC would keep the export
-        start(serverLog, "-Dlogback.configurationFile=" + logConfig, RbdServerMain.class.getName(), "export", "--create", "128M", dir.resolve("disk.img").toString(),
-                "--listen", "127.0.0.1:" + port, "--session-grace", "600");
-        await().atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> accepts(port));
+        Process server = start(serverLog, "-Dlogback.configurationFile=" + logConfig, RbdServerMain.class.getName(),
+                "export", "--create", "128M", dir.resolve("disk.img").toString(), "--listen", "127.0.0.1:" + port,
+                "--session-grace", "600");
+        await().atMost(WAIT).pollInterval(Duration.ofMillis(20)).until(() -> accepts(port) || !server.isAlive());
+        assertThat(server.isAlive()).as("rbd-server runs; its log:%n%s", read(serverLog)).isTrue();
         String uri = "nbd://127.0.0.1:" + port + "/disk";
 
         Path copyLog = dir.resolve("copy.log");
