@@ -27,10 +27,10 @@ import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The real rbd-cli, in a JVM of its own, interrupted by a real SIGINT or SIGTERM in the middle of a {@code copy} into
- * a real rbd-server process: it says so in one line, exits 130 or 143, and has said goodbye (DISC) on its connections, so the
- * export is free at once for the next command, instead of held for a reconnect that will never come.
- * Processes are ended by their pid only.
+ * The real rbd-cli, in a JVM of its own, interrupted by a real SIGINT or SIGTERM in the middle of a {@code copy}
+ * into a real rbd-server process: it says so in one line, exits 130 or 143, and has said goodbye (DISC) on its
+ * connections, so the export is free at once for the next command, instead of held for a reconnect that will never
+ * come. Processes are ended by their pid only.
  */
 class InterruptTest {
     /** A copy of this many bytes, one 4k request at a time, runs for seconds: long enough to be interrupted. */
@@ -71,7 +71,8 @@ class InterruptTest {
         Path serverLog = dir.resolve("server.log");
         // the test class path quiets the server's log; its INFO lines explain a failure
         Path logConfig = dir.resolve("server-logback.xml");
-        Files.writeString(logConfig, "<configuration><appender name=\"OUT\" class=\"ch.qos.logback.core.ConsoleAppender\">"
+        Files.writeString(logConfig, "<configuration>"
+                + "<appender name=\"OUT\" class=\"ch.qos.logback.core.ConsoleAppender\">"
                 + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
                 + "<logger name=\"io.netty\" level=\"WARN\"/><root level=\"INFO\"><appender-ref ref=\"OUT\"/></root>"
                 + "</configuration>");

@@ -8,8 +8,8 @@ import dev.rbd.server.export.ServerContext;
 
 /**
  * Whether a connection may have an export: it exists, the server is not shutting down, and (to open it) the rbd
- * session, if any, names it and its writer lock admits the client, unless the session only reads. A refusal carries the option error the spec
- * gives for it.
+ * session, if any, names it and its writer lock admits the client, unless the session only reads. A refusal carries
+ * the option error the spec gives for it.
  */
 final class Admission {
     /** A refusal: the option error to reply with, and why. */
