@@ -4,12 +4,12 @@ import dev.rbd.client.ClientOptions;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.NbdUri;
 import dev.rbd.client.RbdClient;
+import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.Sizes;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ThreadFactory;
@@ -30,7 +30,6 @@ import picocli.CommandLine.Spec;
                 "  rbd-cli bench nbd://127.0.0.1/scratch --pattern randrw --connections 4 --verify --json"})
 public final class BenchCommand implements Callable<Integer> {
     /** Blocks read before a writing run to tell an empty export from one holding data. */
-    static final int SAMPLE_BLOCKS = 64;
     static final int MAX_BLOCK_SIZE = 32 << 20;
     static final long MAX_BYTES_IN_FLIGHT = 1L << 30;
 
@@ -89,6 +88,10 @@ public final class BenchCommand implements Callable<Integer> {
                 // N independent clients (one network thread each) act as one writer: without a session option
                 // rbd-server knows them by their source address; with no reconnects there is nothing to fence
                 .fencing(false)
+                // reading patterns take no writer slot on rbd-server
+                .readOnly(!pattern.writes())
+                // the data guard skips what BLOCK_STATUS reports as zeroes, where the server offers it
+                .blockStatus(pattern.writes() && !force)
                 .build();
         List<ExecutorService> executors = new ArrayList<>();
         RbdClient[] clients = new RbdClient[connections];
@@ -97,11 +100,11 @@ public final class BenchCommand implements Callable<Integer> {
                 // one completion thread per connection: the common pool has a single thread on a 2-core machine
                 ExecutorService executor = Executors.newSingleThreadExecutor(daemon("rbd-bench-" + i));
                 executors.add(executor);
-                clients[i] = RbdClient.connect(uri.text, options.toBuilder().callbackExecutor(executor).build());
+                clients[i] = OpenClients.connect(uri.text, options.toBuilder().callbackExecutor(executor).build());
             }
             BenchPlan plan = plan(clients[0].info());
             if (pattern.writes() && !force) {
-                refuseIfHoldsData(clients[0], plan);
+                refuseIfHoldsData(clients[0]);
             }
             WrittenBlocks written = verify ? new WrittenBlocks(ThreadLocalRandom.current().nextLong(),
                     plan.blockSize()) : null;
@@ -178,25 +181,17 @@ public final class BenchCommand implements Callable<Integer> {
         return new BenchPlan(pattern, bs, blocks, queueDepth, ramp, duration);
     }
 
-    /** Reads block 0 (where partition tables live) and random others; any byte not zero means data. */
-    private void refuseIfHoldsData(RbdClient client, BenchPlan plan) {
-        List<Long> sample = new ArrayList<>();
-        sample.add(0L);
-        for (long b = 1; sample.size() < Math.min(SAMPLE_BLOCKS, plan.blocks()); b++) {
-            sample.add(plan.blocks() <= SAMPLE_BLOCKS ? b : ThreadLocalRandom.current().nextLong(plan.blocks()));
-        }
-        List<CompletableFuture<byte[]>> reads = new ArrayList<>();
-        for (long b : sample) {
-            reads.add(client.read(b * plan.blockSize(), plan.blockSize()));
-        }
-        for (int i = 0; i < reads.size(); i++) {
-            for (byte x : reads.get(i).join()) {
-                if (x != 0) {
-                    throw new IllegalStateException("export '" + NbdUri.parse(uri.text).export() + "' holds data (block at "
-                            + "offset " + sample.get(i) * plan.blockSize() + " is not all zero); --pattern " + pattern
-                            + " would overwrite it: pass --force to do so");
-                }
-            }
+    /**
+     * Refuses when any byte of the export is not zero: a benchmark's writes land all over it. Every byte that may
+     * hold data is read ({@link DataScan}): all of them on rbd-server, the extents not reported as zeroes by
+     * BLOCK_STATUS where the server offers it.
+     */
+    private void refuseIfHoldsData(RbdClient client) {
+        long at = DataScan.firstNonZero(client, client.info().size());
+        if (at >= 0) {
+            throw new IllegalStateException("export '" + NbdString.printable(NbdUri.parse(uri.text).export())
+                    + "' holds data (the first byte that is not zero is at offset " + at + "); --pattern " + pattern
+                    + " would overwrite it: pass --force to do so");
         }
     }
 

@@ -21,6 +21,11 @@ final class ConnectOptions {
     }
 
     RbdClient connect(String uri) {
-        return RbdClient.connect(uri, options());
+        return OpenClients.connect(uri, options());
+    }
+
+    /** For commands that only read: against rbd-server they take no writer slot, so they work while others write. */
+    RbdClient connectReadOnly(String uri) {
+        return OpenClients.connect(uri, options().toBuilder().readOnly(true).build());
     }
 }

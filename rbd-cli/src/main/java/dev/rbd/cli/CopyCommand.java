@@ -142,7 +142,9 @@ public final class CopyCommand implements Callable<Integer> {
 
     private static CopyEndpoint open(String arg, boolean isSource, ClientOptions options) throws Exception {
         if (arg.contains("://")) {
-            return ExportEndpoint.connect(arg, options, isSource ? "rbd-copy-src" : "rbd-copy-dst");
+            // the source is only read: against rbd-server it takes no writer slot
+            return ExportEndpoint.connect(arg, options.toBuilder().readOnly(isSource).build(),
+                    isSource ? "rbd-copy-src" : "rbd-copy-dst");
         }
         return isSource ? FileEndpoint.openSource(Path.of(arg)) : FileEndpoint.openTarget(Path.of(arg));
     }

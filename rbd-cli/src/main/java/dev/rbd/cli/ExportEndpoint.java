@@ -30,7 +30,7 @@ final class ExportEndpoint implements CopyEndpoint {
             return t;
         });
         try {
-            return new ExportEndpoint(RbdClient.connect(uri, options.toBuilder().callbackExecutor(executor).build()),
+            return new ExportEndpoint(OpenClients.connect(uri, options.toBuilder().callbackExecutor(executor).build()),
                     executor);
         } catch (RuntimeException e) {
             executor.shutdown();

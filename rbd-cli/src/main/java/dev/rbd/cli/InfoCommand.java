@@ -41,13 +41,22 @@ public final class InfoCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         ExportInfo info;
-        try (RbdClient client = connect.connect(uri.text)) {
+        try (RbdClient client = connect.connectReadOnly(uri.text)) {
             info = client.info();
         }
         PrintWriter out = spec.commandLine().getOut();
         out.print(json ? toJson(uri.text, info) + System.lineSeparator() : toText(uri.text, info));
         out.flush();
         return 0;
+    }
+
+    /**
+     * The export's own flags: info opens the export read-only (so it never takes the writer slot), and READ_ONLY
+     * set for that reason alone is left out.
+     */
+    static int exportFlags(ExportInfo info) {
+        return info.readOnlyByChoice() ? info.transmissionFlags() & ~NbdConstants.FLAG_READ_ONLY
+                : info.transmissionFlags();
     }
 
     /** The names of the transmission flags set, {@code has_flags} left out; unnamed bits as {@code bit_N}. */
@@ -67,11 +76,11 @@ public final class InfoCommand implements Callable<Integer> {
                 + "\tdescription: " + NbdString.printable(info.description()) + n
                 + "\turi: " + uri + n
                 + "\texport-size: " + info.size() + " (" + Preflight.size(info.size()) + ")" + n
-                + "\tis_read_only: " + info.readOnly() + n
+                + "\tis_read_only: " + info.exportReadOnly() + n
                 + "\tblock_size_minimum: " + info.minimumBlock() + n
                 + "\tblock_size_preferred: " + info.preferredBlock() + n
                 + "\tblock_size_maximum: " + info.maxPayload() + n
-                + "\ttransmission_flags: " + String.join(" ", flagNames(info.transmissionFlags())) + n
+                + "\ttransmission_flags: " + String.join(" ", flagNames(exportFlags(info))) + n
                 + "\tcan_multi_conn: " + info.canMultiConn() + n
                 + "\tacks: " + (info.durableAcks() ? "durable" : "not durable or unknown") + n
                 + "\tfencing: " + (info.fencing() ? "supported (rbd session option)" : "not supported") + n
@@ -79,12 +88,12 @@ public final class InfoCommand implements Callable<Integer> {
     }
 
     static String toJson(String uri, ExportInfo info) {
-        int mask = info.transmissionFlags() & ~NbdConstants.FLAG_HAS_FLAGS;
+        int mask = exportFlags(info) & ~NbdConstants.FLAG_HAS_FLAGS;
         return "{\"uri\":" + BenchResult.string(uri)
                 + ",\"export\":" + BenchResult.string(info.name())
                 + ",\"description\":" + BenchResult.string(info.description())
                 + ",\"size\":" + Long.toUnsignedString(info.size())
-                + ",\"read_only\":" + info.readOnly()
+                + ",\"read_only\":" + info.exportReadOnly()
                 + ",\"min_block_size\":" + info.minimumBlock()
                 + ",\"preferred_block_size\":" + info.preferredBlock()
                 + ",\"max_payload\":" + Integer.toUnsignedString(info.maxPayload())

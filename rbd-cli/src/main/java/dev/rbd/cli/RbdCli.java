@@ -9,15 +9,16 @@ import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 
 /**
- * The {@code rbd-cli} command. Exit codes: 0 done, 1 the operation failed, 2 usage error; every error is one line
- * on stderr.
+ * The {@code rbd-cli} command. Exit codes: 0 done, 1 the operation failed, 2 usage error, 130 / 143 interrupted by
+ * SIGINT / SIGTERM (after a clean disconnect); every error is one line on stderr.
  */
 @Command(name = "rbd-cli", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Work with NBD exports from the command line.",
         subcommands = {InfoCommand.class, ListCommand.class, ReadCommand.class, WriteCommand.class,
             CopyCommand.class, FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},
         footer = {"", "Every URI is nbd://host[:port]/export or nbd+unix:///export?socket=PATH; sizes are 4096, 4k, "
-                + "1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error.", "", "Example:",
+                + "1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error,",
+            "130 or 143 interrupted by SIGINT or SIGTERM (after a clean disconnect).", "", "Example:",
             "  rbd-cli info nbd://127.0.0.1:10809/disk"})
 public final class RbdCli implements Runnable {
     private static final Logger log = LoggerFactory.getLogger(RbdCli.class);
@@ -26,7 +27,7 @@ public final class RbdCli implements Runnable {
     CommandSpec spec;
 
     public static void main(String[] args) {
-        System.exit(commandLine().execute(args));
+        System.exit(OpenClients.exitingWith(commandLine().execute(OpenClients.disconnectOnSignal(args))));
     }
 
     @Override
@@ -46,6 +47,9 @@ public final class RbdCli implements Runnable {
                     return cmd.getCommandSpec().exitCodeOnInvalidInput();
                 })
                 .setExecutionExceptionHandler((e, cmd, parsed) -> {
+                    if (OpenClients.interrupted()) {
+                        return cmd.getCommandSpec().exitCodeOnExecutionException(); // said once, by the hook
+                    }
                     log.debug("{} failed", cmd.getCommandSpec().qualifiedName(), Failures.unwrap(e));
                     cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + Failures.describe(e));
                     return cmd.getCommandSpec().exitCodeOnExecutionException();

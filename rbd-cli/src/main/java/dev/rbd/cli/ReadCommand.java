@@ -56,7 +56,7 @@ public final class ReadCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws IOException {
-        try (RbdClient client = connect.connect(uri.text)) {
+        try (RbdClient client = connect.connectReadOnly(uri.text)) {
             ExportInfo info = client.info();
             long n = length != null ? length : Math.max(0, info.size() - offset);
             Preflight.withinExport(info, offset, n);

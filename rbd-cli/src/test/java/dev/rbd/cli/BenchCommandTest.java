@@ -155,9 +155,49 @@ class BenchCommandTest {
         store.write(510, Unpooled.wrappedBuffer(new byte[] {0x55}));
         String uri = start(store);
         assertThat(bench(uri + "disk", "--pattern randwrite")).isEqualTo(1);
-        assertThat(err.toString()).hasLineCount(1).contains("holds data", "offset 0", "--force");
+        assertThat(err.toString()).hasLineCount(1).contains("holds data", "at offset 510", "--force");
         assertThat(out.toString()).isEmpty();
         assertThat(bench(uri + "disk", "--pattern randwrite --force")).as(err.toString()).isZero();
+        assertThat(out.toString()).contains("randwrite");
+    }
+
+    /** The finding that a 64-block sample missed: data at 1M and 4M..14M of a 16M export. */
+    @Test
+    void dataAnywhereIsFoundNotJustWhereASampleLooks() throws Exception {
+        MemoryBlockStore store = new MemoryBlockStore(16 << 20);
+        byte[] mib = new byte[1 << 20];
+        java.util.Arrays.fill(mib, (byte) 0x5a);
+        store.write(1 << 20, Unpooled.wrappedBuffer(new byte[] {1}));
+        for (long at = 4 << 20; at < 14 << 20; at += mib.length) {
+            store.write(at, Unpooled.wrappedBuffer(mib));
+        }
+        String uri = start(store);
+        for (String pattern : List.of("randwrite", "randrw", "write")) {
+            assertThat(bench(uri + "disk", "--pattern " + pattern + " --bs 512")).isEqualTo(1);
+        }
+        assertThat(err.toString().lines()).hasSize(3)
+                .allMatch(l -> l.contains("holds data") && l.contains("at offset 1048576") && l.contains("--force"));
+        assertThat(out.toString()).isEmpty();
+        byte[] back = new byte[1 << 20];
+        store.read(4 << 20, Unpooled.wrappedBuffer(back).clear(), back.length);
+        assertThat(back).as("nothing was overwritten").isEqualTo(mib);
+        assertThat(bench(uri + "disk", "--pattern randwrite --force")).as(err.toString()).isZero();
+    }
+
+    @Test
+    void theVeryLastByteCountsAsData() throws Exception {
+        long size = 16 << 20;
+        MemoryBlockStore store = new MemoryBlockStore(size);
+        store.write(size - 1, Unpooled.wrappedBuffer(new byte[] {(byte) 0x80}));
+        String uri = start(store);
+        assertThat(bench(uri + "disk", "--pattern randwrite")).isEqualTo(1);
+        assertThat(err.toString()).contains("holds data", "at offset " + (size - 1));
+    }
+
+    @Test
+    void anAllZeroExportIsBenchmarkedWithoutForce() throws Exception {
+        String uri = start(new MemoryBlockStore(16 << 20));
+        assertThat(bench(uri + "disk", "--pattern randwrite")).as(err.toString()).isZero();
         assertThat(out.toString()).contains("randwrite");
     }
 

@@ -271,6 +271,7 @@ class CommandsTest {
         cli = new CliHarness();
         assertThat(cli.run("--help")).isZero();
         assertThat(cli.out.toString()).contains("info", "list", "read", "write", "flush", "trim", "zero", "bench",
-                "Exit status: 0 done, 1 the operation failed, 2 usage error.");
+                "Exit status: 0 done, 1 the operation failed, 2 usage error,",
+                "130 or 143 interrupted by SIGINT or SIGTERM (after a clean disconnect).");
     }
 }

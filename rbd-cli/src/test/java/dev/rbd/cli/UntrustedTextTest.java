@@ -10,7 +10,7 @@ class UntrustedTextTest {
     @Test
     void infoShowsAHostileDescriptionEscaped() {
         ExportInfo info = new ExportInfo("disk", "evil\u001b[2J\n\tis_read_only: true", 1 << 20, 1, 1, 4096, 1 << 20,
-                true, false, false);
+                true, false, false, false, false);
         String text = InfoCommand.toText("nbd://127.0.0.1/disk", info);
         assertThat(text).contains("\tdescription: evil\\u001b[2J\\n\\tis_read_only: true" + System.lineSeparator())
                 .doesNotContain("\u001b");

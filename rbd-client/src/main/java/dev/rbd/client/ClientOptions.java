@@ -33,16 +33,22 @@ import java.util.concurrent.ForkJoinPool;
  * @param syncWrites       every write, trim and zeroing completes only once it is on stable storage: nothing
  *                         extra where the server's acks are durable, else FUA, else a FLUSH after it
  *                         (default false)
+ * @param readOnly         the client only reads: rbd's session option says so (READ_ONLY_INTENT), and rbd-server
+ *                         then lets it in without the export's writer lock, so it works while another client
+ *                         writes, and refuses its writes; other servers never learn of it (default false)
+ * @param blockStatus      ask for the {@code base:allocation} metadata context, so
+ *                         {@link RbdClient#blockStatus} can tell holes and zeroes from data where the server offers
+ *                         it (rbd-server does not; nbdkit and qemu-nbd do) (default false)
  * @param callbackExecutor where futures complete: never on a network thread (default the common pool)
  */
 public record ClientOptions(int connections, Duration connectTimeout, int maxRequestSize, int maxInFlight,
                             int maxRetainedBytes, Duration blockTimeout, Duration ioTimeout, Duration reconnectWait,
                             Duration backoffInitial, Duration backoffMax, Duration quiescence, boolean fencing,
-                            boolean syncWrites, Executor callbackExecutor) {
+                            boolean syncWrites, boolean readOnly, boolean blockStatus, Executor callbackExecutor) {
     public static ClientOptions defaults() {
         return new ClientOptions(1, Duration.ofSeconds(10), 4 << 20, 64, 64 << 20, Duration.ofSeconds(30),
                 Duration.ofSeconds(30), Duration.ofSeconds(60), Duration.ofMillis(100), Duration.ofSeconds(5),
-                Duration.ofSeconds(1), true, false, ForkJoinPool.commonPool());
+                Duration.ofSeconds(1), true, false, false, false, ForkJoinPool.commonPool());
     }
 
     public ClientOptions {
@@ -92,6 +98,8 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
         private Duration quiescence;
         private boolean fencing;
         private boolean syncWrites;
+        private boolean readOnly;
+        private boolean blockStatus;
         private Executor callbackExecutor;
 
         private Builder(ClientOptions o) {
@@ -108,6 +116,8 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
             quiescence = o.quiescence;
             fencing = o.fencing;
             syncWrites = o.syncWrites;
+            readOnly = o.readOnly;
+            blockStatus = o.blockStatus;
             callbackExecutor = o.callbackExecutor;
         }
 
@@ -172,6 +182,16 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
             return this;
         }
 
+        public Builder readOnly(boolean on) {
+            readOnly = on;
+            return this;
+        }
+
+        public Builder blockStatus(boolean on) {
+            blockStatus = on;
+            return this;
+        }
+
         public Builder callbackExecutor(Executor e) {
             callbackExecutor = e;
             return this;
@@ -180,7 +200,7 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
         public ClientOptions build() {
             return new ClientOptions(connections, connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes,
                     blockTimeout, ioTimeout, reconnectWait, backoffInitial, backoffMax, quiescence, fencing,
-                    syncWrites, callbackExecutor);
+                    syncWrites, readOnly, blockStatus, callbackExecutor);
         }
     }
 }

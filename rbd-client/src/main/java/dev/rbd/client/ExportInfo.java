@@ -12,12 +12,21 @@ import dev.rbd.protocol.NbdConstants;
  * @param fencing           the server speaks rbd's session option: a reconnect fences the old connection
  * @param durableAcks       the server said every write it acknowledges is on stable storage (rbd-server's
  *                          default); false for servers that did not say
+ * @param readOnlyByChoice  the client asked to only read (rbd's READ_ONLY_INTENT), and the export itself takes
+ *                          writes: {@code READ_ONLY} in the flags is the client's choice, not the export's
+ * @param blockStatus       the server gave the {@code base:allocation} metadata context: BLOCK_STATUS tells holes
+ *                          and zeroes apart from data (asked for with {@link ClientOptions#blockStatus()})
  */
 public record ExportInfo(String name, String description, long size, int transmissionFlags, int minimumBlock,
                          int preferredBlock, int maxPayload, boolean structuredReplies, boolean fencing,
-                         boolean durableAcks) {
+                         boolean durableAcks, boolean readOnlyByChoice, boolean blockStatus) {
     public boolean readOnly() {
         return has(NbdConstants.FLAG_READ_ONLY);
+    }
+
+    /** Whether the export itself takes no writes, whatever this client chose. */
+    public boolean exportReadOnly() {
+        return readOnly() && !readOnlyByChoice;
     }
 
     public boolean canFlush() {

@@ -7,9 +7,12 @@ import dev.rbd.client.internal.Established;
 import dev.rbd.client.internal.Policy;
 import dev.rbd.client.internal.Session;
 import dev.rbd.client.internal.Submitter;
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdRequest;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -28,6 +31,12 @@ import org.slf4j.LoggerFactory;
  */
 public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(RbdClient.class);
+    /**
+     * How long disconnecting waits, over all connections, for the server to end them after DISC. The server closes a
+     * connection once the requests it read before the DISC are done; closing first could reset the connection
+     * before the server has read the DISC, and rbd-server would then hold the writer lock for a reconnect.
+     */
+    public static final Duration DISCONNECT_WAIT = Duration.ofSeconds(2);
 
     private final NbdUri uri;
     private final ClientOptions options;
@@ -148,6 +157,20 @@ public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
         return submitter.cache(offset, length);
     }
 
+    /**
+     * The allocation status of the range from {@code offset} ({@code length} unsigned, at most 4 GiB - 1), from
+     * NBD's BLOCK_STATUS with the {@code base:allocation} context: extents in order from {@code offset}, each a hole
+     * and/or reading as zeroes ({@link MetaContext#STATE_HOLE}, {@link MetaContext#STATE_ZERO}) or not. They cover at
+     * least the start of the range, perhaps less than all of it. Only where the client asked for it
+     * ({@link ClientOptions#blockStatus()}) and the server gave it ({@link ExportInfo#blockStatus()}).
+     */
+    public CompletableFuture<List<MetaContext.Extent>> blockStatus(long offset, int length) {
+        if (!info.blockStatus()) {
+            throw new IllegalStateException(uri + ": the server gave no base:allocation context for BLOCK_STATUS");
+        }
+        return submitter.blockStatus(offset, length);
+    }
+
     /** A blocking view of this client. */
     public BlockDevice blocking() {
         return new BlockDevice(this);
@@ -194,7 +217,7 @@ public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
 
     /**
      * Waits (at most the block timeout) until every request was answered, flushes where acknowledged writes are
-     * not yet durable, sends DISC, and closes the connections.
+     * not yet durable, then disconnects as {@link #abandon()} does.
      */
     @Override
     public void close() {
@@ -211,12 +234,35 @@ public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
             log.warn("{}: closing with requests unanswered: {}", uri, cause.getMessage() != null ? cause.getMessage()
                     : cause.toString());
         }
-        for (Connection c : session.close()) {
+        abandon();
+    }
+
+    /**
+     * Gives up on whatever is in flight and disconnects cleanly, within {@link #DISCONNECT_WAIT}: stops
+     * reconnecting, sends DISC on every connection at once, waits for the server to close them, then closes what is
+     * left. Requests the server has not answered by then fail. For an interrupted program: the server sees a
+     * goodbye, not a crash, so the export is free at once. Callable more than once, from any thread but a network
+     * thread.
+     */
+    public void abandon() {
+        List<Connection> live = session.close();
+        List<Channel> channels = new ArrayList<>();
+        for (Connection c : live) {
             Channel channel = c.channel();
+            channels.add(channel);
             if (channel.isActive()) {
-                channel.writeAndFlush(NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0)).awaitUninterruptibly();
+                channel.writeAndFlush(NbdRequest.of(0, NbdCommand.DISC, 0, 0, 0));
             }
-            channel.close().awaitUninterruptibly();
+        }
+        long deadline = System.nanoTime() + DISCONNECT_WAIT.toNanos();
+        for (Channel channel : channels) {
+            ChannelFuture closed = channel.closeFuture();
+            long left = deadline - System.nanoTime();
+            if (left <= 0 || !closed.awaitUninterruptibly(left, TimeUnit.NANOSECONDS)) {
+                log.debug("{}: the server did not close the connection after DISC within {} ms; closing it", uri,
+                        DISCONNECT_WAIT.toMillis());
+            }
+            channel.close().awaitUninterruptibly(DISCONNECT_WAIT.toMillis(), TimeUnit.MILLISECONDS);
         }
         dialer.close();
     }

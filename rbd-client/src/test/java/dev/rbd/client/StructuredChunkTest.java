@@ -59,4 +59,24 @@ class StructuredChunkTest {
                     .hasMessageContaining("EIO").hasMessageContaining("(bad!)");
         }
     }
+
+    @Test
+    void aBlockStatusChunkInAReadsReplyIsAProtocolError() throws Exception {
+        try (FakeServer s = new FakeServer(1 << 20, c -> {
+            Request r = c.read();
+            c.chunkHeader(r.cookie(), 1, 5, 12); // BLOCK_STATUS, though nobody asked
+            c.out.writeInt(1); // context id
+            c.out.writeInt(8); // extent length
+            c.out.writeInt(0); // extent flags
+            c.out.flush();
+            c.in.read();
+        }); RbdClient client = RbdClient.connect(s.uri(), NO_RECONNECT)) {
+            assertThat(client.info().blockStatus()).isFalse();
+            assertThatThrownBy(() -> client.blockStatus(0, 8)).isInstanceOf(IllegalStateException.class)
+                    .hasMessageContaining("base:allocation");
+            CompletableFuture<byte[]> r = client.read(0, 8);
+            assertThatThrownBy(() -> r.get(5, TimeUnit.SECONDS)).cause().isInstanceOf(RbdException.class)
+                    .hasMessageContaining("BLOCK_STATUS chunk for READ");
+        }
+    }
 }

@@ -34,6 +34,45 @@ class RbdSessionTest {
     }
 
     @Test
+    void requestWithoutFlagsIsTheOlderLayoutAndMeansNoFlags() {
+        RbdSession.Request r = new RbdSession.Request(UUID.randomUUID(), 0, 1, "disk");
+        ByteBuf b = r.encode();
+        try {
+            assertThat(b.readableBytes()).isEqualTo(32 + 4); // nothing after the name
+            RbdSession.Request back = RbdSession.Request.decode(b);
+            assertThat(back.flags()).isZero();
+            assertThat(back.readOnlyIntent()).isFalse();
+        } finally {
+            b.release();
+        }
+    }
+
+    @Test
+    void requestWithReadOnlyIntentCarriesTheTrailingFlags() {
+        RbdSession.Request r = new RbdSession.Request(UUID.randomUUID(), 2, 9, "disk", RbdSession.READ_ONLY_INTENT);
+        ByteBuf b = r.encode();
+        try {
+            assertThat(b.readableBytes()).isEqualTo(32 + 4 + 4);
+            assertThat(b.getInt(b.writerIndex() - 4)).isEqualTo(1); // u32 flags, bit 0, after the name
+            RbdSession.Request back = RbdSession.Request.decode(b);
+            assertThat(back).isEqualTo(r);
+            assertThat(back.readOnlyIntent()).isTrue();
+        } finally {
+            b.release();
+        }
+    }
+
+    @Test
+    void requestWithUnknownFlagsOrAPartialFlagsFieldIsMalformed() {
+        ByteBuf unknown = new RbdSession.Request(UUID.randomUUID(), 0, 1, "d", 0x2).encode();
+        assertThat(RbdSession.Request.decode(unknown)).isNull();
+        unknown.release();
+        ByteBuf partial = new RbdSession.Request(UUID.randomUUID(), 0, 1, "d").encode().writeShort(0);
+        assertThat(RbdSession.Request.decode(partial)).isNull();
+        partial.release();
+    }
+
+    @Test
     void replyRoundTrips() {
         RbdSession.Reply r = new RbdSession.Reply(RbdSession.ACKS_DURABLE, 0xfedcba9876543210L, 7, 2);
         ByteBuf b = r.encode();

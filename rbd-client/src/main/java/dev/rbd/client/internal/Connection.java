@@ -2,6 +2,7 @@ package dev.rbd.client.internal;
 
 import dev.rbd.client.NbdErrorException;
 import dev.rbd.client.RbdException;
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdError;
@@ -147,6 +148,13 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
                 java.util.Arrays.fill(p.target, p.targetOffset + (int) rel, p.targetOffset + (int) (rel + n),
                         (byte) 0);
             }
+        } else if (type == NbdConstants.REPLY_TYPE_BLOCK_STATUS) {
+            MetaContext.BlockStatus s = MetaContext.BlockStatus.decode(r.content());
+            if (p.command != NbdCommand.BLOCK_STATUS || s == null) {
+                protocolError("BLOCK_STATUS chunk " + (s == null ? "malformed" : "for " + p.describe()));
+                return;
+            }
+            p.extents = s.extents(); // one chunk per context, and only base:allocation was asked for
         } else if (r.isError()) {
             NbdError e = NbdError.fromCode(r.errorCode());
             String m = r.errorMessage();

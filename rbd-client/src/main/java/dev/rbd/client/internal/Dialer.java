@@ -82,7 +82,8 @@ public final class Dialer implements AutoCloseable {
      */
     public CompletableFuture<Established> dial(int slot, long epoch) {
         Negotiator negotiator = Negotiator.forExport(uri.export(),
-                options.fencing() ? new RbdSession.Request(clientId, slot, epoch, uri.export()) : null);
+                options.fencing() || options.readOnly() ? new RbdSession.Request(clientId, slot, epoch, uri.export(),
+                        options.readOnly() ? RbdSession.READ_ONLY_INTENT : 0) : null, options.blockStatus());
         return negotiate(negotiator, Negotiator::info).thenCompose(n -> {
             CompletableFuture<Established> out = new CompletableFuture<>();
             // Swap to the transmission handlers in a task of its own, not inside the decoder that completed it.

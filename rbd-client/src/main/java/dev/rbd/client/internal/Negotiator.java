@@ -19,6 +19,7 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.protocol.OptionRequest;
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.ServerGreeting;
 import dev.rbd.protocol.codec.ClientHandshakeDecoder;
@@ -40,12 +41,15 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
 
-    private enum Step { GREETING, STRUCTURED_REPLY, SESSION, GO, EXPORT_NAME, LIST, DONE }
+    private enum Step { GREETING, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE }
 
     private final String export;
     private final boolean list;
     private final RbdSession.Request session;
     private RbdSession.Reply sessionReply;
+    /** Whether to ask for base:allocation (for BLOCK_STATUS), and whether the server gave it. */
+    private final boolean allocation;
+    private boolean allocationGiven;
     private final CompletableFuture<ExportInfo> info = new CompletableFuture<>();
     private final CompletableFuture<List<ExportEntry>> entries = new CompletableFuture<>();
     private final List<ExportEntry> listed = new ArrayList<>();
@@ -59,10 +63,11 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private int preferredBlock = 4096;
     private int maxPayload = NbdConstants.PORTABLE_MAX_PAYLOAD;
 
-    private Negotiator(String export, boolean list, RbdSession.Request session) {
+    private Negotiator(String export, boolean list, RbdSession.Request session, boolean allocation) {
         this.export = export;
         this.list = list;
         this.session = session;
+        this.allocation = allocation;
     }
 
     /**
@@ -71,12 +76,20 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
      * @param session rbd's session option to send, or {@code null}
      */
     public static Negotiator forExport(String export, RbdSession.Request session) {
-        return new Negotiator(export, false, session);
+        return forExport(export, session, false);
+    }
+
+    /**
+     * As {@link #forExport(String, RbdSession.Request)}, asking also for the {@code base:allocation} metadata
+     * context when {@code allocation} (where structured replies were agreed), so BLOCK_STATUS can be used.
+     */
+    public static Negotiator forExport(String export, RbdSession.Request session, boolean allocation) {
+        return new Negotiator(export, false, session, allocation);
     }
 
     /** Lists the server's exports, then aborts. */
     public static Negotiator forList() {
-        return new Negotiator("", true, null);
+        return new Negotiator("", true, null, false);
     }
 
     /** The server instance from rbd's session reply, 0 when the server did not send one. */
@@ -131,11 +144,22 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         switch (step) {
             case STRUCTURED_REPLY -> {
                 structured = type == NbdReplyType.ACK;
-                if (session != null) {
-                    step = Step.SESSION;
-                    ctx.writeAndFlush(new OptionRequest(RbdSession.OPTION, session.encode()));
+                if (structured && allocation) {
+                    step = Step.META_CONTEXT;
+                    ctx.writeAndFlush(new OptionRequest(NbdOption.SET_META_CONTEXT.code(),
+                            MetaContext.request(export, List.of(MetaContext.BASE_ALLOCATION))));
                 } else {
-                    sendGo(ctx);
+                    sendSessionOrGo(ctx);
+                }
+            }
+            case META_CONTEXT -> {
+                if (type == NbdReplyType.META_CONTEXT) {
+                    MetaContext.Reply m = MetaContext.Reply.decode(data);
+                    allocationGiven |= m != null && MetaContext.BASE_ALLOCATION.equals(m.name());
+                } else {
+                    // ACK ends the replies; an error (ERR_UNSUP from most servers) means no contexts: go on without
+                    allocationGiven &= type == NbdReplyType.ACK;
+                    sendSessionOrGo(ctx);
                 }
             }
             case SESSION -> {
@@ -176,6 +200,15 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         }
     }
 
+    private void sendSessionOrGo(ChannelHandlerContext ctx) {
+        if (session != null) {
+            step = Step.SESSION;
+            ctx.writeAndFlush(new OptionRequest(RbdSession.OPTION, session.encode()));
+        } else {
+            sendGo(ctx);
+        }
+    }
+
     private void sendGo(ChannelHandlerContext ctx) {
         step = Step.GO;
         ctx.writeAndFlush(new OptionRequest(NbdOption.GO.code(),
@@ -208,7 +241,9 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
             }
             finish(ctx);
         } else if (type == NbdReplyType.ERR_UNSUP) {
-            // A server without GO: EXPORT_NAME has no error reply, a refusal closes the connection.
+            // A server without GO: EXPORT_NAME has no error reply, a refusal closes the connection. Metadata
+            // contexts count only for GO.
+            allocationGiven = false;
             step = Step.EXPORT_NAME;
             ((ClientHandshakeDecoder) ctx.pipeline().get(DECODER)).expectExportNameReply(noZeroes);
             ctx.writeAndFlush(new OptionRequest(NbdOption.EXPORT_NAME.code(), NbdString.buffer(export)));
@@ -241,7 +276,8 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         step = Step.DONE;
         info.complete(new ExportInfo(export, description, size, flags, Math.max(1, minBlock),
                 Math.max(512, preferredBlock), maxPayload > 0 ? maxPayload : NbdConstants.PORTABLE_MAX_PAYLOAD,
-                structured, sessionReply != null, sessionReply != null && sessionReply.acksDurable()));
+                structured, sessionReply != null, sessionReply != null && sessionReply.acksDurable(),
+                sessionReply != null && session.readOnlyIntent() && !sessionReply.exportReadOnly(), allocationGiven));
     }
 
     private void fail(ChannelHandlerContext ctx, RbdException e) {

@@ -2,10 +2,12 @@ package dev.rbd.client.internal;
 
 import dev.rbd.client.NbdErrorException;
 import dev.rbd.client.RbdException;
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdCommand;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
 
@@ -57,6 +59,8 @@ public final class Request {
     Sink sink;
     /** An error chunk of a structured reply, until its final chunk. */
     NbdErrorException error;
+    /** A BLOCK_STATUS request's answer: base:allocation's extents from the start of its range (one chunk). */
+    volatile List<MetaContext.Extent> extents = List.of();
 
     private Request(int flags, NbdCommand command, long offset, long length, ByteBuf payload, byte[] target,
                     int targetOffset, boolean internal) {
@@ -83,6 +87,11 @@ public final class Request {
     /** A command without payload over a range: TRIM, WRITE_ZEROES, CACHE. */
     static Request ranged(NbdCommand command, int flags, long offset, long length) {
         return new Request(flags, command, offset, length, Unpooled.EMPTY_BUFFER, null, 0, false);
+    }
+
+    /** A BLOCK_STATUS of base:allocation over a range. */
+    static Request blockStatus(long offset, long length) {
+        return new Request(0, NbdCommand.BLOCK_STATUS, offset, length, Unpooled.EMPTY_BUFFER, null, 0, false);
     }
 
     /** A FLUSH; {@code internal} when the session sends it of its own. */

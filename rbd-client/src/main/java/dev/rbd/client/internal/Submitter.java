@@ -3,6 +3,7 @@ package dev.rbd.client.internal;
 import dev.rbd.client.ClientOptions;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import io.netty.buffer.Unpooled;
@@ -64,6 +65,12 @@ public final class Submitter {
         return ranged(NbdCommand.CACHE, 0, offset, length);
     }
 
+    /** One BLOCK_STATUS of base:allocation: extents from {@code offset}, covering at least its start. */
+    public CompletableFuture<List<MetaContext.Extent>> blockStatus(long offset, int length) {
+        Request r = Request.blockStatus(offset, length);
+        return send(r).thenApply(v -> r.extents);
+    }
+
     /** A FLUSH, sent once the replies of every write submitted before it are in (see {@code RbdClient.flush}). */
     public CompletableFuture<Void> flush() {
         return overlaps.writesSoFar().handle((v, e) -> null).thenCompose(v -> session.submit(Request.flush(false)));
@@ -101,7 +108,7 @@ public final class Submitter {
             throw e;
         }
         OverlapIndex.Admission a = overlaps.admit(r.offset, r.span(),
-                r.command != NbdCommand.READ && r.command != NbdCommand.CACHE);
+                r.command != NbdCommand.READ && r.command != NbdCommand.CACHE && r.command != NbdCommand.BLOCK_STATUS);
         // The overlap entry and the request slot go at the answer, the bytes when the session lets go of the
         // payload (at the answer, or at a FLUSH covering it): on the network thread, so a caller blocked in a
         // callback cannot hold up what would unblock it.

@@ -58,7 +58,7 @@ class ScheduledReconnectTest {
     }
 
     private static ExportInfo info(long size) {
-        return new ExportInfo("disk", "", size, 1, 1, 4096, 1 << 20, true, false, false);
+        return new ExportInfo("disk", "", size, 1, 1, 4096, 1 << 20, true, false, false, false, false);
     }
 
     private Established established(ExportInfo info) {

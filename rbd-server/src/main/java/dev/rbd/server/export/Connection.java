@@ -25,6 +25,7 @@ public final class Connection {
     private final AtomicLong requests = new AtomicLong();
     private volatile Channel channel;
     private volatile UUID session;
+    private volatile boolean readOnly;
     private volatile Fenceable fenceable;
     // Touched on the channel's event loop only.
     private int inFlight;
@@ -94,6 +95,15 @@ public final class Connection {
 
     public void session(UUID id) {
         session = id;
+    }
+
+    /** Whether the client said this connection only reads (rbd's READ_ONLY_INTENT): it holds no writer lock. */
+    public boolean readOnly() {
+        return readOnly;
+    }
+
+    public void readOnly(boolean b) {
+        readOnly = b;
     }
 
     public long ageMillis() {

@@ -94,9 +94,16 @@ public final class Export implements AutoCloseable {
     /**
      * The transmission flags for a connection. CAN_MULTI_CONN holds because every connection shares one file
      * handle and one sync: a FLUSH on any connection covers the writes replied to on all of them.
+     *
+     * @param readOnlyConnection the connection only reads (rbd's READ_ONLY_INTENT): READ_ONLY is added to the
+     *                           export's own flags, which stay as they are so the client still learns what the
+     *                           export can do
      */
-    public int transmissionFlags(boolean structuredReplies) {
+    public int transmissionFlags(boolean structuredReplies, boolean readOnlyConnection) {
         int flags = FLAG_HAS_FLAGS | FLAG_SEND_FLUSH | FLAG_SEND_FUA | FLAG_SEND_CACHE | FLAG_CAN_MULTI_CONN;
+        if (readOnlyConnection) {
+            flags |= FLAG_READ_ONLY;
+        }
         if (readOnly) {
             flags |= FLAG_READ_ONLY;
         } else {

@@ -8,8 +8,8 @@ import dev.rbd.server.export.ServerContext;
 
 /**
  * Whether a connection may have an export: it exists, the server is not shutting down, and (to open it) the rbd
- * session, if any, names it and its writer lock admits the client. A refusal carries the option error the spec
- * gives for it.
+ * session, if any, names it and its writer lock admits the client, unless the session only reads. A refusal carries
+ * the option error the spec gives for it.
  */
 final class Admission {
     /** A refusal: the option error to reply with, and why. */
@@ -39,7 +39,15 @@ final class Admission {
             return new Refusal(NbdReplyType.ERR_INVALID, "the rbd session was opened for export '"
                     + sessionExport.name() + "', not '" + export.name() + "'");
         }
-        String refusal = export.writerLock().claim(conn.client(), conn.label());
+        String refusal = claim(export, conn);
         return refusal == null ? null : new Refusal(NbdReplyType.ERR_POLICY, refusal);
+    }
+
+    /**
+     * Claims the writer lock for the connection, except for one that only reads (rbd's READ_ONLY_INTENT), which
+     * never holds it; {@code null} when granted, else why not.
+     */
+    static String claim(Export export, Connection conn) {
+        return conn.readOnly() ? null : export.writerLock().claim(conn.client(), conn.label());
     }
 }

@@ -179,13 +179,13 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         String name = NbdString.decode(data);
         Export export = server.export(name);
         Admission.Refusal refusal = Admission.find(server, name, export);
-        String why = refusal != null ? refusal.message() : export.writerLock().claim(conn.client(), conn.label());
+        String why = refusal != null ? refusal.message() : Admission.claim(export, conn);
         if (why != null) {
             log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), why);
             ctx.close();
             return;
         }
-        ctx.write(new ExportNameReply(export.size(), export.transmissionFlags(false), noZeroes));
+        ctx.write(new ExportNameReply(export.size(), export.transmissionFlags(false, conn.readOnly()), noZeroes));
         enterTransmission(ctx, export, false);
     }
 
@@ -238,7 +238,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     /** The INFO replies of INFO and GO: EXPORT, NAME and DESCRIPTION when asked, and BLOCK_SIZE. */
     private void writeInfoReplies(ChannelHandlerContext ctx, int code, Export export, boolean wantName,
                                   boolean wantDescription) {
-        ctx.write(info(code, new InfoReply.Export(export.size(), export.transmissionFlags(structured))));
+        int flags = export.transmissionFlags(structured, conn.readOnly());
+        ctx.write(info(code, new InfoReply.Export(export.size(), flags)));
         if (wantName) {
             ctx.write(info(code, new InfoReply.Name(export.name())));
         }
@@ -303,7 +304,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         // Removed last: the bytes it still holds (requests sent right behind GO) go on to the transmission codec.
         p.remove(DECODER);
         log.info("[{}] opened peer={} export={} {} structured={}", conn.id(), conn.peer(), export.name(),
-                export.readOnly() ? "ro" : "rw", structuredReplies);
+                export.readOnly() || conn.readOnly() ? "ro" : "rw", structuredReplies);
     }
 
     @Override

@@ -65,7 +65,9 @@ final class SessionOption {
         }
         export = e;
         conn.session(r.session());
-        int flags = e.syncMode() == SyncMode.ALWAYS ? RbdSession.ACKS_DURABLE : 0;
+        conn.readOnly(r.readOnlyIntent());
+        int flags = (e.syncMode() == SyncMode.ALWAYS ? RbdSession.ACKS_DURABLE : 0)
+                | (e.readOnly() ? RbdSession.EXPORT_READ_ONLY : 0);
         if (t.fenced().isDone() && !t.fenced().isCompletedExceptionally()) {
             reply(ctx, code, flags, t.fenced().join());
             return null;

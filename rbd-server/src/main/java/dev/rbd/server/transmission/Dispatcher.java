@@ -40,13 +40,20 @@ public final class Dispatcher {
     static final int INLINE_READ_MAX = 128 << 10;
 
     private final Export export;
+    private final boolean readOnly;
     private final BlockStore store;
     private final Executor io;
     private volatile boolean fenced;
     private final AtomicInteger discarded = new AtomicInteger();
 
     public Dispatcher(Export export, Executor io) {
+        this(export, io, false);
+    }
+
+    /** @param readOnly the connection only reads (rbd's READ_ONLY_INTENT): writes get EPERM as on a read-only export */
+    public Dispatcher(Export export, Executor io, boolean readOnly) {
         this.export = export;
+        this.readOnly = readOnly || export.readOnly();
         this.store = export.store();
         this.io = io;
     }
@@ -150,8 +157,9 @@ public final class Dispatcher {
             return Outcome.error(NbdError.EINVAL, "FAST_ZERO was not advertised for this export");
         }
         boolean writes = changesData(cmd);
-        if (writes && export.readOnly()) {
-            return Outcome.error(NbdError.EPERM, "export '" + export.name() + "' is read-only");
+        if (writes && readOnly) {
+            return Outcome.error(NbdError.EPERM, export.readOnly() ? "export '" + export.name() + "' is read-only"
+                    : "this connection of export '" + export.name() + "' was opened read-only");
         }
         if (req.payloadDropped()) {
             return Outcome.error(NbdError.EINVAL, "write payload of " + req.length()

@@ -69,7 +69,8 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         this.export = export;
         this.conn = conn;
         this.structured = structured;
-        this.dispatcher = new Dispatcher(export, server.io());
+        this.dispatcher = new Dispatcher(export, server.io(), conn.readOnly());
+        this.released = conn.readOnly(); // it never claimed the writer lock
     }
 
     @Override
@@ -461,12 +462,15 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
     }
 
-    /** Requests that never started: dropped with the connection. */
+    /** Requests that never started: dropped with the connection. A DISC among them still counts as a goodbye. */
     private void releaseWaiting() {
         Object m;
         while ((m = waiting.poll()) != null) {
             if (fenced && m instanceof NbdRequest) {
                 droppedAfterFence++;
+            }
+            if (!fenced && m instanceof NbdRequest r && r.command() == NbdCommand.DISC) {
+                disconnecting = true;
             }
             ReferenceCountUtil.release(m);
         }
