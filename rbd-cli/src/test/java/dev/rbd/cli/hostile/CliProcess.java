@@ -64,6 +64,7 @@ final class CliProcess implements AutoCloseable {
     private static List<String> defaultSigint() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
             if (line.startsWith("SigIgn:") && (Long.parseLong(line.substring(7).trim(), 16) & 2) != 0) {
+                Tools.require("perl", "to start rbd-cli with SIGINT restored (this JVM inherited it ignored)");
                 return List.of("perl", "-e", "$SIG{INT} = 'DEFAULT'; exec @ARGV or die \"exec: $!\"");
             }
         }
@@ -80,6 +81,7 @@ final class CliProcess implements AutoCloseable {
 
     /** Sends SIGINT (what Ctrl-C sends) to exactly this process. */
     void interrupt() throws IOException, InterruptedException {
+        Tools.require("kill", "to send SIGINT by pid");
         Process kill = new ProcessBuilder("kill", "-INT", Long.toString(pid())).inheritIO().start();
         assertThat(kill.waitFor()).as("kill -INT %d", pid()).isZero();
     }

@@ -184,14 +184,19 @@ class SoakTest {
         answered.incrementAndGet();
     }
 
-    /** Sends four 4 MiB READs, reads nothing for a while through a small receive buffer, then reads them all. */
+    /**
+     * Sends a 4 MiB READ (streamed by the server) and three of 1 MiB, reads nothing for a while through a small
+     * receive buffer, then reads them all. One streamed READ at a time: several at once on simple replies are
+     * {@link PipelinedLargeReadsTest}'s.
+     */
     private void stall(ServerUnderTest server, Random rnd) throws IOException, InterruptedException {
         try (RawNbd c = new RawNbd(server.port(), "127.0.0.1", 16 * 1024).open("disk", false)) {
             c.socket.setSoTimeout(60_000);
             Map<Long, Integer> reads = new HashMap<>();
             for (long cookie = 1; cookie <= 4; cookie++) {
-                c.request(0, NbdCommand.READ.code(), cookie, (long) rnd.nextInt(60) * 4 * MIB, 4 * MIB, null);
-                reads.put(cookie, 4 * MIB);
+                int len = cookie == 1 ? 4 * MIB : MIB;
+                c.request(0, NbdCommand.READ.code(), cookie, (long) rnd.nextInt(60) * 4 * MIB, len, null);
+                reads.put(cookie, len);
                 sent.incrementAndGet();
             }
             Thread.sleep(1500); // the stall is the load itself, not a wait for a condition
