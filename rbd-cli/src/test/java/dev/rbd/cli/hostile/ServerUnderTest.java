@@ -35,6 +35,7 @@ final class ServerUnderTest implements AutoCloseable {
     private final int port;
     private final Path log;
     private final List<String> args;
+    private final List<String> jvmArgs = new ArrayList<>();
     private Process process;
 
     private ServerUnderTest(int port, Path log, List<String> args) {
@@ -66,6 +67,12 @@ final class ServerUnderTest implements AutoCloseable {
         return port;
     }
 
+    /** Adds options for the server's JVM (before it starts). */
+    ServerUnderTest jvm(String... options) {
+        jvmArgs.addAll(List.of(options));
+        return this;
+    }
+
     /** {@code nbd://127.0.0.1:PORT/export}. */
     String uri(String export) {
         return "nbd://127.0.0.1:" + port + "/" + export;
@@ -78,8 +85,9 @@ final class ServerUnderTest implements AutoCloseable {
     private Process launch() throws IOException {
         List<String> cmd = new ArrayList<>(List.of(Java.command(), "-Xmx256m", "-XX:MaxDirectMemorySize=256m",
                 "-Dio.netty.leakDetection.level=paranoid", "-Dio.netty.leakDetection.targetRecords=8",
-                "-Dlogback.configurationFile=" + logbackConfig(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
-                "-cp", System.getProperty("java.class.path"), RbdServerMain.class.getName()));
+                "-Dlogback.configurationFile=" + logbackConfig(), "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC"));
+        cmd.addAll(jvmArgs);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), RbdServerMain.class.getName()));
         cmd.addAll(args);
         Files.writeString(log, "---- rbd-server " + String.join(" ", args) + "\n", StandardCharsets.UTF_8);
         return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(Redirect.appendTo(log.toFile()))
