@@ -5,7 +5,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdReplyType;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.List;
 import java.util.UUID;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -34,32 +36,40 @@ class SessionTakeoverTest {
             assertThat(victim.go("disk").type()).isEqualTo(NbdReplyType.ACK.code());
             writeAndReadBack(victim, 1, (byte) 1);
 
-            // a plain client elsewhere is refused, and the refusal names no session
+            // a plain client elsewhere is refused; whatever id its refusal shows, it tries, with random ones
+            String refusal;
             try (RawNbd plain = new RawNbd(server.port(), "127.0.0.2")) {
                 plain.greet();
                 RawNbd.OptReply refused = plain.go("disk");
                 assertThat(refused.type()).isEqualTo(NbdReplyType.ERR_POLICY.code());
-                assertThat(refused.text()).isNotEmpty().doesNotContainPattern(UUID_TEXT)
-                        .doesNotContainIgnoringCase(hex(victimSession));
+                refusal = refused.text();
             }
+            List<UUID> guesses = new ArrayList<>();
+            UUID_TEXT.matcher(refusal).results().forEach(m -> guesses.add(UUID.fromString(m.group())));
+            guesses.add(UUID.randomUUID());
+            guesses.add(UUID.randomUUID());
 
             // forged session options, from another address and from the victim's own, with the highest epochs
-            for (String from : new String[] {"127.0.0.2", "127.0.0.1"}) {
-                for (long epoch : new long[] {2, Long.MAX_VALUE, -1L}) {
-                    try (RawNbd attacker = new RawNbd(server.port(), from)) {
-                        attacker.greet();
-                        RawNbd.OptReply s = attacker.session(UUID.randomUUID(), 0, epoch, "disk");
-                        assertThat(s.text()).doesNotContainPattern(UUID_TEXT);
-                        if (s.type() == NbdReplyType.ACK.code()) {
-                            RawNbd.OptReply go = attacker.go("disk");
-                            assertThat(go.type()).as("GO after a forged session from %s", from)
-                                    .isNotEqualTo(NbdReplyType.ACK.code());
-                            assertThat(go.text()).doesNotContainPattern(UUID_TEXT);
+            for (UUID guess : guesses) {
+                for (String from : new String[] {"127.0.0.2", "127.0.0.1"}) {
+                    for (long epoch : new long[] {2, Long.MAX_VALUE, -1L}) {
+                        try (RawNbd attacker = new RawNbd(server.port(), from)) {
+                            attacker.greet();
+                            RawNbd.OptReply s = attacker.session(guess, 0, epoch, "disk");
+                            assertThat(s.text()).doesNotContainPattern(UUID_TEXT);
+                            if (s.type() == NbdReplyType.ACK.code()) {
+                                RawNbd.OptReply go = attacker.go("disk");
+                                assertThat(go.type()).as("GO after a forged session from %s", from)
+                                        .isNotEqualTo(NbdReplyType.ACK.code());
+                                assertThat(go.text()).doesNotContainPattern(UUID_TEXT);
+                            }
                         }
+                        writeAndReadBack(victim, epoch, (byte) epoch);
                     }
-                    writeAndReadBack(victim, epoch, (byte) epoch);
                 }
             }
+            assertThat(refusal).as("the refusal a plain client gets").isNotEmpty().doesNotContainPattern(UUID_TEXT)
+                    .doesNotContainIgnoringCase(hex(victimSession));
             assertThat(server.log()).doesNotContain(victimSession.toString())
                     .doesNotContainIgnoringCase(hex(victimSession)).doesNotContain("fencing connection");
             server.assertHealthy();
