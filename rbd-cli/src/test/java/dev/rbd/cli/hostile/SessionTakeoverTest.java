@@ -9,6 +9,7 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.UUID;
+import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -70,8 +71,14 @@ class SessionTakeoverTest {
             }
             assertThat(refusal).as("the refusal a plain client gets").isNotEmpty().doesNotContainPattern(UUID_TEXT)
                     .doesNotContainIgnoringCase(hex(victimSession));
-            assertThat(server.log()).doesNotContain(victimSession.toString())
-                    .doesNotContainIgnoringCase(hex(victimSession)).doesNotContain("fencing connection");
+            String log = server.log();
+            assertThat(log).doesNotContain(victimSession.toString()).doesNotContainIgnoringCase(hex(victimSession));
+            Matcher opened = Pattern.compile("\\[(\\d+)\\] opened peer=/127\\.0\\.0\\.1:"
+                    + victim.socket.getLocalPort() + " ").matcher(log);
+            assertThat(opened.find()).as("the victim's connection in the log").isTrue();
+            assertThat(log).as("the victim's connection [%s] is never fenced", opened.group(1))
+                    .doesNotContain("fencing connection [" + opened.group(1) + "]")
+                    .doesNotContain("[" + opened.group(1) + "] fenced");
             server.assertHealthy();
         }
     }
