@@ -17,6 +17,10 @@ import java.util.Map;
 import java.util.Queue;
 import java.util.Random;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
@@ -35,7 +39,7 @@ import org.junit.jupiter.api.io.TempDir;
 class SoakTest {
     private static final int MIB = 1 << 20;
     private static final long EXPORT_SIZE = 256L * MIB;
-    private static final Duration WARM_UP = Duration.ofSeconds(10);
+    private static final Duration WARM_UP = Duration.ofSeconds(30);
     private static final long RSS_MARGIN_KIB = 64 * 1024;
     private static final long FD_MARGIN = 8;
     private static final long THREAD_MARGIN = 4;
@@ -74,14 +78,28 @@ class SoakTest {
             Figures warm = Figures.of(server);
             long warmRequests = answered.get();
 
-            load(server, run);
+            List<Long> rssSeries = new CopyOnWriteArrayList<>();
+            ScheduledExecutorService sampler = Executors.newSingleThreadScheduledExecutor();
+            sampler.scheduleAtFixedRate(() -> {
+                try {
+                    rssSeries.add(server.rssKib() / 1024);
+                } catch (IOException gone) {
+                    // the server is gone; the assertions below say so
+                }
+            }, 10, 10, TimeUnit.SECONDS);
+            try {
+                load(server, run);
+            } finally {
+                sampler.shutdownNow();
+            }
             awaitAllConnectionsClosed(server, listening);
             Figures end = Figures.of(server);
 
             System.out.printf("soak (%d connections, %d s after a %d s warm-up): start %s | warm %s | end %s | "
                     + "requests of well-behaved clients: %d sent, %d answered (%d in the measured run); hostile "
-                    + "connections: %d%n", 100, run.toSeconds(), WARM_UP.toSeconds(), start, warm, end, sent.get(),
-                    answered.get(), answered.get() - warmRequests, hostile.get());
+                    + "connections: %d; RSS every 10 s under load (MiB): %s%n", 100, run.toSeconds(),
+                    WARM_UP.toSeconds(), start, warm, end, sent.get(), answered.get(), answered.get() - warmRequests,
+                    hostile.get(), rssSeries);
 
             assertThat(failures).as("failures of well-behaved clients").isEmpty();
             assertThat(errors.get()).as("error replies to well-behaved clients").isZero();
