@@ -1,0 +1,243 @@
+package dev.rbd.cli.hostile;
+
+import static dev.rbd.protocol.NbdConstants.IHAVEOPT;
+import static dev.rbd.protocol.NbdConstants.NBDMAGIC;
+import static dev.rbd.protocol.NbdConstants.OPTION_REPLY_MAGIC;
+import static dev.rbd.protocol.NbdConstants.REQUEST_MAGIC;
+import static dev.rbd.protocol.NbdConstants.SIMPLE_REPLY_MAGIC;
+import static dev.rbd.protocol.NbdConstants.STRUCTURED_REPLY_MAGIC;
+
+import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.RbdSession;
+import io.netty.buffer.ByteBuf;
+import java.io.ByteArrayOutputStream;
+import java.io.DataInputStream;
+import java.io.DataOutputStream;
+import java.io.EOFException;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * A deliberately plain, blocking NBD client, written from the spec with java.io (as rbd-server's tests' raw
+ * client): independent of the Netty codecs, and able to send what a correct client never would.
+ */
+final class RawNbd implements AutoCloseable {
+    public record OptReply(int option, int type, byte[] data) {
+        public String text() {
+            return new String(data, StandardCharsets.UTF_8);
+        }
+    }
+
+    /** A reply: simple (structured=false) or one structured chunk. */
+    public record Reply(boolean structured, int flags, int type, long cookie, int error, byte[] data) {
+    }
+
+    public final Socket socket;
+    public final DataInputStream in;
+    public final DataOutputStream out;
+    public int handshakeFlags;
+    public long size;
+    public int transmissionFlags;
+
+    RawNbd(int port) throws IOException {
+        this(port, null);
+    }
+
+    /** Connects from a given local address (e.g. 127.0.0.2) so tests can be two different clients. */
+    RawNbd(int port, String localAddress) throws IOException {
+        this(port, localAddress, 0);
+    }
+
+    /** As above, with a small receive buffer ({@code receiveBuffer} bytes, 0 for the default): a slow reader. */
+    RawNbd(int port, String localAddress, int receiveBuffer) throws IOException {
+        socket = new Socket();
+        if (receiveBuffer > 0) {
+            socket.setReceiveBufferSize(receiveBuffer);
+        }
+        if (localAddress != null) {
+            socket.bind(new InetSocketAddress(InetAddress.getByName(localAddress), 0));
+        }
+        socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5000);
+        socket.setSoTimeout(10_000);
+        socket.setTcpNoDelay(true);
+        in = new DataInputStream(socket.getInputStream());
+        out = new DataOutputStream(socket.getOutputStream());
+    }
+
+    /** Reads the greeting and sends fixed-newstyle + no-zeroes client flags. */
+    RawNbd greet() throws IOException {
+        return greet(NbdConstants.FLAG_C_FIXED_NEWSTYLE | NbdConstants.FLAG_C_NO_ZEROES);
+    }
+
+    RawNbd greet(int clientFlags) throws IOException {
+        if (in.readLong() != NBDMAGIC || in.readLong() != IHAVEOPT) {
+            throw new IOException("bad greeting");
+        }
+        handshakeFlags = in.readUnsignedShort();
+        out.writeInt(clientFlags);
+        out.flush();
+        return this;
+    }
+
+    public void sendOption(int option, byte[] data) throws IOException {
+        out.writeLong(IHAVEOPT);
+        out.writeInt(option);
+        out.writeInt(data.length);
+        out.write(data);
+        out.flush();
+    }
+
+    public OptReply readOptionReply() throws IOException {
+        if (in.readLong() != OPTION_REPLY_MAGIC) {
+            throw new IOException("bad option reply magic");
+        }
+        int option = in.readInt();
+        int type = in.readInt();
+        byte[] data = new byte[in.readInt()];
+        in.readFully(data);
+        return new OptReply(option, type, data);
+    }
+
+    /** Sends an option and reads replies up to and including the final one (ACK or an error). */
+    public List<OptReply> option(int option, byte[] data) throws IOException {
+        sendOption(option, data);
+        List<OptReply> replies = new ArrayList<>();
+        for (;;) {
+            OptReply r = readOptionReply();
+            replies.add(r);
+            if (r.type() == NbdReplyType.ACK.code() || r.type() < 0) {
+                return replies;
+            }
+        }
+    }
+
+    public static byte[] infoData(String name, int... infos) {
+        ByteArrayOutputStream b = new ByteArrayOutputStream();
+        DataOutputStream d = new DataOutputStream(b);
+        try {
+            byte[] n = name.getBytes(StandardCharsets.UTF_8);
+            d.writeInt(n.length);
+            d.write(n);
+            d.writeShort(infos.length);
+            for (int i : infos) {
+                d.writeShort(i);
+            }
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+        return b.toByteArray();
+    }
+
+    /** GO; on success reads size and flags from the INFO_EXPORT reply. Returns the final reply. */
+    public OptReply go(String name) throws IOException {
+        List<OptReply> replies = option(NbdOption.GO.code(), infoData(name));
+        for (OptReply r : replies) {
+            if (r.type() == NbdReplyType.INFO.code() && r.data().length == 12 && r.data()[0] == 0 && r.data()[1] == 0) {
+                DataInputStream d = new DataInputStream(new java.io.ByteArrayInputStream(r.data()));
+                d.readUnsignedShort();
+                size = d.readLong();
+                transmissionFlags = d.readUnsignedShort();
+            }
+        }
+        return replies.get(replies.size() - 1);
+    }
+
+    /** Negotiates structured replies (or not) and GOes; fails the test on refusal. */
+    RawNbd open(String name, boolean structured) throws IOException {
+        greet();
+        if (structured) {
+            OptReply r = option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0);
+            if (r.type() != NbdReplyType.ACK.code()) {
+                throw new IOException("STRUCTURED_REPLY refused: " + r.text());
+            }
+        }
+        OptReply r = go(name);
+        if (r.type() != NbdReplyType.ACK.code()) {
+            throw new IOException("GO refused: 0x" + Integer.toHexString(r.type()) + " " + r.text());
+        }
+        return this;
+    }
+
+    /** rbd's session option for {@code export}: returns the final reply. */
+    public OptReply session(UUID session, int slot, long epoch, String export) throws IOException {
+        ByteBuf data = new RbdSession.Request(session, slot, epoch, export).encode();
+        try {
+            byte[] bytes = new byte[data.readableBytes()];
+            data.readBytes(bytes);
+            List<OptReply> replies = option(RbdSession.OPTION, bytes);
+            return replies.get(replies.size() - 1);
+        } finally {
+            data.release();
+        }
+    }
+
+    public void request(int flags, int type, long cookie, long offset, long length, byte[] payload)
+            throws IOException {
+        out.writeInt(REQUEST_MAGIC);
+        out.writeShort(flags);
+        out.writeShort(type);
+        out.writeLong(cookie);
+        out.writeLong(offset);
+        out.writeInt((int) length);
+        if (payload != null) {
+            out.write(payload);
+        }
+        out.flush();
+    }
+
+    /**
+     * Reads one reply. For a simple reply, {@code readLength} data bytes are read when it succeeded (the caller
+     * knows whether the cookie was a READ).
+     */
+    public Reply readReply(int readLength) throws IOException {
+        int magic = in.readInt();
+        if (magic == SIMPLE_REPLY_MAGIC) {
+            int error = in.readInt();
+            long cookie = in.readLong();
+            byte[] data = new byte[error == 0 ? readLength : 0];
+            in.readFully(data);
+            return new Reply(false, 0, 0, cookie, error, data);
+        }
+        if (magic == STRUCTURED_REPLY_MAGIC) {
+            int flags = in.readUnsignedShort();
+            int type = in.readUnsignedShort();
+            long cookie = in.readLong();
+            byte[] data = new byte[in.readInt()];
+            in.readFully(data);
+            int error = (type & 0x8000) != 0 && data.length >= 4 ? ((data[0] & 0xff) << 24 | (data[1] & 0xff) << 16
+                    | (data[2] & 0xff) << 8 | (data[3] & 0xff)) : 0;
+            return new Reply(true, flags, type, cookie, error, data);
+        }
+        throw new IOException("bad reply magic 0x" + Integer.toHexString(magic));
+    }
+
+    /** True once the server has closed the connection (reads EOF within the socket timeout). */
+    public boolean closedByServer() throws IOException {
+        try {
+            while (in.read() >= 0) {
+                // drain whatever the server still sent
+            }
+            return true;
+        } catch (EOFException e) {
+            return true;
+        } catch (SocketTimeoutException e) {
+            return false;
+        } catch (IOException e) {
+            return e.getMessage() != null && e.getMessage().contains("reset");
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        socket.close();
+    }
+}
