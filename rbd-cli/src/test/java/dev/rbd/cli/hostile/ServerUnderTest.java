@@ -90,8 +90,9 @@ final class ServerUnderTest implements AutoCloseable {
         cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), RbdServerMain.class.getName()));
         cmd.addAll(args);
         Files.writeString(log, "---- rbd-server " + String.join(" ", args) + "\n", StandardCharsets.UTF_8);
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(Redirect.appendTo(log.toFile()))
-                .start();
+        ProcessBuilder pb = new ProcessBuilder(cmd);
+        pb.environment().put("MALLOC_MMAP_THRESHOLD_", "1048576"); // as scripts/rbd-server sets it
+        return pb.redirectErrorStream(true).redirectOutput(Redirect.appendTo(log.toFile())).start();
     }
 
     private static String logbackConfig() {
