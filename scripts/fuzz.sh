@@ -76,7 +76,7 @@ fi
 
 # one build first, so that harnesses running at once find the classes compiled
 echo "fuzz.sh: building the test classes"
-if ! "$mvn" -B -o -q -DskipInterop -pl rbd-server -am test-compile; then
+if ! "$mvn" -B -o -q -Dstyle.color=never -DskipInterop -pl rbd-server -am test-compile; then
     echo "fuzz.sh: the build failed" >&2
     exit 2
 fi
