@@ -12,18 +12,12 @@ import java.util.Arrays;
  * </pre>
  *
  * The setup byte means what each harness says (a limit to decode under, a filler to append). The filler lets a
- * short input stand for a payload of megabytes: it is {@link #filler} bytes of a known pattern appended to the wire
- * bytes, so the fuzzer can reach the paths of large payloads without inputs of that size.
+ * short input stand for a payload of megabytes: {@link #wireWithFiller()} appends bytes of a known pattern to the
+ * wire bytes, so the fuzzer can reach the paths of large payloads without inputs of that size.
  */
 public record FuzzInput(byte[] wire, int setup, int readSize) {
     /** The setup's top six bits count the filler in units of this many bytes (so up to 63 of them). */
     public static final int FILLER_UNIT = 128 << 10;
-
-    public static FuzzInput of(FuzzedDataProvider data) {
-        int readSize = data.consumeInt(0, 255);
-        int setup = data.consumeInt(0, 255);
-        return new FuzzInput(data.consumeRemainingAsBytes(), setup, readSize);
-    }
 
     private static final byte[] PATTERN = new byte[63 * FILLER_UNIT];
 
@@ -31,6 +25,12 @@ public record FuzzInput(byte[] wire, int setup, int readSize) {
         for (int i = 0; i < PATTERN.length; i++) {
             PATTERN[i] = (byte) (i * 7 + 1);
         }
+    }
+
+    public static FuzzInput of(FuzzedDataProvider data) {
+        int readSize = data.consumeInt(0, 255);
+        int setup = data.consumeInt(0, 255);
+        return new FuzzInput(data.consumeRemainingAsBytes(), setup, readSize);
     }
 
     /** The wire bytes followed by {@code (setup >>> 2) * FILLER_UNIT} bytes of a recognisable pattern. */
