@@ -21,7 +21,9 @@ import java.util.List;
  *
  * <p>A simple reply does not say how much data follows it: only the client knows, from the READ the cookie
  * belongs to. The decoder asks {@link ReadLengths} for that; a successful simple reply to an unknown cookie is
- * passed on without data and the connection's handler treats it as the protocol error it is.
+ * passed on without data and the connection's handler treats it as the protocol error it is. After stream
+ * corruption (a bad magic, an oversized payload, a short OFFSET_DATA) nothing more is decoded, not even when the
+ * channel closes.
  */
 public final class ReplyDecoder extends ByteToMessageDecoder {
     /** Tells the decoder how many data bytes follow a successful simple reply. */
@@ -31,7 +33,7 @@ public final class ReplyDecoder extends ByteToMessageDecoder {
         long readLength(long cookie);
     }
 
-    private enum State { HEADER, SIMPLE_DATA, CHUNK_PAYLOAD }
+    private enum State { HEADER, SIMPLE_DATA, CHUNK_PAYLOAD, CORRUPT }
 
     private final ReadLengths readLengths;
     private final int maxChunk;
@@ -52,16 +54,30 @@ public final class ReplyDecoder extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        for (;;) {
-            boolean progressed = switch (state) {
-                case HEADER -> decodeHeader(in, out);
-                case SIMPLE_DATA -> decodeSimpleData(in, out);
-                case CHUNK_PAYLOAD -> decodeChunkPayload(in, out);
-            };
-            if (!progressed || !out.isEmpty()) {
-                return;
+        try {
+            for (;;) {
+                boolean progressed = switch (state) {
+                    case HEADER -> decodeHeader(in, out);
+                    case SIMPLE_DATA -> decodeSimpleData(in, out);
+                    case CHUNK_PAYLOAD -> decodeChunkPayload(in, out);
+                    case CORRUPT -> skipAll(in);
+                };
+                if (!progressed || !out.isEmpty()) {
+                    return;
+                }
             }
+        } catch (NbdProtocolException e) {
+            // The connection closes on this; what follows corruption is no reply, and ByteToMessageDecoder decodes
+            // what is left once more when the channel closes: a reply made of it could complete a pending READ.
+            state = State.CORRUPT;
+            skipAll(in);
+            throw e;
         }
+    }
+
+    private static boolean skipAll(ByteBuf in) {
+        in.skipBytes(in.readableBytes());
+        return false;
     }
 
     private boolean decodeHeader(ByteBuf in, List<Object> out) {

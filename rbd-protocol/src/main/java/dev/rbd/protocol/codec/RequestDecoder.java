@@ -36,14 +36,15 @@ import java.util.List;
  * {@link #FILL_LIMIT} each (filled the same way), so a connection never holds more than one part of a payload still
  * arriving, however large the write. A payload above {@code maxPayload} and up to the spec's portable 32 MiB is
  * skipped without being kept and passed on as a request with a dropped payload, so the server can answer EINVAL and
- * keep the connection; anything larger, or a bad magic, is stream corruption. Nothing larger than
+ * keep the connection; anything larger, or a bad magic, is stream corruption, after which nothing more is decoded
+ * (not even when the channel closes). Nothing larger than
  * {@link #FILL_LIMIT} is allocated from a length before the bytes are there.
  */
 public final class RequestDecoder extends ByteToMessageDecoder {
     /** The largest payload held whole, and the largest part of a streamed one (2 MiB). */
     public static final int FILL_LIMIT = 2 << 20;
 
-    private enum State { HEADER, PAYLOAD, STREAM, DISCARD }
+    private enum State { HEADER, PAYLOAD, STREAM, DISCARD, CORRUPT }
 
     private final int maxPayload;
     private final long discardLimit;
@@ -69,17 +70,31 @@ public final class RequestDecoder extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        for (;;) {
-            boolean progressed = switch (state) {
-                case HEADER -> decodeHeader(in, out);
-                case PAYLOAD -> decodePayload(ctx, in, out);
-                case STREAM -> decodePart(ctx, in, out);
-                case DISCARD -> decodeDiscard(in, out);
-            };
-            if (!progressed || !out.isEmpty()) {
-                return;
+        try {
+            for (;;) {
+                boolean progressed = switch (state) {
+                    case HEADER -> decodeHeader(in, out);
+                    case PAYLOAD -> decodePayload(ctx, in, out);
+                    case STREAM -> decodePart(ctx, in, out);
+                    case DISCARD -> decodeDiscard(in, out);
+                    case CORRUPT -> skipAll(in);
+                };
+                if (!progressed || !out.isEmpty()) {
+                    return;
+                }
             }
+        } catch (NbdProtocolException e) {
+            // The connection closes on this; what follows a corrupt header is no request, and ByteToMessageDecoder
+            // decodes what is left once more when the channel closes, so nothing after it may come out.
+            state = State.CORRUPT;
+            skipAll(in);
+            throw e;
         }
+    }
+
+    private static boolean skipAll(ByteBuf in) {
+        in.skipBytes(in.readableBytes());
+        return false;
     }
 
     private boolean decodeHeader(ByteBuf in, List<Object> out) {

@@ -22,10 +22,11 @@ import java.util.List;
  * C: any data needed for the chosen option, of length as specified above
  * </pre>
  *
- * Option data longer than {@code maxOptionLength} is stream corruption: nothing is allocated from it.
+ * Option data longer than {@code maxOptionLength} is stream corruption: nothing is allocated from it. After stream
+ * corruption (that, or a bad IHAVEOPT) nothing more is decoded, not even when the channel closes.
  */
 public final class ServerHandshakeDecoder extends ByteToMessageDecoder {
-    private enum State { CLIENT_FLAGS, OPTION_HEADER, OPTION_DATA }
+    private enum State { CLIENT_FLAGS, OPTION_HEADER, OPTION_DATA, CORRUPT }
 
     private final int maxOptionLength;
     private State state = State.CLIENT_FLAGS;
@@ -40,14 +41,23 @@ public final class ServerHandshakeDecoder extends ByteToMessageDecoder {
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         // One message per call: the handshake handler may replace this decoder after any option, and the bytes
         // behind it then belong to the transmission phase.
-        switch (state) {
-            case CLIENT_FLAGS -> decodeClientFlags(in, out);
-            case OPTION_HEADER -> {
-                if (decodeOptionHeader(in)) {
-                    decodeOptionData(in, out);
+        try {
+            switch (state) {
+                case CLIENT_FLAGS -> decodeClientFlags(in, out);
+                case OPTION_HEADER -> {
+                    if (decodeOptionHeader(in)) {
+                        decodeOptionData(in, out);
+                    }
                 }
+                case OPTION_DATA -> decodeOptionData(in, out);
+                case CORRUPT -> in.skipBytes(in.readableBytes());
             }
-            case OPTION_DATA -> decodeOptionData(in, out);
+        } catch (NbdProtocolException e) {
+            // The connection closes on this; what follows a corrupt header is no option, and ByteToMessageDecoder
+            // decodes what is left once more when the channel closes, so nothing after it may come out.
+            state = State.CORRUPT;
+            in.skipBytes(in.readableBytes());
+            throw e;
         }
     }
 

@@ -439,6 +439,17 @@ class RequestDecoderTest {
     }
 
     @Test
+    void decodesNothingAfterABadMagicEvenWhenTheChannelCloses() {
+        EmbeddedChannel ch = channel();
+        String stream = hex(
+                "deadbeef",             // magic: garbage
+                FLUSH);                 // a whole request right behind it: no request, it follows corruption
+        assertThatThrownBy(() -> feedWhole(ch, stream)).isInstanceOf(NbdProtocolException.class);
+        ch.close();
+        assertThat(ch.inboundMessages()).isEmpty();
+    }
+
+    @Test
     void deliversRequestsThatPrecedeABadMagic() {
         EmbeddedChannel ch = channel();
         String stream = hex(

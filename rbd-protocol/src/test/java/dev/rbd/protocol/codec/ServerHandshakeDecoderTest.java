@@ -243,6 +243,19 @@ class ServerHandshakeDecoderTest {
     }
 
     @Test
+    void decodesNoOptionBehindABadMagicWhenTheChannelCloses() {
+        EmbeddedChannel ch = channel();
+        feedWhole(ch, CLIENT_FLAGS);
+        ch.readInbound();
+        assertThatThrownBy(() -> feedWhole(ch, hex(
+                "0000000000000000",     // magic: zero
+                OPT_STRUCTURED_REPLY))) // a whole option right behind it: no option, it follows corruption
+                .isInstanceOf(NbdProtocolException.class);
+        ch.close();
+        assertThat(ch.inboundMessages()).isEmpty();
+    }
+
+    @Test
     void rejectsARequestSentInsteadOfAnOption() {
         EmbeddedChannel ch = channel();
         assertThatThrownBy(() -> feedWhole(ch, hex(
