@@ -64,6 +64,48 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     /** Closes the connection when idle or stalled, or {@code null} when both timeouts are off. */
     private ConnectionTimeouts timeouts;
 
+    /** The streamed reads' and writes' view of this handler. */
+    private final StreamOwner owner = new StreamOwner() {
+        @Override
+        public void onLoop(Runnable r) {
+            TransmissionHandler.this.onLoop(r);
+        }
+
+        @Override
+        public void completed(NbdCommand cmd, long cookie, long offset, long weight, Outcome o) {
+            TransmissionHandler.this.completed(cmd, cookie, offset, weight, o);
+        }
+
+        @Override
+        public void requestDone() {
+            TransmissionHandler.this.requestDone();
+        }
+
+        @Override
+        public void released(long weight) {
+            TransmissionHandler.this.released(weight);
+        }
+
+        @Override
+        public void holding(long bytes) {
+            backpressure.add(bytes);
+            updateReading();
+        }
+
+        @Override
+        public boolean fenced() {
+            return fenced;
+        }
+
+        @Override
+        public void streamDone() {
+            sendingSimple = waitingSimple.poll();
+            if (sendingSimple != null) {
+                sendingSimple.next();
+            }
+        }
+    };
+
     public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured) {
         this.server = server;
         this.export = export;
@@ -205,9 +247,9 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             if (invalid != null) {
                 completed(cmd, cookie, offset, weight, invalid); // a refused write's parts are dropped as they come
             } else if (cmd == NbdCommand.READ) {
-                stream(new StreamedRead(cookie, offset, length, weight));
+                stream(new StreamedRead(owner, dispatcher, conn, ctx, replies, cookie, offset, length, weight));
             } else {
-                receiving = new StreamedWrite(cookie, offset, length, fua, weight);
+                receiving = new StreamedWrite(owner, dispatcher, conn, cookie, offset, length, fua, weight);
             }
             return;
         }
@@ -282,79 +324,6 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
     }
 
-    /**
-     * A WRITE too large to hold whole: its parts are stored as they arrive (each counted until stored), and it is
-     * answered once the last is stored, and synced when required.
-     */
-    private final class StreamedWrite {
-        private final long cookie;
-        private final long offset;
-        private final long length;
-        private final boolean fua;
-        private final long weight;
-        private int storing;
-        private boolean allArrived;
-        private boolean answered;
-        private Outcome failure;
-
-        StreamedWrite(long cookie, long offset, long length, boolean fua, long weight) {
-            this.cookie = cookie;
-            this.offset = offset;
-            this.length = length;
-            this.fua = fua;
-            this.weight = weight;
-        }
-
-        void part(NbdWritePart p) {
-            long bytes = p.content().readableBytes();
-            backpressure.add(bytes); // already in memory: counted whatever the limits, and reading pauses if over
-            storing++;
-            allArrived = p.last();
-            if (failure != null || fenced) {
-                p.release();
-                stored(bytes, null);
-                return;
-            }
-            long at = offset + p.position();
-            dispatcher.writePart(at, p).whenComplete((v, e) -> onLoop(() -> stored(bytes, e)));
-            updateReading();
-        }
-
-        private void stored(long bytes, Throwable e) {
-            storing--;
-            if (e != null && failure == null) {
-                failure = StoreErrors.toOutcome(e);
-            }
-            finishIfDone();
-            released(bytes);
-        }
-
-        /** The connection closed before the last part came. */
-        void abort() {
-            if (!allArrived) {
-                allArrived = true;
-                if (failure == null) {
-                    failure = Outcome.error(NbdError.ESHUTDOWN, "the connection closed during the payload");
-                }
-                finishIfDone();
-            }
-        }
-
-        private void finishIfDone() {
-            if (!allArrived || storing > 0 || answered) {
-                return;
-            }
-            answered = true;
-            if (failure != null) {
-                completed(NbdCommand.WRITE, cookie, offset, weight, failure);
-                return;
-            }
-            conn.bytesWritten().addAndGet(length);
-            dispatcher.finishStreamedWrite(fua).whenComplete((o, e) -> onLoop(() ->
-                    completed(NbdCommand.WRITE, cookie, offset, weight, e == null ? o : StoreErrors.toOutcome(e))));
-        }
-    }
-
     /** Starts a streamed read, or queues it behind the one being sent when replies are simple. */
     private void stream(StreamedRead r) {
         if (structured) {
@@ -364,93 +333,6 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         } else {
             sendingSimple = r;
             r.next();
-        }
-    }
-
-    /** A simple streamed read sent its last piece (or failed): the next one waiting may begin. */
-    private void simpleStreamDone(StreamedRead r) {
-        if (sendingSimple != r) {
-            return;
-        }
-        sendingSimple = waitingSimple.poll();
-        if (sendingSimple != null) {
-            sendingSimple.next();
-        }
-    }
-
-    /**
-     * A READ too large to hold whole: read and sent one part at a time, the next part read only once the previous has
-     * been written to the socket, so a client that does not read holds one part, not the whole read.
-     */
-    private final class StreamedRead {
-        private final long cookie;
-        private final long offset;
-        private final long length;
-        private final long weight;
-        private long sent;
-
-        StreamedRead(long cookie, long offset, long length, long weight) {
-            this.cookie = cookie;
-            this.offset = offset;
-            this.length = length;
-            this.weight = weight;
-        }
-
-        void next() {
-            if (sent == 0 && !ctx.channel().isActive()) {
-                failed(Outcome.error(NbdError.ESHUTDOWN, "the connection closed"));
-                return;
-            }
-            int n = (int) Math.min(RequestDecoder.FILL_LIMIT, length - sent);
-            dispatcher.readPart(offset + sent, n, ctx.alloc()).whenComplete((buf, e) -> onLoop(() -> {
-                if (e != null) {
-                    failed(StoreErrors.toOutcome(e));
-                } else {
-                    arrived(buf, n);
-                }
-            }));
-        }
-
-        private void arrived(ByteBuf buf, int n) {
-            if (!ctx.channel().isActive()) {
-                buf.release();
-                failed(Outcome.error(NbdError.ESHUTDOWN, "the connection closed"));
-                return;
-            }
-            boolean first = sent == 0;
-            long at = offset + sent;
-            sent += n;
-            conn.bytesRead().addAndGet(n);
-            ChannelFuture f = replies.writePiece(cookie, at, buf, first, sent == length);
-            if (sent == length) {
-                f.addListener(x -> released(weight));
-                requestDone();
-                simpleStreamDone(this);
-            } else {
-                f.addListener(x -> {
-                    if (x.isSuccess()) {
-                        next();
-                    } else {
-                        failed(Outcome.error(NbdError.ESHUTDOWN, "the connection closed"));
-                    }
-                });
-            }
-        }
-
-        private void failed(Outcome o) {
-            if (sent == 0) {
-                completed(NbdCommand.READ, cookie, offset, weight, o);
-                simpleStreamDone(this);
-                return;
-            }
-            if (replies.structured()) {
-                replies.write(NbdCommand.READ, cookie, offset, o, () -> released(weight));
-            } else {
-                replies.abandonSimpleStream(o.message());
-                released(weight);
-            }
-            requestDone();
-            simpleStreamDone(this);
         }
     }
 
