@@ -26,6 +26,7 @@ public final class ConnectionCounts {
     public record Verdict(boolean admitted, boolean closeNow, String refusal) {
         static final Verdict ADMIT = new Verdict(true, false, null);
         static final Verdict CLOSE = new Verdict(false, true, null);
+        static final Verdict NOT_ALLOWED = new Verdict(false, true, "no --allow rule names it");
 
         static Verdict refuse(String message) {
             return new Verdict(false, false, message);
@@ -33,7 +34,7 @@ public final class ConnectionCounts {
     }
 
     private enum Reason {
-        TOTAL, PER_ADDRESS, TOO_MANY_REFUSED
+        TOTAL, PER_ADDRESS, TOO_MANY_REFUSED, NOT_ALLOWED
     }
 
     private static final long LOG_INTERVAL_NANOS = TimeUnit.SECONDS.toNanos(1);
@@ -94,6 +95,14 @@ public final class ConnectionCounts {
         return v;
     }
 
+    /**
+     * Logs (rate-limited, as every refusal) a connection the access rules refuse; it is closed before the greeting
+     * and never counted.
+     */
+    public void notAllowed(String peer) {
+        logRefusal(Reason.NOT_ALLOWED, peer, Verdict.NOT_ALLOWED);
+    }
+
     private synchronized void release(Verdict v, String address) {
         if (!v.admitted()) {
             refusing--;
@@ -137,6 +146,9 @@ public final class ConnectionCounts {
     }
 
     private static String describe(Verdict v) {
+        if (v == Verdict.NOT_ALLOWED) {
+            return "closed before the greeting: " + v.refusal();
+        }
         return v.closeNow() ? "closed at once: " + MAX_REFUSING + " refused connections are already open"
                 : "refused: " + v.refusal();
     }

@@ -3,6 +3,7 @@ package dev.rbd.server;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.export.BlockSizes;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.SyncMode;
@@ -111,6 +112,17 @@ public final class ExportCommand implements Callable<Integer> {
                     + "replies, for this long. (default: ${DEFAULT-VALUE})")
     Duration stallTimeout;
 
+    @Option(names = "--allow", paramLabel = "CIDR",
+            description = "Let only these peers connect (repeatable): ADDRESS, ADDRESS/PREFIX (IPv4 or IPv6) or uid:N "
+                    + "for a Unix-socket peer's user. With any --allow or --allow-file, everyone else is refused "
+                    + "before the greeting.")
+    List<String> allow = new ArrayList<>();
+
+    @Option(names = "--allow-file", paramLabel = "FILE",
+            description = "More --allow rules, one a line (# comments). A file that cannot be read, or holds a bad "
+                    + "line or no rule, refuses everyone.")
+    Path allowFile;
+
     @Override
     public Integer call() throws Exception {
         BlockSizes sizes = blockSizes();
@@ -118,6 +130,7 @@ public final class ExportCommand implements Callable<Integer> {
             throw usage("--io-threads " + ioThreads + " (expected: at least 1)");
         }
         Limits limits = limits();
+        AccessRules access = access();
         List<Export> exports = new ArrayList<>();
         try {
             for (String image : images) {
@@ -128,7 +141,7 @@ public final class ExportCommand implements Callable<Integer> {
                 addresses.add(new InetSocketAddress("0.0.0.0", dev.rbd.protocol.NbdConstants.DEFAULT_PORT));
             }
             ServerConfig config = ServerConfig.defaults(addresses).withUnixSocket(unix)
-                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits);
+                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits).withAccess(access);
             if (ioThreads != null) {
                 config = config.withIoThreads(ioThreads);
             }
@@ -159,6 +172,19 @@ public final class ExportCommand implements Callable<Integer> {
             throw usage("--min-block-size " + Sizes.format(minBlock) + " with --max-payload "
                     + Sizes.format(maxPayload) + ": " + e.getMessage());
         }
+    }
+
+    /** The access rules the options give; a bad --allow is a usage error, a bad allow file refuses everyone. */
+    AccessRules access() {
+        List<AccessRules.Rule> rules = new ArrayList<>();
+        for (String a : allow) {
+            try {
+                rules.add(AccessRules.parse(a));
+            } catch (IllegalArgumentException e) {
+                throw usage("--allow: " + e.getMessage());
+            }
+        }
+        return allowFile != null ? AccessRules.read(allowFile, rules) : AccessRules.of(rules);
     }
 
     /** The connection limits and timeouts the options ask for. */

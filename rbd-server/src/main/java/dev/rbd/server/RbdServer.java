@@ -2,6 +2,8 @@ package dev.rbd.server;
 
 import dev.rbd.protocol.codec.ServerHandshakeDecoder;
 import dev.rbd.protocol.codec.ServerHandshakeEncoder;
+import dev.rbd.protocol.NbdString;
+import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.MemoryBudget;
@@ -111,6 +113,12 @@ public final class RbdServer implements AutoCloseable {
         }
         log.info("rbd-server listening on {} ({} transport, {} I/O threads)", boundAddresses(),
                 epoll ? "epoll" : "nio", config.ioThreads());
+        AccessRules access = config.access();
+        if (access.closed()) {
+            log.error("{}: refusing every connection", NbdString.printable(access.why()));
+        } else if (!access.rules().isEmpty()) {
+            log.info("only these peers may connect: {}", access.rules());
+        }
         for (Export e : exports) {
             log.info("export '{}': {} size={} {} sync={}", e.name(), e.store().describe(), e.size(),
                     e.readOnly() ? "read-only" : "read-write", e.syncMode().name().toLowerCase());
@@ -182,6 +190,12 @@ public final class RbdServer implements AutoCloseable {
 
     private void initConnection(Channel ch) {
         String peer = String.valueOf(ch.remoteAddress());
+        if (!allowed(ch)) {
+            counts.notAllowed(ch instanceof EpollDomainSocketChannel
+                    ? "a Unix socket peer (" + clientIdentity(ch) + ")" : peer);
+            ch.close();
+            return;
+        }
         String client = clientIdentity(ch);
         ConnectionCounts.Verdict verdict = counts.admit(ch, ch.remoteAddress() instanceof InetSocketAddress
                 ? client : null, peer);
@@ -195,6 +209,20 @@ public final class RbdServer implements AutoCloseable {
                 .addLast(HandshakeHandler.DECODER, new ServerHandshakeDecoder(64 << 10))
                 .addLast(HandshakeHandler.ENCODER, new ServerHandshakeEncoder())
                 .addLast("handshake", new HandshakeHandler(context, conn, verdict.refusal()));
+    }
+
+    /** Whether the access rules let the peer in: by address over TCP, by user id over a Unix socket. */
+    private boolean allowed(Channel ch) {
+        AccessRules rules = config.access();
+        if (ch instanceof EpollDomainSocketChannel d) {
+            try {
+                return rules.allowsUid(d.peerCredentials().uid());
+            } catch (IOException e) {
+                return rules.allowsUid(-1);
+            }
+        }
+        return ch.remoteAddress() instanceof InetSocketAddress a && a.getAddress() != null
+                && rules.allows(a.getAddress());
     }
 
     /** The connections open now against the limits. */

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rbd.protocol.RbdVersion;
 import dev.rbd.protocol.Sizes;
+import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.BlockSizes;
 import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.SyncMode;
@@ -70,7 +71,8 @@ class ExportCommandTest {
         cl.parseArgs("export", dir.resolve("a.img").toString(), "--sync", "FLUSH", "--listen", "[::1]:10809",
                 "--listen", "127.0.0.1:0", "--create", "4G", "--min-block-size", "4KiB", "--max-payload", "1m",
                 "--handshake-timeout", "3", "--session-grace", "0", "--max-connections", "10",
-                "--max-connections-per-address", "3", "--idle-timeout", "5m", "--stall-timeout", "500ms");
+                "--max-connections-per-address", "3", "--idle-timeout", "5m", "--stall-timeout", "500ms",
+                "--allow", "10.0.0.0/8", "--allow", "uid:1000");
         ExportCommand export = cl.getSubcommands().get("export").getCommand();
         assertThat(export.sync).isEqualTo(SyncMode.FLUSH);
         assertThat(export.listen).containsExactly(new InetSocketAddress("::1", 10809),
@@ -80,6 +82,8 @@ class ExportCommandTest {
         assertThat(export.handshakeTimeout).isEqualTo(Duration.ofSeconds(3));
         assertThat(export.sessionGrace).isZero();
         assertThat(export.limits()).isEqualTo(new Limits(10, 3, Duration.ofMinutes(5), Duration.ofMillis(500)));
+        assertThat(export.access().rules()).containsExactly(AccessRules.parse("10.0.0.0/8"),
+                AccessRules.parse("uid:1000"));
     }
 
     @Test
@@ -95,6 +99,7 @@ class ExportCommandTest {
         assertThat(export.sessionGrace).isEqualTo(Duration.ofSeconds(60));
         assertThat(export.limits()).isEqualTo(Limits.DEFAULT);
         assertThat(export.limits()).isEqualTo(new Limits(256, 64, Duration.ZERO, Duration.ofSeconds(60)));
+        assertThat(export.access()).isSameAs(AccessRules.OPEN);
     }
 
     @Test
@@ -123,7 +128,8 @@ class ExportCommandTest {
         "--session-grace off", "--handshake-timeout 2d", "--idle-timeout 5x", "--idle-timeout -1s",
         "--stall-timeout 1.5s", "--stall-timeout never", "--max-connections 0", "--max-connections many",
         "--max-connections-per-address 0", "--max-connections-per-address -3",
-        "--io-threads 0", "--io-threads many", "--bogus"})
+        "--io-threads 0", "--io-threads many", "--allow localhost", "--allow 10.0.0.0/33", "--allow uid:x",
+        "--allow 10.0.0.1/", "--bogus"})
     void aBadValueIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");
         List<String> args = new ArrayList<>(List.of("export", image.toString(), "--listen", "127.0.0.1:0"));

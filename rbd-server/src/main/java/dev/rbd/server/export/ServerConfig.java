@@ -16,13 +16,14 @@ import java.util.List;
  * @param maxInFlightBytes request bytes one connection may hold in flight before reading pauses
  * @param drainTimeout     how long shutdown waits for in-flight requests
  * @param limits           connection counts and timeouts
+ * @param access           which peers may connect at all
  */
 public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int ioThreads, int eventLoopThreads,
                            Duration handshakeTimeout, long maxInFlightBytes, Duration drainTimeout,
-                           Limits limits) {
+                           Limits limits, AccessRules access) {
     public static ServerConfig defaults(List<InetSocketAddress> listen) {
         return new ServerConfig(listen, null, defaultIoThreads(), 0, Duration.ofSeconds(10), 64L << 20,
-                Duration.ofSeconds(30), Limits.DEFAULT);
+                Duration.ofSeconds(30), Limits.DEFAULT, AccessRules.OPEN);
     }
 
     public static int defaultIoThreads() {
@@ -31,26 +32,31 @@ public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int 
 
     public ServerConfig withUnixSocket(Path path) {
         return new ServerConfig(listen, path, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, limits);
+                drainTimeout, limits, access);
     }
 
     public ServerConfig withHandshakeTimeout(Duration d) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, d, maxInFlightBytes, drainTimeout,
-                limits);
+                limits, access);
     }
 
     public ServerConfig withIoThreads(int n) {
         return new ServerConfig(listen, unixSocket, n, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, limits);
+                drainTimeout, limits, access);
     }
 
     public ServerConfig withMaxInFlightBytes(long n) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, n, drainTimeout,
-                limits);
+                limits, access);
     }
 
     public ServerConfig withLimits(Limits l) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, l);
+                drainTimeout, l, access);
+    }
+
+    public ServerConfig withAccess(AccessRules a) {
+        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
+                drainTimeout, limits, a);
     }
 }
