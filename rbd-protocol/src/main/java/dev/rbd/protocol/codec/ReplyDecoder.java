@@ -13,7 +13,6 @@ import dev.rbd.protocol.NbdStructuredReply;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
@@ -25,7 +24,7 @@ import java.util.List;
  * corruption (a bad magic, an oversized payload, a short OFFSET_DATA) nothing more is decoded, not even when the
  * channel closes.
  */
-public final class ReplyDecoder extends ByteToMessageDecoder {
+public final class ReplyDecoder extends StopAtCorruptionDecoder {
     /** Tells the decoder how many data bytes follow a successful simple reply. */
     @FunctionalInterface
     public interface ReadLengths {
@@ -33,7 +32,7 @@ public final class ReplyDecoder extends ByteToMessageDecoder {
         long readLength(long cookie);
     }
 
-    private enum State { HEADER, SIMPLE_DATA, CHUNK_PAYLOAD, CORRUPT }
+    private enum State { HEADER, SIMPLE_DATA, CHUNK_PAYLOAD }
 
     private final ReadLengths readLengths;
     private final int maxChunk;
@@ -53,31 +52,17 @@ public final class ReplyDecoder extends ByteToMessageDecoder {
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        try {
-            for (;;) {
-                boolean progressed = switch (state) {
-                    case HEADER -> decodeHeader(in, out);
-                    case SIMPLE_DATA -> decodeSimpleData(in, out);
-                    case CHUNK_PAYLOAD -> decodeChunkPayload(in, out);
-                    case CORRUPT -> skipAll(in);
-                };
-                if (!progressed || !out.isEmpty()) {
-                    return;
-                }
+    protected void decodeMessages(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        for (;;) {
+            boolean progressed = switch (state) {
+                case HEADER -> decodeHeader(in, out);
+                case SIMPLE_DATA -> decodeSimpleData(in, out);
+                case CHUNK_PAYLOAD -> decodeChunkPayload(in, out);
+            };
+            if (!progressed || !out.isEmpty()) {
+                return;
             }
-        } catch (NbdProtocolException e) {
-            // The connection closes on this; what follows corruption is no reply, and ByteToMessageDecoder decodes
-            // what is left once more when the channel closes: a reply made of it could complete a pending READ.
-            state = State.CORRUPT;
-            skipAll(in);
-            throw e;
         }
-    }
-
-    private static boolean skipAll(ByteBuf in) {
-        in.skipBytes(in.readableBytes());
-        return false;
     }
 
     private boolean decodeHeader(ByteBuf in, List<Object> out) {

@@ -11,7 +11,6 @@ import dev.rbd.protocol.NbdWritePart;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
@@ -40,11 +39,11 @@ import java.util.List;
  * (not even when the channel closes). Nothing larger than
  * {@link #FILL_LIMIT} is allocated from a length before the bytes are there.
  */
-public final class RequestDecoder extends ByteToMessageDecoder {
+public final class RequestDecoder extends StopAtCorruptionDecoder {
     /** The largest payload held whole, and the largest part of a streamed one (2 MiB). */
     public static final int FILL_LIMIT = 2 << 20;
 
-    private enum State { HEADER, PAYLOAD, STREAM, DISCARD, CORRUPT }
+    private enum State { HEADER, PAYLOAD, STREAM, DISCARD }
 
     private final int maxPayload;
     private final long discardLimit;
@@ -69,32 +68,18 @@ public final class RequestDecoder extends ByteToMessageDecoder {
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        try {
-            for (;;) {
-                boolean progressed = switch (state) {
-                    case HEADER -> decodeHeader(in, out);
-                    case PAYLOAD -> decodePayload(ctx, in, out);
-                    case STREAM -> decodePart(ctx, in, out);
-                    case DISCARD -> decodeDiscard(in, out);
-                    case CORRUPT -> skipAll(in);
-                };
-                if (!progressed || !out.isEmpty()) {
-                    return;
-                }
+    protected void decodeMessages(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+        for (;;) {
+            boolean progressed = switch (state) {
+                case HEADER -> decodeHeader(in, out);
+                case PAYLOAD -> decodePayload(ctx, in, out);
+                case STREAM -> decodePart(ctx, in, out);
+                case DISCARD -> decodeDiscard(in, out);
+            };
+            if (!progressed || !out.isEmpty()) {
+                return;
             }
-        } catch (NbdProtocolException e) {
-            // The connection closes on this; what follows a corrupt header is no request, and ByteToMessageDecoder
-            // decodes what is left once more when the channel closes, so nothing after it may come out.
-            state = State.CORRUPT;
-            skipAll(in);
-            throw e;
         }
-    }
-
-    private static boolean skipAll(ByteBuf in) {
-        in.skipBytes(in.readableBytes());
-        return false;
     }
 
     private boolean decodeHeader(ByteBuf in, List<Object> out) {
@@ -193,7 +178,7 @@ public final class RequestDecoder extends ByteToMessageDecoder {
      * or discarded). Lets the server tell a client that stopped in the middle of a request from an idle one.
      */
     public boolean midRequest() {
-        return state != State.HEADER || internalBuffer().isReadable();
+        return corrupt() || state != State.HEADER || internalBuffer().isReadable();
     }
 
     @Override

@@ -8,7 +8,6 @@ import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.OptionRequest;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.List;
 
 /**
@@ -25,8 +24,8 @@ import java.util.List;
  * Option data longer than {@code maxOptionLength} is stream corruption: nothing is allocated from it. After stream
  * corruption (that, or a bad IHAVEOPT) nothing more is decoded, not even when the channel closes.
  */
-public final class ServerHandshakeDecoder extends ByteToMessageDecoder {
-    private enum State { CLIENT_FLAGS, OPTION_HEADER, OPTION_DATA, CORRUPT }
+public final class ServerHandshakeDecoder extends StopAtCorruptionDecoder {
+    private enum State { CLIENT_FLAGS, OPTION_HEADER, OPTION_DATA }
 
     private final int maxOptionLength;
     private State state = State.CLIENT_FLAGS;
@@ -38,26 +37,17 @@ public final class ServerHandshakeDecoder extends ByteToMessageDecoder {
     }
 
     @Override
-    protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
+    protected void decodeMessages(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         // One message per call: the handshake handler may replace this decoder after any option, and the bytes
         // behind it then belong to the transmission phase.
-        try {
-            switch (state) {
-                case CLIENT_FLAGS -> decodeClientFlags(in, out);
-                case OPTION_HEADER -> {
-                    if (decodeOptionHeader(in)) {
-                        decodeOptionData(in, out);
-                    }
+        switch (state) {
+            case CLIENT_FLAGS -> decodeClientFlags(in, out);
+            case OPTION_HEADER -> {
+                if (decodeOptionHeader(in)) {
+                    decodeOptionData(in, out);
                 }
-                case OPTION_DATA -> decodeOptionData(in, out);
-                case CORRUPT -> in.skipBytes(in.readableBytes());
             }
-        } catch (NbdProtocolException e) {
-            // The connection closes on this; what follows a corrupt header is no option, and ByteToMessageDecoder
-            // decodes what is left once more when the channel closes, so nothing after it may come out.
-            state = State.CORRUPT;
-            in.skipBytes(in.readableBytes());
-            throw e;
+            case OPTION_DATA -> decodeOptionData(in, out);
         }
     }
 
