@@ -26,6 +26,7 @@ public final class Connection {
     private volatile Channel channel;
     private volatile UUID session;
     private volatile boolean readOnly;
+    private volatile String identity;
     private volatile Fenceable fenceable;
     // Touched on the channel's event loop only.
     private int inFlight;
@@ -95,6 +96,16 @@ public final class Connection {
 
     public void session(UUID id) {
         session = id;
+    }
+
+    /** The subject CN of the client's verified TLS certificate, or {@code null} without one. */
+    public String identity() {
+        return identity;
+    }
+
+    /** Set once the TLS handshake verified a client certificate. */
+    public void identity(String cn) {
+        identity = cn;
     }
 
     /** Whether the client said this connection only reads (rbd's READ_ONLY_INTENT): it holds no writer lock. */
