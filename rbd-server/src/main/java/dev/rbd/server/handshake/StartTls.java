@@ -1,0 +1,176 @@
+package dev.rbd.server.handshake;
+
+import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.NbdString;
+import dev.rbd.protocol.OptionReply;
+import dev.rbd.protocol.codec.ServerHandshakeDecoder;
+import dev.rbd.protocol.tls.TlsIdentity;
+import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.ServerTls;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import java.util.Locale;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * STARTTLS for one connection, as the NBD spec's "TLS support" section says: the ACK leaves in plaintext, the TLS
+ * handshake follows at once, and nothing said before survives it. Bytes the client sent behind STARTTLS before the
+ * handshake are dropped unread (nbdkit's CVE-2021-3716 processed them as options). With {@code --tls require}, every
+ * option but STARTTLS and ABORT is refused with {@code ERR_TLS_REQD} until TLS is up, so no export is revealed.
+ *
+ * <pre>
+ *   PLAIN --STARTTLS: SslHandler first in the pipeline, ACK--> HANDSHAKING --success--> ENCRYPTED
+ *                                                                 |
+ *                                                                 +--failure: one log line, close
+ * </pre>
+ */
+final class StartTls {
+    private static final Logger log = LoggerFactory.getLogger(StartTls.class);
+    /** The SslHandler's name in the pipeline, where it stays (first) through the transmission phase. */
+    static final String HANDLER = "tls";
+
+    private enum Phase { PLAIN, HANDSHAKING, ENCRYPTED }
+
+    private final ServerTls tls;
+    private final Connection conn;
+    private Phase phase = Phase.PLAIN;
+
+    StartTls(ServerTls tls, Connection conn) {
+        this.tls = tls;
+        this.conn = conn;
+    }
+
+    /** The TLS handshake is under way: options are not read until it has finished. */
+    boolean handshaking() {
+        return phase == Phase.HANDSHAKING;
+    }
+
+    boolean encrypted() {
+        return phase == Phase.ENCRYPTED;
+    }
+
+    /**
+     * Under {@code --tls require} before TLS is up, refuses an option other than STARTTLS and ABORT: its data is
+     * consumed already, the reply is {@code ERR_TLS_REQD}, and EXPORT_NAME (which has no error reply) closes the
+     * connection. Returns whether the option was refused.
+     */
+    boolean refuse(ChannelHandlerContext ctx, int code) {
+        if (!tls.required() || phase != Phase.PLAIN || code == NbdOption.STARTTLS.code()
+                || code == NbdOption.ABORT.code()) {
+            return false;
+        }
+        if (code == NbdOption.EXPORT_NAME.code()) {
+            log.info("[{}] {}: EXPORT_NAME without TLS, which this server requires; closing", conn.id(), conn.peer());
+            ctx.close();
+            return true;
+        }
+        OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_TLS_REQD, "this server requires TLS: send STARTTLS first");
+        return true;
+    }
+
+    /**
+     * Answers STARTTLS. Returns true when the TLS handshake has started: the caller then forgets every option
+     * negotiated before.
+     *
+     * @param sessionOpen the rbd session option was accepted in plaintext: its state cannot be forgotten, so
+     *                    STARTTLS is refused
+     */
+    boolean start(ChannelHandlerContext ctx, int code, ByteBuf data, boolean sessionOpen) {
+        if (!tls.enabled()) {
+            OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_UNSUP, "TLS is not enabled on this server");
+            return false;
+        }
+        if (data.isReadable()) {
+            OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_INVALID, "STARTTLS takes no data");
+            return false;
+        }
+        if (phase != Phase.PLAIN) {
+            OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_INVALID, "TLS is already negotiated");
+            return false;
+        }
+        if (sessionOpen) {
+            OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_INVALID, "STARTTLS must come before the rbd session "
+                    + "option");
+            return false;
+        }
+        // startTls=true: the first write (the ACK below) leaves in plaintext, everything after it is encrypted.
+        SslHandler ssl = new SslHandler(tls.context().newEngine(ctx.alloc()), true);
+        ssl.setHandshakeTimeoutMillis(0); // the handshake timeout covers the TLS handshake too
+        ctx.pipeline().addFirst(HANDLER, ssl);
+        ServerHandshakeDecoder decoder = ctx.pipeline().get(ServerHandshakeDecoder.class);
+        int dropped = decoder.discardBuffered();
+        if (dropped > 0) {
+            log.warn("[{}] {}: {} bytes sent behind STARTTLS before the TLS handshake; dropped unread", conn.id(),
+                    conn.peer(), dropped);
+        }
+        phase = Phase.HANDSHAKING;
+        ctx.writeAndFlush(OptionReply.ack(code)).addListener(ChannelFutureListener.FIRE_EXCEPTION_ON_FAILURE);
+        return true;
+    }
+
+    /** Handles the end of the TLS handshake; returns false for events that are not about it. */
+    boolean handshakeEvent(ChannelHandlerContext ctx, Object evt) {
+        if (!(evt instanceof SslHandshakeCompletionEvent done) || phase != Phase.HANDSHAKING) {
+            return false;
+        }
+        if (!done.isSuccess()) {
+            log.warn("[{}] {}: TLS handshake failed: {}", conn.id(), conn.peer(), reason(done.cause()));
+            log.debug("[{}] TLS handshake failure", conn.id(), done.cause());
+            phase = Phase.PLAIN;
+            ctx.close();
+            return true;
+        }
+        phase = Phase.ENCRYPTED;
+        SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
+        String cn = TlsIdentity.commonName(session);
+        if (tls.verifyPeer()) {
+            conn.identity(cn);
+        }
+        log.info("[{}] {}: TLS {} {}{}", conn.id(), conn.peer(), session.getProtocol(), session.getCipherSuite(),
+                cn == null ? "" : " identity=" + NbdString.printable(cn));
+        return true;
+    }
+
+    /** Whether an exception is the TLS handshake's failure, which {@link #handshakeEvent} has logged already. */
+    boolean handshakeFailure(Throwable cause) {
+        if (phase == Phase.ENCRYPTED) {
+            return false;
+        }
+        for (Throwable c = cause; c != null; c = c.getCause() == c ? null : c.getCause()) {
+            if (c instanceof SSLException) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** The reason a handshake failed, in words an operator recognises. */
+    static String reason(Throwable cause) {
+        String raw = HandshakeHandler.rootMessage(cause);
+        String m = raw.toLowerCase(Locale.ROOT);
+        if (m.contains("peer_did_not_return_a_certificate") || m.contains("empty client certificate chain")
+                || m.contains("null cert chain")) {
+            return "no client certificate";
+        }
+        if (m.contains("expired") || m.contains("validity check failed")) {
+            return "certificate expired (" + NbdString.printable(raw) + ")";
+        }
+        if (m.contains("unknown_ca") || m.contains("unknown ca") || m.contains("pkix path")
+                || m.contains("certificate_verify_failed") || m.contains("bad_certificate")
+                || m.contains("bad certificate") || m.contains("unable to find valid certification path")) {
+            return "certificate not accepted (" + NbdString.printable(raw) + ")";
+        }
+        if (m.contains("not an ssl/tls record") || m.contains("wrong_version_number")
+                || m.contains("http_request") || m.contains("unsupported or unrecognized ssl message")) {
+            return "not TLS (" + NbdString.printable(raw) + ")";
+        }
+        return NbdString.printable(raw);
+    }
+}
