@@ -62,6 +62,14 @@ public final class RawNbdClient implements AutoCloseable {
         out = new DataOutputStream(socket.getOutputStream());
     }
 
+    /** Goes on over a socket that is already connected (and greeted): a TLS socket layered after STARTTLS. */
+    public RawNbdClient(Socket connected) throws IOException {
+        socket = connected;
+        socket.setSoTimeout(10_000);
+        in = new DataInputStream(socket.getInputStream());
+        out = new DataOutputStream(socket.getOutputStream());
+    }
+
     /** Reads the greeting and sends fixed-newstyle + no-zeroes client flags. */
     public RawNbdClient greet() throws IOException {
         return greet(NbdConstants.FLAG_C_FIXED_NEWSTYLE | NbdConstants.FLAG_C_NO_ZEROES);

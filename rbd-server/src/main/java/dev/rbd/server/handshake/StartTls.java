@@ -162,10 +162,13 @@ final class StartTls {
         if (m.contains("expired") || m.contains("validity check failed")) {
             return "certificate expired (" + NbdString.printable(raw) + ")";
         }
-        if (m.contains("unknown_ca") || m.contains("unknown ca") || m.contains("pkix path")
-                || m.contains("certificate_verify_failed") || m.contains("bad_certificate")
-                || m.contains("bad certificate") || m.contains("unable to find valid certification path")) {
-            return "certificate not accepted (" + NbdString.printable(raw) + ")";
+        if (m.contains("alert_certificate_unknown") || m.contains("alert_bad_certificate")
+                || m.contains("alert_unknown_ca") || m.contains("alert_unsupported_certificate")) {
+            return "the client rejected the server's certificate (" + NbdString.printable(raw) + ")";
+        }
+        if (m.contains("does not chain") || m.contains("pkix path") || m.contains("certification path")
+                || m.contains("certificate_verify_failed") || m.contains("signature check failed")) {
+            return "client certificate not accepted (" + NbdString.printable(raw) + ")";
         }
         if (m.contains("not an ssl/tls record") || m.contains("wrong_version_number")
                 || m.contains("http_request") || m.contains("unsupported or unrecognized ssl message")) {
