@@ -162,8 +162,8 @@ final class StartTls {
         if (m.contains("expired") || m.contains("validity check failed")) {
             return "certificate expired (" + NbdString.printable(raw) + ")";
         }
-        if (m.contains("alert_certificate_unknown") || m.contains("alert_bad_certificate")
-                || m.contains("alert_unknown_ca") || m.contains("alert_unsupported_certificate")) {
+        // BoringSSL: "..._ALERT_CERTIFICATE_UNKNOWN"; the JDK: "Received fatal alert: certificate_unknown"
+        if (m.matches(".*alert[_: ]+(certificate_unknown|bad_certificate|unknown_ca|unsupported_certificate).*")) {
             return "the client rejected the server's certificate (" + NbdString.printable(raw) + ")";
         }
         if (m.contains("does not chain") || m.contains("pkix path") || m.contains("certification path")
