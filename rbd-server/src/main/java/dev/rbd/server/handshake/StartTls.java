@@ -13,6 +13,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
+import java.nio.channels.ClosedChannelException;
 import java.util.Locale;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLSession;
@@ -119,6 +120,12 @@ final class StartTls {
     boolean handshakeEvent(ChannelHandlerContext ctx, Object evt) {
         if (!(evt instanceof SslHandshakeCompletionEvent done) || phase != Phase.HANDSHAKING) {
             return false;
+        }
+        if (!done.isSuccess() && done.cause() instanceof ClosedChannelException) {
+            // the peer went away, or the handshake timeout (which logged its own line) closed the connection
+            log.info("[{}] {}: closed during the TLS handshake", conn.id(), conn.peer());
+            phase = Phase.PLAIN;
+            return true;
         }
         if (!done.isSuccess()) {
             log.warn("[{}] {}: TLS handshake failed: {}", conn.id(), conn.peer(), reason(done.cause()));

@@ -14,19 +14,17 @@ import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.tls.TestPki;
-import dev.rbd.protocol.tls.TlsContexts;
 import dev.rbd.protocol.tls.TlsDirectory;
 import dev.rbd.server.RawNbdClient;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RbdServer;
 import dev.rbd.server.TestServers;
+import dev.rbd.server.TlsClients;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.TlsConfig;
 import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.channel.Channel;
-import io.netty.handler.ssl.JdkSslContext;
-import io.netty.handler.ssl.SslProvider;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
 import java.io.IOException;
@@ -36,9 +34,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.SSLParameters;
-import javax.net.ssl.SSLSocket;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -114,26 +109,6 @@ class StartTlsTest {
         return start(mode, good, false);
     }
 
-    /** STARTTLS answered with ACK, then the TLS handshake as a client trusting {@code dir}'s CA. */
-    private static RawNbdClient startTls(RawNbdClient plain, Path dir) throws IOException {
-        OptReply r = plain.option(STARTTLS, new byte[0]).get(0);
-        assertThat(r.type()).as("STARTTLS reply").isEqualTo(ACK);
-        return handshake(plain, dir);
-    }
-
-    private static RawNbdClient handshake(RawNbdClient plain, Path dir) throws IOException {
-        SSLContext context = ((JdkSslContext) TlsContexts.client(TlsDirectory.client(dir, true), true,
-                SslProvider.JDK)).context();
-        SSLSocket s = (SSLSocket) context.getSocketFactory().createSocket(plain.socket, "localhost",
-                plain.socket.getPort(), true);
-        s.setUseClientMode(true);
-        SSLParameters p = s.getSSLParameters();
-        p.setEndpointIdentificationAlgorithm("HTTPS");
-        s.setSSLParameters(p);
-        s.startHandshake();
-        return new RawNbdClient(s);
-    }
-
     private List<String> lines(Level level) {
         return logged.list.stream().filter(e -> e.getLevel() == level).map(ILoggingEvent::getFormattedMessage)
                 .toList();
@@ -162,7 +137,7 @@ class StartTlsTest {
                 assertThat(r.get(0).option()).isEqualTo(o[0]);
                 assertThat(r.get(0).text()).doesNotContain("disk").doesNotContain("usr");
             }
-            RawNbdClient t = startTls(c, good);
+            RawNbdClient t = TlsClients.startTls(c, good);
             List<OptReply> list = t.option(NbdOption.LIST.code(), new byte[0]);
             assertThat(list).extracting(OptReply::type).containsExactly(NbdReplyType.SERVER.code(),
                     NbdReplyType.SERVER.code(), ACK);
@@ -193,7 +168,7 @@ class StartTlsTest {
             assertThat(c.go("usr").type()).isEqualTo(ACK);
             assertThat(c.size).isEqualTo(2 << 20);
         }
-        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = startTls(c, good)) {
+        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = TlsClients.startTls(c, good)) {
             assertThat(t.go("usr").type()).isEqualTo(ACK);
             assertThat(t.size).isEqualTo(2 << 20);
         }
@@ -204,7 +179,7 @@ class StartTlsTest {
         int port = start(TlsConfig.Mode.REQUIRE);
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             assertThat(c.option(STARTTLS, new byte[] {1}).get(0).type()).isEqualTo(NbdReplyType.ERR_INVALID.code());
-            RawNbdClient t = startTls(c, good);
+            RawNbdClient t = TlsClients.startTls(c, good);
             assertThat(t.option(STARTTLS, new byte[0]).get(0).type()).isEqualTo(NbdReplyType.ERR_INVALID.code());
             assertThat(t.go("disk").type()).isEqualTo(ACK);
         }
@@ -225,7 +200,7 @@ class StartTlsTest {
             c.out.write(b.toByteArray());
             c.out.flush();
             assertThat(c.readOptionReply().type()).isEqualTo(ACK);
-            RawNbdClient t = handshake(c, good);
+            RawNbdClient t = TlsClients.handshake(c, good);
             // the first reply inside TLS answers the client's own GO for "disk": nothing answers the injected two
             List<OptReply> go = t.option(NbdOption.GO.code(), RawNbdClient.infoData("disk"));
             assertThat(go).allSatisfy(r -> assertThat(r.option()).isEqualTo(NbdOption.GO.code()));
@@ -254,14 +229,14 @@ class StartTlsTest {
         int port = start(TlsConfig.Mode.ON);
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             assertThat(c.option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0).type()).isEqualTo(ACK);
-            RawNbdClient t = startTls(c, good);
+            RawNbdClient t = TlsClients.startTls(c, good);
             assertThat(t.go("disk").type()).isEqualTo(ACK);
             t.request(0, NbdCommand.READ.code(), 3, 0, 512, null);
             assertThat(t.readReply(512).structured()).isFalse();
         }
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             assertThat(c.option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0).type()).isEqualTo(ACK);
-            RawNbdClient t = startTls(c, good);
+            RawNbdClient t = TlsClients.startTls(c, good);
             // not "already negotiated": the plaintext negotiation is gone
             assertThat(t.option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0).type()).isEqualTo(ACK);
             assertThat(t.go("disk").type()).isEqualTo(ACK);
@@ -275,7 +250,7 @@ class StartTlsTest {
         int port = start(TlsConfig.Mode.REQUIRE);
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             assertThat(c.option(STARTTLS, new byte[0]).get(0).type()).isEqualTo(ACK);
-            assertThatThrownBy(() -> handshake(c, other)).isInstanceOf(IOException.class);
+            assertThatThrownBy(() -> TlsClients.handshake(c, other)).isInstanceOf(IOException.class);
         }
         await().atMost(Duration.ofSeconds(10)).until(() -> lines(Level.WARN).size() == 1);
         assertThat(lines(Level.WARN).get(0)).contains(": TLS handshake failed: the client rejected the server's "
@@ -289,7 +264,7 @@ class StartTlsTest {
         int port = start(TlsConfig.Mode.REQUIRE, expired, false);
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             assertThat(c.option(STARTTLS, new byte[0]).get(0).type()).isEqualTo(ACK);
-            assertThatThrownBy(() -> handshake(c, good)).isInstanceOf(IOException.class)
+            assertThatThrownBy(() -> TlsClients.handshake(c, good)).isInstanceOf(IOException.class)
                     .hasStackTraceContaining("CertificateExpiredException");
         }
         await().atMost(Duration.ofSeconds(10)).until(() -> lines(Level.WARN).size() == 1);
@@ -316,7 +291,7 @@ class StartTlsTest {
     @Test
     void verifyPeerMakesTheCertificatesCnTheIdentity() throws Exception {
         int port = start(TlsConfig.Mode.REQUIRE, good, true);
-        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = startTls(c, good)) {
+        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = TlsClients.startTls(c, good)) {
             assertThat(t.go("disk").type()).isEqualTo(ACK);
             Connection conn = Connection.of(onlyChannel());
             assertThat(conn.identity()).isEqualTo("alice");
@@ -328,13 +303,13 @@ class StartTlsTest {
     private static void failsToHandshake(int port, Path dir) throws IOException {
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             assertThat(c.option(STARTTLS, new byte[0]).get(0).type()).isEqualTo(ACK);
-            assertThatThrownBy(() -> handshake(c, dir).option(NbdOption.LIST.code(), new byte[0]))
+            assertThatThrownBy(() -> TlsClients.handshake(c, dir).option(NbdOption.LIST.code(), new byte[0]))
                     .isInstanceOf(IOException.class);
         }
     }
 
     private static void goodClientWorks(int port, Path dir) throws IOException {
-        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = startTls(c, dir)) {
+        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = TlsClients.startTls(c, dir)) {
             assertThat(t.go("disk").type()).isEqualTo(ACK);
         }
     }
