@@ -302,7 +302,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
-        if (!tls.handshakeEvent(ctx, evt)) {
+        if (!tls.handshakeEvent(ctx, evt, timeout.fired())) {
             ctx.fireUserEventTriggered(evt);
         }
     }

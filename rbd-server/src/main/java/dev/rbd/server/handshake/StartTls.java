@@ -116,15 +116,22 @@ final class StartTls {
         return true;
     }
 
-    /** Handles the end of the TLS handshake; returns false for events that are not about it. */
-    boolean handshakeEvent(ChannelHandlerContext ctx, Object evt) {
+    /**
+     * Handles the end of the TLS handshake; returns false for events that are not about it.
+     *
+     * @param timedOut the handshake timeout closed the connection, and said so in its own line
+     */
+    boolean handshakeEvent(ChannelHandlerContext ctx, Object evt, boolean timedOut) {
         if (!(evt instanceof SslHandshakeCompletionEvent done) || phase != Phase.HANDSHAKING) {
             return false;
         }
         if (!done.isSuccess() && done.cause() instanceof ClosedChannelException) {
-            // the peer went away, or the handshake timeout (which logged its own line) closed the connection
-            log.info("[{}] {}: closed during the TLS handshake", conn.id(), conn.peer());
             phase = Phase.PLAIN;
+            if (!timedOut) {
+                // GnuTLS clients (libnbd, qemu) that reject the server's certificate hang up without an alert
+                log.warn("[{}] {}: TLS handshake failed: the client closed the connection (does it trust the "
+                        + "server's certificate, and the name in it?)", conn.id(), conn.peer());
+            }
             return true;
         }
         if (!done.isSuccess()) {
