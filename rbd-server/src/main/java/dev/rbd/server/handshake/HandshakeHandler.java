@@ -154,7 +154,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             refuseAndClose(ctx, code, refusal);
             return;
         }
-        if (tls.handshaking()) {
+        if (tls.handshaking(ctx)) {
             // not reachable through the TLS layer, which passes nothing on before its handshake is done
             log.debug("[{}] option {} during the TLS handshake, ignored", conn.id(), NbdOption.describe(code));
             return;

@@ -29,7 +29,7 @@ import org.slf4j.LoggerFactory;
  * <pre>
  *   PLAIN --STARTTLS: SslHandler first in the pipeline, ACK--> HANDSHAKING --success--> ENCRYPTED
  *                                                                 |
- *                                                                 +--failure: one log line, close
+ *                                                                 +--failure: one log line, close --> FAILED
  * </pre>
  */
 final class StartTls {
@@ -37,7 +37,11 @@ final class StartTls {
     /** The SslHandler's name in the pipeline, where it stays (first) through the transmission phase. */
     static final String HANDLER = "tls";
 
-    private enum Phase { PLAIN, HANDSHAKING, ENCRYPTED }
+    private enum Phase {
+        PLAIN, HANDSHAKING, ENCRYPTED,
+        /** The TLS handshake failed and the connection is closing: nothing more is read. */
+        FAILED
+    }
 
     private final ServerTls tls;
     private final Connection conn;
@@ -48,9 +52,19 @@ final class StartTls {
         this.conn = conn;
     }
 
-    /** The TLS handshake is under way: options are not read until it has finished. */
-    boolean handshaking() {
-        return phase == Phase.HANDSHAKING;
+    /**
+     * The TLS handshake is under way (or failed): options are not read until it has succeeded. An option can only come through
+     * the TLS layer, decrypted, once its handshake succeeded; should it come before the completion event, the
+     * handshake is taken as done here.
+     */
+    boolean handshaking(ChannelHandlerContext ctx) {
+        if (phase == Phase.HANDSHAKING) {
+            SslHandler ssl = ctx.pipeline().get(SslHandler.class);
+            if (ssl != null && ssl.handshakeFuture().isSuccess()) {
+                succeeded(ctx, ssl);
+            }
+        }
+        return phase == Phase.HANDSHAKING || phase == Phase.FAILED;
     }
 
     boolean encrypted() {
@@ -122,11 +136,14 @@ final class StartTls {
      * @param timedOut the handshake timeout closed the connection, and said so in its own line
      */
     boolean handshakeEvent(ChannelHandlerContext ctx, Object evt, boolean timedOut) {
-        if (!(evt instanceof SslHandshakeCompletionEvent done) || phase != Phase.HANDSHAKING) {
+        if (!(evt instanceof SslHandshakeCompletionEvent done)) {
             return false;
         }
+        if (phase != Phase.HANDSHAKING) {
+            return phase == Phase.ENCRYPTED && done.isSuccess(); // taken as done already
+        }
         if (!done.isSuccess() && done.cause() instanceof ClosedChannelException) {
-            phase = Phase.PLAIN;
+            phase = Phase.FAILED;
             if (!timedOut) {
                 // GnuTLS clients (libnbd, qemu) that reject the server's certificate hang up without an alert
                 log.warn("[{}] {}: TLS handshake failed: the client closed the connection (does it trust the "
@@ -137,19 +154,23 @@ final class StartTls {
         if (!done.isSuccess()) {
             log.warn("[{}] {}: TLS handshake failed: {}", conn.id(), conn.peer(), reason(done.cause()));
             log.debug("[{}] TLS handshake failure", conn.id(), done.cause());
-            phase = Phase.PLAIN;
+            phase = Phase.FAILED;
             ctx.close();
             return true;
         }
+        succeeded(ctx, ctx.pipeline().get(SslHandler.class));
+        return true;
+    }
+
+    private void succeeded(ChannelHandlerContext ctx, SslHandler ssl) {
         phase = Phase.ENCRYPTED;
-        SSLSession session = ctx.pipeline().get(SslHandler.class).engine().getSession();
+        SSLSession session = ssl.engine().getSession();
         String cn = TlsIdentity.commonName(session);
         if (tls.verifyPeer()) {
             conn.identity(cn);
         }
         log.info("[{}] {}: TLS {} {}{}", conn.id(), conn.peer(), session.getProtocol(), session.getCipherSuite(),
                 cn == null ? "" : " identity=" + NbdString.printable(cn));
-        return true;
     }
 
     /** Whether an exception is the TLS handshake's failure, which {@link #handshakeEvent} has logged already. */
