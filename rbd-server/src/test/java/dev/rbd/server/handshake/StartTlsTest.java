@@ -13,6 +13,7 @@ import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdInfo;
 import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.RbdSession;
 import dev.rbd.protocol.tls.TestPki;
 import dev.rbd.protocol.tls.TlsDirectory;
 import dev.rbd.server.RawNbdClient;
@@ -24,6 +25,8 @@ import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.TlsConfig;
 import dev.rbd.server.store.MemoryBlockStore;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.channel.Channel;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
@@ -34,6 +37,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
+import java.util.UUID;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -242,6 +246,40 @@ class StartTlsTest {
             assertThat(t.go("disk").type()).isEqualTo(ACK);
             t.request(0, NbdCommand.READ.code(), 4, 0, 512, null);
             assertThat(t.readReply(512).structured()).isTrue();
+        }
+    }
+
+    @Test
+    void requireRefusesTheRbdSessionOptionBeforeTlsAndTakesItInside() throws Exception {
+        int port = start(TlsConfig.Mode.REQUIRE);
+        byte[] session = sessionData();
+        try (RawNbdClient c = new RawNbdClient(port).greet()) {
+            assertThat(c.option(RbdSession.OPTION, session)).extracting(OptReply::type).containsExactly(ERR_TLS_REQD);
+            RawNbdClient t = TlsClients.startTls(c, good);
+            assertThat(t.option(RbdSession.OPTION, session)).extracting(OptReply::type)
+                    .containsExactly(RbdSession.REPLY, ACK);
+            assertThat(t.go("disk").type()).isEqualTo(ACK);
+        }
+    }
+
+    @Test
+    void startTlsAfterAPlaintextRbdSessionIsInvalid() throws Exception {
+        int port = start(TlsConfig.Mode.ON);
+        try (RawNbdClient c = new RawNbdClient(port).greet()) {
+            assertThat(c.option(RbdSession.OPTION, sessionData())).extracting(OptReply::type)
+                    .containsExactly(RbdSession.REPLY, ACK);
+            // the session's state (its slot, the fenced connection) cannot be forgotten, so TLS cannot start
+            assertThat(c.option(STARTTLS, new byte[0])).extracting(OptReply::type)
+                    .containsExactly(NbdReplyType.ERR_INVALID.code());
+        }
+    }
+
+    private static byte[] sessionData() {
+        ByteBuf b = new RbdSession.Request(UUID.randomUUID(), 0, 1, "disk").encode();
+        try {
+            return ByteBufUtil.getBytes(b);
+        } finally {
+            b.release();
         }
     }
 
