@@ -188,7 +188,7 @@ final class StartTls {
 
     /** The reason a handshake failed, in words an operator recognises. */
     static String reason(Throwable cause) {
-        String raw = HandshakeHandler.rootMessage(cause);
+        String raw = rootMessage(cause);
         String m = raw.toLowerCase(Locale.ROOT);
         if (m.contains("peer_did_not_return_a_certificate") || m.contains("empty client certificate chain")
                 || m.contains("null cert chain")) {
@@ -210,5 +210,13 @@ final class StartTls {
             return "not TLS (" + NbdString.printable(raw) + ")";
         }
         return NbdString.printable(raw);
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable c = t;
+        while (c.getCause() != null && c.getCause() != c) {
+            c = c.getCause();
+        }
+        return c.getMessage() != null ? c.getMessage() : c.toString();
     }
 }
