@@ -138,8 +138,8 @@ public final class ExportCommand implements Callable<Integer> {
         List<ExportSpec> specs = exportSpecs();
         List<Export> exports = new ArrayList<>();
         try {
-            for (ExportSpec spec : specs) {
-                exports.add(openExport(spec, sync, sizes));
+            for (ExportSpec s : specs) {
+                exports.add(openExport(s, sync, sizes));
             }
             List<InetSocketAddress> addresses = new ArrayList<>(listen);
             if (addresses.isEmpty() && unix == null) {
@@ -220,9 +220,9 @@ public final class ExportCommand implements Callable<Integer> {
         return new ParameterException(spec.commandLine(), message);
     }
 
-    private Export openExport(ExportSpec spec, SyncMode mode, BlockSizes sizes) throws IOException {
-        String name = spec.name();
-        Path path = spec.path();
+    private Export openExport(ExportSpec image, SyncMode mode, BlockSizes sizes) throws IOException {
+        String name = image.name();
+        Path path = image.path();
         if (create != null && !Files.exists(path)) {
             FileBlockStore.createSparse(path, create);
             log.info("created sparse image {} of {} bytes", path, create);
@@ -232,8 +232,11 @@ public final class ExportCommand implements Callable<Integer> {
             log.warn("export '{}': size {} is not a multiple of the minimum block size {}; the tail is unreachable",
                     name, store.size(), sizes.minimum());
         }
+        if (!image.access().rules().isEmpty()) {
+            log.info("export '{}': only for {}", name, image.access().rules());
+        }
         String description = store.describe() + (readOnly ? " (read-only)" : "");
         return Export.builder(name, store).description(description).readOnly(readOnly).shared(shared).syncMode(mode)
-                .blockSizes(sizes).sessionGrace(sessionGrace).access(spec.access()).build();
+                .blockSizes(sizes).sessionGrace(sessionGrace).access(image.access()).build();
     }
 }
