@@ -15,7 +15,7 @@ import org.slf4j.LoggerFactory;
  */
 final class Admission {
     private static final Logger log = LoggerFactory.getLogger(Admission.class);
-    private static final RefusalLog NOT_ALLOWED = new RefusalLog(log, "request(s) for an export refused by its allow"
+    static final RefusalLog NOT_ALLOWED = new RefusalLog(log, "request(s) for an export refused by its allow"
             + " rules");
 
     /**

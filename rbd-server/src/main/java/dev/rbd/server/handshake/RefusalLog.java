@@ -42,6 +42,11 @@ final class RefusalLog {
         log.warn(format, args);
     }
 
+    /** Whether the next refusal would be logged as it happens (nothing logged or counted in the last second). */
+    synchronized boolean quiet() {
+        return unlogged == 0 && System.nanoTime() - lastLogged >= INTERVAL_NANOS;
+    }
+
     private void logUnlogged() {
         int n;
         synchronized (this) {
