@@ -185,6 +185,42 @@ class ExportAccessTest {
     }
 
     @Test
+    void theSessionOptionIsRefusedByAddressToo() throws Exception {
+        startTcp();
+        UUID id = UUID.randomUUID();
+        try (RawNbdClient c = connect("127.0.0.1", null)) {
+            List<OptReply> r = c.option(RbdSession.OPTION, sessionData(id, 0, 1, "room"));
+            assertThat(r).hasSize(1);
+            assertThat(r.get(0).type()).isEqualTo(NbdReplyType.ERR_POLICY.code());
+            assertThat(r.get(0).text()).contains("not allowed").doesNotContain(id.toString(), "secret");
+        }
+        try (RawNbdClient c = connect("127.0.0.2", null)) {
+            List<OptReply> r = c.option(RbdSession.OPTION, sessionData(id, 0, 1, "room"));
+            assertThat(r.get(r.size() - 1).type()).isEqualTo(NbdReplyType.ACK.code());
+        }
+    }
+
+    /** LIST_META_CONTEXT / SET_META_CONTEXT data: an export name and no queries. */
+    private static byte[] metaContextData(String export) {
+        byte[] n = export.getBytes(StandardCharsets.UTF_8);
+        return java.nio.ByteBuffer.allocate(8 + n.length).putInt(n.length).put(n).putInt(0).array();
+    }
+
+    @Test
+    void metaContextOptionsForARefusedExportGetOnlyAnError() throws Exception {
+        // they name an export too: whatever the server answers them, a refused peer learns nothing of it
+        startTcp();
+        try (RawNbdClient c = connect("127.0.0.1", null)) {
+            for (NbdOption o : new NbdOption[] {NbdOption.LIST_META_CONTEXT, NbdOption.SET_META_CONTEXT}) {
+                List<OptReply> r = c.option(o.code(), metaContextData("room"));
+                assertThat(r).as(o.name()).hasSize(1);
+                assertThat(r.get(0).type()).as(o.name()).isNegative();
+                assertThat(r.get(0).text()).doesNotContain("secret");
+            }
+        }
+    }
+
+    @Test
     void identitiesAreMatchedExactly() throws Exception {
         startTcp();
         for (String cn : new String[] {"Host42", "host42 ", "host4", "host420"}) {
