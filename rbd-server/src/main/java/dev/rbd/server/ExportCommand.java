@@ -119,7 +119,7 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--allow", paramLabel = "CIDR",
             description = "Let only these peers connect (repeatable): ADDRESS, ADDRESS/PREFIX (IPv4 or IPv6) or uid:N "
                     + "for a Unix-socket peer's user. With any --allow or --allow-file, everyone else is refused "
-                    + "before the greeting.")
+                    + "before the greeting. Rules for one export (and cn:IDENTITY rules) go after its path: allow=RULE.")
     List<String> allow = new ArrayList<>();
 
     @Option(names = "--allow-file", paramLabel = "FILE",
