@@ -9,6 +9,11 @@
 #   flush (durable at FLUSH/FUA only, NBD's default):
 #     rbd-server --sync flush | nbdkit file IMG | nbd-server (defaults) | qemu-nbd (cache=writeback)
 #   (nbd-server also gets flush = true and fua = true in both modes, so clients may flush.)
+#   tls (as flush, every connection inside TLS 1.3, the same certificates for every server, made with
+#   scripts/make-pki.sh; fio connects to nbds://localhost:PORT/):
+#     rbd-server --sync flush --tls require | nbdkit --tls=require file IMG |
+#     qemu-nbd with a tls-creds-x509 object (nbd-server is not measured in this mode)
+#     BENCH_TLS_ENGINE=jdk|openssl picks rbd-server's TLS engine (default: its own choice, BoringSSL).
 #
 # Parts of a run (--parts, default all):
 #   jobs       every server: randread-4k-qd32, randwrite-4k-qd32, seqread-1m-qd8,
@@ -24,12 +29,12 @@
 #              each) against rbd-server and nbdkit in flush mode (else the first mode),
 #              sampling the server's RSS and CPU, and for rbd-server the Java heap (jstat).
 #   sweep      randread 4k (flush mode) and randwrite 4k (durable mode) at queue depths
-#              1..64, rbd and nbdkit, BENCH_SWEEP_RAMP + BENCH_SWEEP_RUNTIME s per point;
+#              1..64, rbd and nbdkit (not in tls mode), BENCH_SWEEP_RAMP + BENCH_SWEEP_RUNTIME s per point;
 #              scripts/bench-chart.sh draws it from the JSON.
-# A default run (all parts, default times) takes about 15 minutes on 2 cores, 12 without the sweep;
+# A default run (all parts, default times) takes about 18 minutes on 2 cores, 15 without the sweep;
 # --estimate tells for any choice of options and knobs.
 #
-# Usage: scripts/bench.sh [--json FILE] [--modes "durable flush"] [--jobs "JOB..."]
+# Usage: scripts/bench.sh [--json FILE] [--modes "durable flush tls"] [--jobs "JOB..."]
 #                         [--servers "rbd nbdkit nbd-server qemu-nbd"]
 #                         [--parts "jobs disk resources sweep"] [--sweep | --no-sweep]
 #                         [--estimate]
@@ -51,6 +56,7 @@
 #   BENCH_SIZE           image size (default 1G)
 #   BENCH_KEEP=1         keep the temp dir (raw fio JSON, server logs, samples)
 #   RBD_SERVER           server launcher (default scripts/rbd-server)
+#   BENCH_TLS_ENGINE     rbd-server's TLS engine in tls mode: jdk or openssl (default: rbd-server's choice)
 # nbd-server or qemu-nbd missing: their columns say SKIPPED (loudly, also in the JSON).
 #
 # Exit status: 0 ok (whether or not the targets are met), 1 a server or fio run failed,
@@ -71,7 +77,8 @@ SWEEP_RAMP=${BENCH_SWEEP_RAMP:-1}
 SWEEP_QDS=${BENCH_SWEEP_QDS:-1 2 4 8 16 32 64}
 SIZE=${BENCH_SIZE:-1G}
 JSON_OUT=${BENCH_JSON:-}
-MODES="durable flush"
+MODES="durable flush tls"
+TLS_ENGINE=${BENCH_TLS_ENGINE:-}
 ALL_JOBS="randread-4k-qd32 randwrite-4k-qd32 seqread-1m-qd8 seqwrite-1m-qd8 randread-4k-qd32-4conn"
 JOBS=$ALL_JOBS
 ALL_SERVERS="rbd nbdkit nbd-server qemu-nbd"
@@ -112,7 +119,8 @@ check_list() {
   [ -n "$out" ] || die_usage "no $1 selected (one of: $3)"
   echo "${out# }"
 }
-MODES=$(check_list mode "$MODES" "durable flush") || exit 2
+MODES=$(check_list mode "$MODES" "durable flush tls") || exit 2
+case $TLS_ENGINE in ''|jdk|openssl) ;; *) die_usage "BENCH_TLS_ENGINE must be jdk or openssl, not '$TLS_ENGINE'" ;; esac
 JOBS=$(check_list job "$JOBS" "$ALL_JOBS") || exit 2
 SERVERS=$(check_list server "$SERVERS" "$ALL_SERVERS") || exit 2
 PARTS=$(check_list part "$PARTS" "$ALL_PARTS") || exit 2
@@ -127,6 +135,8 @@ done
 # The resource job runs in flush mode (the first selected mode without it).
 RES_MODE=flush
 in_list flush "$MODES" || RES_MODE=${MODES%% *}
+# The queue-depth sweep runs in the durable and flush modes only.
+sweep_mode() { [ "$1" != tls ]; }
 
 needed=(fio python3)
 in_list rbd "$SERVERS" && needed+=(java)
@@ -147,6 +157,20 @@ fi
 declare -A missing_server=()
 command -v nbd-server >/dev/null 2>&1 || missing_server[nbd-server]="not installed (Debian: apt-get install nbd-server)"
 command -v qemu-nbd >/dev/null 2>&1 || missing_server[qemu-nbd]="not installed (Debian: apt-get install qemu-utils)"
+# skipped_in MODE SERVER: why SERVER is not measured in MODE, if it is not (else nothing).
+skipped_in() {
+  if [ -n "${missing_server[$2]:-}" ]; then
+    echo "${missing_server[$2]}"
+  elif [ "$1" = tls ] && [ "$2" = nbd-server ]; then
+    echo "not measured with TLS"
+  elif [ "$1" = tls ] && [ -n "$no_pki" ]; then
+    echo "$no_pki"
+  fi
+}
+no_pki=
+if in_list tls "$MODES" && ! command -v certtool >/dev/null 2>&1; then
+  no_pki="certtool not installed, no certificates for TLS (Debian: apt-get install gnutls-bin)"
+fi
 
 # estimate_seconds: how long this run should take: the measured and ramp seconds plus what each fio run
 # (about 1.2 s) and server start (about 2 s) cost besides, as measured on a 2-core machine.
@@ -160,14 +184,16 @@ estimate_seconds() {
   in_list disk "$PARTS" && t=$((t + 5 * ((RUNTIME + RAMP) * 10 + 12)))
   for mode in $MODES; do
     for server in $SERVERS; do
-      [ -n "${missing_server[$server]:-}" ] && continue
+      [ -n "$(skipped_in "$mode" "$server")" ] && continue
       local started=0
       if in_list jobs "$PARTS"; then started=1; t=$((t + n_jobs * ((RUNTIME + RAMP) * 10 + 12))); fi
       if in_list "$server" "rbd nbdkit"; then
         if in_list resources "$PARTS" && [ "$mode" = "$RES_MODE" ]; then
           started=1; t=$((t + (RUNTIME + RAMP) * 10 + 40))
         fi
-        if in_list sweep "$PARTS"; then started=1; t=$((t + n_qds * ((SWEEP_RUNTIME + SWEEP_RAMP) * 10 + 12))); fi
+        if in_list sweep "$PARTS" && sweep_mode "$mode"; then
+          started=1; t=$((t + n_qds * ((SWEEP_RUNTIME + SWEEP_RAMP) * 10 + 12)))
+        fi
       fi
       [ $started = 1 ] && t=$((t + 20 + WARMUP * 10 + 24))
     done
@@ -212,6 +238,9 @@ server_desc() {
     flush/nbd-server)   echo "nbd-server, export with flush = true, fua = true" ;;
     durable/qemu-nbd)   echo "qemu-nbd -f raw -t -e 128 --cache=writethrough IMG" ;;
     flush/qemu-nbd)     echo "qemu-nbd -f raw -t -e 128 IMG (cache=writeback, aio=threads)" ;;
+    tls/rbd)            echo "rbd-server export --sync flush --tls require --tls-certificates PKI (engine: ${TLS_ENGINE:-default})" ;;
+    tls/nbdkit)         echo "nbdkit --tls=require --tls-certificates=PKI file IMG" ;;
+    tls/qemu-nbd)       echo "qemu-nbd -f raw -t -e 128 --object tls-creds-x509,dir=PKI,endpoint=server,verify-peer=off --tls-creds IMG" ;;
   esac
 }
 
@@ -227,6 +256,13 @@ start_server() {
     flush/nbd-server)   start_nbd_server "$log" "$IMG" bench "$tmp" "flush = true" "fua = true" ;;
     durable/qemu-nbd)   start_qemu_nbd "$log" "$IMG" bench --cache=writethrough ;;
     flush/qemu-nbd)     start_qemu_nbd "$log" "$IMG" bench ;;
+    tls/rbd)
+      RBD_JAVA_OPTS="${RBD_JAVA_OPTS:-}${TLS_ENGINE:+ -Drbd.tls.provider=$TLS_ENGINE}" SRV_TLS=1 \
+        start_rbd_server "$log" "$IMG" bench flush --tls require --tls-certificates "$PKI" ;;
+    tls/nbdkit)         SRV_TLS=1 start_nbdkit "$log" --tls=require --tls-certificates="$PKI" file "$IMG" ;;
+    tls/qemu-nbd)
+      SRV_TLS=1 start_qemu_nbd "$log" "$IMG" bench --object "tls-creds-x509,id=tls0,dir=$PKI,endpoint=server,verify-peer=off" \
+        --tls-creds tls0 ;;
   esac
 }
 
@@ -234,7 +270,7 @@ start_server() {
 # policy MODE needs (checked before every write job).
 rbd_mode_ok() {
   local want=always
-  [ "$1" = flush ] && want=flush
+  [ "$1" = durable ] || want=flush
   kill -0 "$SRV_PID" 2>/dev/null || { echo "bench: rbd-server (pid $SRV_PID) is not running" >&2; return 1; }
   grep -q "export 'bench':.* sync=$want" "$tmp/rbd-$1.log" && return 0
   echo "bench: rbd-server is not in --sync $want mode; its log says: $(grep "export 'bench'" "$tmp/rbd-$1.log")" >&2
@@ -458,10 +494,22 @@ done
 # than unwritten extents; the file is in the page cache for every server).
 fill_image "$IMG" "$SIZE" || exit 2
 
+# ---------------------------------------------------------- certificates --
+# One PKI for every server in tls mode; clients (fio, nbdinfo) find its CA where libnbd looks by default.
+PKI=$tmp/pki
+if in_list tls "$MODES" && [ -z "$no_pki" ]; then
+  if "$here/make-pki.sh" "$PKI" >"$tmp/make-pki.log" 2>&1; then
+    mkdir -p "$tmp/home/.pki/libnbd" && cp "$PKI/ca-cert.pem" "$tmp/home/.pki/libnbd/"
+  else
+    no_pki="make-pki.sh failed: $(tail -n 1 "$tmp/make-pki.log")"
+  fi
+fi
+
 est=$(estimate_seconds)
 echo "expected duration: about $((est / 60)) min $((est % 60)) s"
 
 failed=0
+home_orig=$HOME
 # ---------------------------------------------------------------- raw disk --
 # Before any server, so nothing else touches the image. The reference for durable writes: what the disk
 # does with one sync per write, and with one per 32 (what group commit can reach at 32 in flight).
@@ -485,13 +533,16 @@ for mode in $MODES; do
     if in_list resources "$PARTS" && [ "$mode" = "$RES_MODE" ] && in_list "$server" "rbd nbdkit"; then
       want_resources=1
     fi
-    in_list sweep "$PARTS" && in_list "$server" "rbd nbdkit" && want_sweep=1
+    in_list sweep "$PARTS" && in_list "$server" "rbd nbdkit" && sweep_mode "$mode" && want_sweep=1
     [ $want_jobs = 1 ] || [ $want_resources = 1 ] || [ $want_sweep = 1 ] || continue
     desc=$(server_desc "$mode" "$server")
-    if [ -n "${missing_server[$server]:-}" ]; then
-      printf '%s\t%s\tskipped\t%s\t%s\n' "$mode" "$server" "${missing_server[$server]}" "$desc" >>"$STATUS"
+    why_skipped=$(skipped_in "$mode" "$server")
+    if [ -n "$why_skipped" ]; then
+      printf '%s\t%s\tskipped\t%s\t%s\n' "$mode" "$server" "$why_skipped" "$desc" >>"$STATUS"
       continue
     fi
+    # libnbd (fio's nbd engine, nbdinfo) finds the CA under $HOME in tls mode
+    if [ "$mode" = tls ]; then export HOME="$tmp/home"; else export HOME="$home_orig"; fi
     echo "== $mode: starting $server" >&2
     if ! start_server "$server" "$mode"; then
       printf '%s\t%s\tfailed\t%s\t%s\n' "$mode" "$server" "did not start" "$desc" >>"$STATUS"

@@ -18,6 +18,8 @@ TARGETS = [
     ("flush", "randread-4k-qd32-4conn", "nbdkit", 1.0),
     ("flush", "seqread-1m-qd8", "nbdkit", 1.0),
     ("flush", "randwrite-4k-qd32", "nbdkit", 1.0),
+    ("tls", "randread-4k-qd32", "nbdkit", 1.0),
+    ("tls", "seqread-1m-qd8", "nbdkit", 1.0),
 ]
 # The raw-disk figure "how close we get" is measured against.
 DISK_REFERENCE = "psync-fdatasync32"

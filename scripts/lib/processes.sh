@@ -14,11 +14,11 @@ free_port() {
   return 1
 }
 
-# wait_ready PID URI: polls until the NBD server at nbd://127.0.0.1:PORT/... answers (bounded, 30 s);
+# wait_ready PID URI: polls until the NBD server at nbd[s]://HOST:PORT/... answers (bounded, 30 s);
 # fails at once when PID has exited.
 wait_ready() {
   local pid=$1 uri=$2 port i
-  port=${uri#nbd://127.0.0.1:}; port=${port%%/*}
+  port=${uri#*://}; port=${port#*:}; port=${port%%/*}
   for ((i = 0; i < 150; i++)); do
     kill -0 "$pid" 2>/dev/null || return 1
     if command -v nbdinfo >/dev/null 2>&1; then

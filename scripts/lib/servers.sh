@@ -4,11 +4,14 @@
 #
 # Each start_* function sets SRV_PID, SRV_URI and SRV_KIND, retries on another port when the server does not
 # come up (a port can be taken between free_port and the server's bind), and otherwise fails with the tail of
-# the server's log. Callers set RBD (the rbd-server launcher) and LOG_PREFIX.
+# the server's log. Callers set RBD (the rbd-server launcher) and LOG_PREFIX, and SRV_TLS=1 for a server that
+# requires TLS: its URI is then nbds://localhost:PORT/... (the name its certificate carries), and clients find
+# the CA in $HOME/.pki/libnbd, libnbd's default, since fio's nbd engine takes no tls-certificates= in a URI.
 
 SRV_PID=
 SRV_URI=
 SRV_KIND=
+SRV_TLS=${SRV_TLS:-}
 
 # _srv_start KIND LOG URI_PATH COMMAND...: runs COMMAND (where @PORT@ stands for the port) as our child.
 _srv_start() {
@@ -18,6 +21,7 @@ _srv_start() {
     port=$(free_port) || return 1
     "${@//@PORT@/$port}" >>"$log" 2>&1 &
     SRV_PID=$! SRV_URI=nbd://127.0.0.1:$port$path SRV_KIND=$kind
+    [ -n "$SRV_TLS" ] && SRV_URI=nbds://localhost:$port$path
     wait_ready "$SRV_PID" "$SRV_URI" && return 0
     stop_pid "$SRV_PID"
     SRV_PID=
