@@ -21,7 +21,9 @@ import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RbdServer;
 import dev.rbd.server.TestServers;
 import dev.rbd.server.TlsClients;
+import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.Export;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.TlsConfig;
 import dev.rbd.server.store.MemoryBlockStore;
@@ -335,6 +337,25 @@ class StartTlsTest {
             assertThat(conn.identity()).isEqualTo("alice");
         }
         assertThat(lines(Level.INFO)).anySatisfy(l -> assertThat(l).endsWith(" identity=alice"));
+    }
+
+    @Test
+    void theVerifiedCnIsTheIdentityExportRulesSee() throws Exception {
+        Path bob = TestPki.run(pki.resolve("bob"), List.of("--client", "bob", "--ca-from", good.toString()));
+        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
+                .withTls(new TlsConfig(TlsConfig.Mode.REQUIRE, good, true)),
+                TestServers.export("disk", new MemoryBlockStore(1 << 20), false),
+                Export.builder("secret", new MemoryBlockStore(1 << 20)).description("for alice")
+                        .access(AccessRules.of(List.of(AccessRules.parseForExport("cn:alice")))).build());
+        int port = server.port();
+        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = TlsClients.startTls(c, bob)) {
+            assertThat(t.option(NbdOption.LIST.code(), new byte[0])).hasSize(2); // disk, ACK: no secret
+            assertThat(t.go("secret").type()).isEqualTo(NbdReplyType.ERR_POLICY.code());
+        }
+        try (RawNbdClient c = new RawNbdClient(port).greet(); RawNbdClient t = TlsClients.startTls(c, good)) {
+            assertThat(t.option(NbdOption.LIST.code(), new byte[0])).hasSize(3);
+            assertThat(t.go("secret").type()).isEqualTo(ACK);
+        }
     }
 
     /** The handshake, or the first option after it (TLS 1.3 reports a refused client certificate late), fails. */
