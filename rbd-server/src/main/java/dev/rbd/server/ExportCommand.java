@@ -164,7 +164,8 @@ public final class ExportCommand implements Callable<Integer> {
                 addresses.add(new InetSocketAddress("0.0.0.0", dev.rbd.protocol.NbdConstants.DEFAULT_PORT));
             }
             ServerConfig config = ServerConfig.defaults(addresses).withUnixSocket(unix)
-                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits).withAccess(access).withTls(tlsConfig);
+                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits).withAccess(access)
+                    .withTls(tlsConfig);
             if (ioThreads != null) {
                 config = config.withIoThreads(ioThreads);
             }

@@ -53,9 +53,9 @@ final class StartTls {
     }
 
     /**
-     * The TLS handshake is under way (or failed): options are not read until it has succeeded. An option can only come through
-     * the TLS layer, decrypted, once its handshake succeeded; should it come before the completion event, the
-     * handshake is taken as done here.
+     * The TLS handshake is under way (or failed): options are not read until it has succeeded. An option can only
+     * come through the TLS layer, decrypted, once its handshake succeeded; should it come before the completion
+     * event, the handshake is taken as done here.
      */
     boolean handshaking(ChannelHandlerContext ctx) {
         if (phase == Phase.HANDSHAKING) {
@@ -65,10 +65,6 @@ final class StartTls {
             }
         }
         return phase == Phase.HANDSHAKING || phase == Phase.FAILED;
-    }
-
-    boolean encrypted() {
-        return phase == Phase.ENCRYPTED;
     }
 
     /**
