@@ -5,6 +5,7 @@ import dev.rbd.client.ExportInfo;
 import dev.rbd.client.OptionRefusedException;
 import dev.rbd.client.PolicyRefusedException;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.TlsFailedException;
 import dev.rbd.client.UnknownExportException;
 import dev.rbd.protocol.ClientFlags;
 import dev.rbd.protocol.ExportNameReply;
@@ -27,12 +28,14 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.ssl.SslHandler;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The fixed-newstyle handshake, client side: asks for structured replies, sends rbd's session option when given
+ * The fixed-newstyle handshake, client side: with TLS asked for, STARTTLS first and everything else inside TLS, never
+ * in plaintext after a refusal (CVE-2019-14842 was nbd-client going on without TLS); then asks for structured replies, sends rbd's session option when given
  * one (a server that does not know it answers ERR_UNSUP and the connection goes on without fencing), then GO with
  * the export's description and block sizes (falling back to EXPORT_NAME for servers without GO); or, in list mode,
  * LIST then ABORT.
@@ -41,10 +44,17 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
 
-    private enum Step { GREETING, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE }
+    /** The TLS handler's name: first in the pipeline, before the handshake and transmission codecs. */
+    public static final String TLS = "tls";
+
+    private enum Step { GREETING, STARTTLS, TLS_HANDSHAKE, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE }
 
     private final String export;
     private final boolean list;
+    /** TLS to start before any other option, or {@code null} for plaintext. */
+    private final StartTls tls;
+    /** The URI, for the failures' messages. */
+    private final String uri;
     private final RbdSession.Request session;
     private RbdSession.Reply sessionReply;
     /** Whether to ask for base:allocation (for BLOCK_STATUS), and whether the server gave it. */
@@ -63,9 +73,12 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private int preferredBlock = 4096;
     private int maxPayload = NbdConstants.PORTABLE_MAX_PAYLOAD;
 
-    private Negotiator(String export, boolean list, RbdSession.Request session, boolean allocation) {
+    private Negotiator(String export, boolean list, RbdSession.Request session, boolean allocation, StartTls tls,
+                       String uri) {
         this.export = export;
         this.list = list;
+        this.tls = tls;
+        this.uri = uri;
         this.session = session;
         this.allocation = allocation;
     }
@@ -73,23 +86,20 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     /**
      * Negotiates the export; {@link #info()} completes on the event loop once transmission may begin.
      *
-     * @param session rbd's session option to send, or {@code null}
+     * @param session    rbd's session option to send, or {@code null}
+     * @param allocation ask also for the {@code base:allocation} metadata context (where structured replies were
+     *                   agreed), so BLOCK_STATUS can be used
+     * @param tls        TLS to start first, or {@code null}
+     * @param uri        the server's URI, for messages
      */
-    public static Negotiator forExport(String export, RbdSession.Request session) {
-        return forExport(export, session, false);
-    }
-
-    /**
-     * As {@link #forExport(String, RbdSession.Request)}, asking also for the {@code base:allocation} metadata
-     * context when {@code allocation} (where structured replies were agreed), so BLOCK_STATUS can be used.
-     */
-    public static Negotiator forExport(String export, RbdSession.Request session, boolean allocation) {
-        return new Negotiator(export, false, session, allocation);
+    public static Negotiator forExport(String export, RbdSession.Request session, boolean allocation, StartTls tls,
+                                       String uri) {
+        return new Negotiator(export, false, session, allocation, tls, uri);
     }
 
     /** Lists the server's exports, then aborts. */
-    public static Negotiator forList() {
-        return new Negotiator("", true, null, false);
+    public static Negotiator forList(StartTls tls, String uri) {
+        return new Negotiator("", true, null, false, tls, uri);
     }
 
     /** The server instance from rbd's session reply, 0 when the server did not send one. */
@@ -124,11 +134,23 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     private void onGreeting(ChannelHandlerContext ctx, ServerGreeting g) {
         if ((g.handshakeFlags() & NbdConstants.FLAG_FIXED_NEWSTYLE) == 0) {
-            fail(ctx, new RbdException("server does not speak the fixed-newstyle handshake"));
+            // without fixed newstyle there is no STARTTLS: with TLS asked for, that is the end
+            fail(ctx, tls != null ? tlsFailed("server does not support TLS (no fixed-newstyle handshake)", null)
+                    : new RbdException("server does not speak the fixed-newstyle handshake"));
             return;
         }
         noZeroes = (g.handshakeFlags() & NbdConstants.FLAG_NO_ZEROES) != 0;
         ctx.write(new ClientFlags(NbdConstants.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? NbdConstants.FLAG_C_NO_ZEROES : 0)));
+        if (tls != null) {
+            step = Step.STARTTLS;
+            ctx.writeAndFlush(new OptionRequest(NbdOption.STARTTLS.code(), Unpooled.EMPTY_BUFFER));
+        } else {
+            begin(ctx);
+        }
+    }
+
+    /** The first option after the client flags, or after the TLS handshake. */
+    private void begin(ChannelHandlerContext ctx) {
         if (list) {
             step = Step.LIST;
             ctx.writeAndFlush(new OptionRequest(NbdOption.LIST.code(), Unpooled.EMPTY_BUFFER));
@@ -141,7 +163,14 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private void onOptionReply(ChannelHandlerContext ctx, OptionReply r) {
         NbdReplyType type = r.replyType();
         ByteBuf data = r.content();
+        if (type == NbdReplyType.ERR_TLS_REQD) {
+            String text = NbdString.printable(NbdString.decode(data));
+            fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://" : "server requires TLS after TLS")
+                    + (text.isEmpty() ? "" : " (" + text + ")"), null));
+            return;
+        }
         switch (step) {
+            case STARTTLS -> onStartTlsReply(ctx, r, type);
             case STRUCTURED_REPLY -> {
                 structured = type == NbdReplyType.ACK;
                 if (structured && allocation) {
@@ -196,8 +225,46 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
                     fail(ctx, refusal("LIST", r));
                 }
             }
-            default -> fail(ctx, new RbdException("unexpected option reply " + r + " during " + step));
+            default -> fail(ctx, step == Step.TLS_HANDSHAKE
+                    ? tlsFailed("server sent an option reply during the TLS handshake", null)
+                    : new RbdException("unexpected option reply " + r + " during " + step));
         }
+    }
+
+    /**
+     * The answer to STARTTLS: on ACK the TLS handler goes first in the pipeline and the negotiation goes on once the
+     * handshake is done; anything else ends the connection. Nothing the server sent behind the ACK may be read: it
+     * came before the handshake, in plaintext.
+     */
+    private void onStartTlsReply(ChannelHandlerContext ctx, OptionReply r, NbdReplyType type) {
+        if (type != NbdReplyType.ACK) {
+            String text = NbdString.printable(NbdString.decode(r.content()));
+            String name = type != null ? type.name() : "reply type 0x" + Integer.toHexString(r.type());
+            fail(ctx, tlsFailed((type == NbdReplyType.ERR_UNSUP ? "server does not support TLS"
+                    : "server refused TLS") + " (STARTTLS: " + name + (text.isEmpty() ? "" : ", " + text) + ")", null));
+            return;
+        }
+        if (((ClientHandshakeDecoder) ctx.pipeline().get(DECODER)).buffered() > 0) {
+            fail(ctx, tlsFailed("server sent plaintext after accepting STARTTLS", null));
+            return;
+        }
+        step = Step.TLS_HANDSHAKE;
+        SslHandler handler = tls.handler(ctx.alloc());
+        ctx.pipeline().addFirst(TLS, handler);
+        handler.handshakeFuture().addListener(f -> {
+            if (step != Step.TLS_HANDSHAKE) {
+                return;
+            }
+            if (f.isSuccess()) {
+                begin(ctx);
+            } else {
+                fail(ctx, tlsFailed(TlsFailures.describe(f.cause()), f.cause()));
+            }
+        });
+    }
+
+    private TlsFailedException tlsFailed(String detail, Throwable cause) {
+        return new TlsFailedException(uri, detail, cause);
     }
 
     private void sendSessionOrGo(ChannelHandlerContext ctx) {
@@ -291,7 +358,10 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         if (step != Step.DONE || !info.isDone() && !entries.isDone()) {
             // EXPORT_NAME has no error reply: closing is how a server says it has no such export
-            RbdException e = step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
+            RbdException e = step == Step.STARTTLS ? tlsFailed("server closed the connection after STARTTLS", null)
+                    : step == Step.TLS_HANDSHAKE ? tlsFailed("TLS handshake failed: the server closed the connection",
+                    null)
+                    : step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
                     + "export '" + export + "' unknown or refused", export, null, "")
                     : new RbdException("server closed the connection during negotiation");
             info.completeExceptionally(e);
@@ -302,6 +372,10 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (step == Step.STARTTLS || step == Step.TLS_HANDSHAKE || TlsFailures.isTls(cause)) {
+            fail(ctx, tlsFailed(TlsFailures.describe(cause), cause));
+            return;
+        }
         fail(ctx, new RbdException("negotiation failed: " + cause.getMessage(), null, cause));
     }
 }
