@@ -64,6 +64,11 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private final CompletableFuture<List<ExportEntry>> entries = new CompletableFuture<>();
     private final List<ExportEntry> listed = new ArrayList<>();
     private Step step = Step.GREETING;
+    /**
+     * Between the end of the TLS handshake and the server's first reply inside it: under TLS 1.3 a server that refuses
+     * our certificate (or wants one we do not have) says so only now, with an alert or by closing.
+     */
+    private boolean firstReplyInTls;
     private boolean noZeroes;
     private boolean structured;
     private long size = -1;
@@ -151,6 +156,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     /** The first option after the client flags, or after the TLS handshake. */
     private void begin(ChannelHandlerContext ctx) {
+        firstReplyInTls = tls != null;
         if (list) {
             step = Step.LIST;
             ctx.writeAndFlush(new OptionRequest(NbdOption.LIST.code(), Unpooled.EMPTY_BUFFER));
@@ -163,6 +169,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private void onOptionReply(ChannelHandlerContext ctx, OptionReply r) {
         NbdReplyType type = r.replyType();
         ByteBuf data = r.content();
+        firstReplyInTls = false;
         if (type == NbdReplyType.ERR_TLS_REQD) {
             String text = NbdString.printable(NbdString.decode(data));
             fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://" : "server requires TLS after TLS")
@@ -263,6 +270,12 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         });
     }
 
+    private String closedAfterHandshake() {
+        return "TLS handshake failed: the server ended the connection after the handshake" + (tls.presentsCertificate()
+                ? " (it may not accept our client certificate)"
+                : " (it may require a client certificate: none in the certificates directory)");
+    }
+
     private TlsFailedException tlsFailed(String detail, Throwable cause) {
         return new TlsFailedException(uri, detail, cause);
     }
@@ -361,6 +374,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
             RbdException e = step == Step.STARTTLS ? tlsFailed("server closed the connection after STARTTLS", null)
                     : step == Step.TLS_HANDSHAKE ? tlsFailed("TLS handshake failed: the server closed the connection",
                     null)
+                    : firstReplyInTls ? tlsFailed(closedAfterHandshake(), null)
                     : step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
                     + "export '" + export + "' unknown or refused", export, null, "")
                     : new RbdException("server closed the connection during negotiation");
@@ -374,6 +388,11 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (step == Step.STARTTLS || step == Step.TLS_HANDSHAKE || TlsFailures.isTls(cause)) {
             fail(ctx, tlsFailed(TlsFailures.describe(cause), cause));
+            return;
+        }
+        if (firstReplyInTls && step != Step.DONE) {
+            // a reset where the first reply inside TLS should be: the server ended TLS, not the negotiation
+            fail(ctx, tlsFailed(closedAfterHandshake(), cause));
             return;
         }
         fail(ctx, new RbdException("negotiation failed: " + cause.getMessage(), null, cause));

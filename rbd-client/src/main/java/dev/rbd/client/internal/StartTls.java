@@ -24,11 +24,13 @@ public final class StartTls {
     /** The name to check, or {@code null} to check none (a Unix socket without {@code tls-hostname}). */
     private final String name;
     private final int port;
+    private final boolean certificate;
 
-    private StartTls(SslContext context, String name, int port) {
+    private StartTls(SslContext context, String name, int port, boolean certificate) {
         this.context = context;
         this.name = name;
         this.port = port;
+        this.certificate = certificate;
     }
 
     /**
@@ -47,7 +49,7 @@ public final class StartTls {
         try {
             TlsDirectory dir = directory(s);
             return new StartTls(TlsContexts.client(dir, s.verifyPeer(), name != null, TlsProvider.choose()), name,
-                    uri.isUnix() ? NbdUri.DEFAULT_PORT : uri.port());
+                    uri.isUnix() ? NbdUri.DEFAULT_PORT : uri.port(), dir.hasCertificate());
         } catch (IOException | IllegalStateException e) {
             throw new TlsFailedException(uri.toString(), "TLS certificates: " + e.getMessage(), e);
         }
@@ -79,6 +81,11 @@ public final class StartTls {
         }
         String home = System.getProperty("user.home");
         return List.of(Path.of(home, ".pki", "libnbd"), Path.of(home, ".config", "pki", "libnbd"));
+    }
+
+    /** Whether this end presents a client certificate. */
+    boolean presentsCertificate() {
+        return certificate;
     }
 
     /** A client-mode handler for one connection, checking the server's name where there is one. */
