@@ -182,6 +182,31 @@ class NbdkitTlsTest {
         }
     }
 
+    @Test
+    void aReconnectAfterTheConnectionBreaksRunsTlsAgain() throws Exception {
+        try (Nbdkit k = Nbdkit.tcp(dir, require(pki));
+             FaultProxy proxy = FaultProxy.start(new java.net.InetSocketAddress("127.0.0.1", k.port));
+             RbdClient c = RbdClient.connect("nbds://127.0.0.1:" + proxy.port() + "/?tls-certificates=" + pki,
+                     ClientOptions.builder().reconnectWait(Duration.ofSeconds(20))
+                             .backoff(Duration.ofMillis(20), Duration.ofMillis(200))
+                             .quiescence(Duration.ofMillis(50)).build())) {
+            byte[] before = new byte[64 << 10];
+            new Random(1).nextBytes(before);
+            c.write(0, before).join();
+            // the proxy sits below TLS: a reset there breaks the TCP connection and the TLS session on it
+            proxy.link(0, Duration.ofSeconds(5)).reset();
+            byte[] after = new byte[64 << 10];
+            new Random(2).nextBytes(after);
+            c.write(1 << 20, after).join();
+            assertThat(c.reconnects()).isGreaterThanOrEqualTo(1);
+            assertThat(c.read(0, before.length).join()).isEqualTo(before);
+            assertThat(c.read(1 << 20, after.length).join()).isEqualTo(after);
+            // the new connection's first bytes after the client flags and STARTTLS were a TLS handshake: nbdkit
+            // (--tls=require) answers anything else with ERR_TLS_REQD, which the client would have failed on
+            assertThat(proxy.link(1, Duration.ofSeconds(5)).bytesUp()).isPositive();
+        }
+    }
+
     private static void exercise(RbdClient c) {
         assertThat(c.info().size()).isEqualTo(Nbdkit.SIZE);
         byte[] data = new byte[1 << 20];
