@@ -183,6 +183,51 @@ class NbdkitTlsTest {
     }
 
     @Test
+    void tlsFromTheOptionsAppliesToAPlainUriAndGivesAnNbdsUriItsDirectory() throws Exception {
+        try (Nbdkit k = Nbdkit.tcp(dir, require(pki))) {
+            ClientOptions withTls = options().toBuilder().tls(TlsSettings.of(pki)).build();
+            try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + k.port + "/", withTls)) {
+                assertThat(c.info().size()).isEqualTo(Nbdkit.SIZE);
+            }
+            try (RbdClient c = RbdClient.connect("nbds://127.0.0.1:" + k.port + "/", withTls)) {
+                assertThat(c.info().size()).isEqualTo(Nbdkit.SIZE);
+            }
+            // the URI's own directory wins over the options'
+            assertThatThrownBy(() -> RbdClient.connect("nbds://127.0.0.1:" + k.port + "/?tls-certificates=" + otherCa,
+                    withTls)).isInstanceOf(TlsFailedException.class).hasMessageContaining("not trusted");
+        }
+    }
+
+    @Test
+    void withoutTlsCertificatesLibnbdsDefaultDirectoriesAreUsed() throws Exception {
+        String home = System.getProperty("user.home");
+        Path fakeHome = Files.createDirectories(dir.resolve("home"));
+        System.setProperty("user.home", fakeHome.toString());
+        try (Nbdkit k = Nbdkit.tcp(dir, require(pki))) {
+            String uri = "nbds://127.0.0.1:" + k.port + "/";
+            if ("root".equals(System.getProperty("user.name"))) {
+                // root's default is /etc/pki/libnbd, which a test must not write: only the message is checked
+                org.junit.jupiter.api.Assumptions.assumeFalse(Files.exists(Path.of("/etc/pki/libnbd/ca-cert.pem")));
+                assertThatThrownBy(() -> RbdClient.connect(uri, options())).isInstanceOf(TlsFailedException.class)
+                        .hasMessageContaining("no tls-certificates=DIR in the URI and no ca-cert.pem in "
+                                + "/etc/pki/libnbd");
+                return;
+            }
+            assertThatThrownBy(() -> RbdClient.connect(uri, options()))
+                    .isInstanceOf(TlsFailedException.class)
+                    .hasMessageContaining("no tls-certificates=DIR in the URI and no ca-cert.pem in " + fakeHome
+                            + "/.pki/libnbd or " + fakeHome + "/.config/pki/libnbd");
+            Path libnbd = Files.createDirectories(fakeHome.resolve(".config/pki/libnbd"));
+            Files.copy(pki.resolve("ca-cert.pem"), libnbd.resolve("ca-cert.pem"));
+            try (RbdClient c = RbdClient.connect(uri, options())) {
+                assertThat(c.info().size()).isEqualTo(Nbdkit.SIZE);
+            }
+        } finally {
+            System.setProperty("user.home", home);
+        }
+    }
+
+    @Test
     void aReconnectAfterTheConnectionBreaksRunsTlsAgain() throws Exception {
         try (Nbdkit k = Nbdkit.tcp(dir, require(pki));
              FaultProxy proxy = FaultProxy.start(new java.net.InetSocketAddress("127.0.0.1", k.port));
