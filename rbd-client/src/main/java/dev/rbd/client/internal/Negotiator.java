@@ -172,7 +172,7 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         firstReplyInTls = false;
         if (type == NbdReplyType.ERR_TLS_REQD) {
             String text = NbdString.printable(NbdString.decode(data));
-            fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://" : "server requires TLS after TLS")
+            fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://" : "server still requires TLS inside TLS")
                     + (text.isEmpty() ? "" : " (" + text + ")"), null));
             return;
         }

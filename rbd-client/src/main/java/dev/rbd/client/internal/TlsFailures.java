@@ -1,5 +1,6 @@
 package dev.rbd.client.internal;
 
+import dev.rbd.protocol.NbdString;
 import io.netty.handler.ssl.NotSslRecordException;
 import java.security.cert.CertPathBuilderException;
 import java.security.cert.CertPathValidatorException;
@@ -33,7 +34,8 @@ final class TlsFailures {
 
     /** "TLS handshake failed: " and the reason in words, from whatever the engine threw. */
     static String describe(Throwable t) {
-        return "TLS handshake failed: " + reason(t);
+        // the engines quote the server's certificate (its names, its subject): text the server chose
+        return "TLS handshake failed: " + NbdString.printable(reason(t));
     }
 
     private static String reason(Throwable t) {
