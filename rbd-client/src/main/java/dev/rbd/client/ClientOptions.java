@@ -22,7 +22,9 @@ import java.util.concurrent.ForkJoinPool;
  * @param ioTimeout        a connection with requests outstanding that receives nothing for this long is taken
  *                         for dead: it is closed, and its requests replayed on a new one (default 30 s)
  * @param reconnectWait    how long to keep trying to reconnect after a connection died; 0 disables
- *                         reconnecting (default 60 s)
+ *                         reconnecting (default 60 s). A reconnect that fails TLS ({@link TlsFailedException}:
+ *                         the server refused STARTTLS or a certificate) ends the trying at once: asking again would
+ *                         get the same answer
  * @param backoffInitial   first pause between reconnect attempts, doubled up to {@code backoffMax}, with jitter
  *                         (default 100 ms, max 5 s)
  * @param quiescence       how long to wait after reconnecting to a server that cannot fence (any server but
