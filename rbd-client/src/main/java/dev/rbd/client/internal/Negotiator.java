@@ -35,10 +35,10 @@ import java.util.concurrent.CompletableFuture;
 
 /**
  * The fixed-newstyle handshake, client side: with TLS asked for, STARTTLS first and everything else inside TLS, never
- * in plaintext after a refusal (CVE-2019-14842 was nbd-client going on without TLS); then asks for structured replies, sends rbd's session option when given
- * one (a server that does not know it answers ERR_UNSUP and the connection goes on without fencing), then GO with
- * the export's description and block sizes (falling back to EXPORT_NAME for servers without GO); or, in list mode,
- * LIST then ABORT.
+ * in plaintext after a refusal (CVE-2019-14842 was nbd-client going on without TLS); then asks for structured
+ * replies, sends rbd's session option when given one (a server that does not know it answers ERR_UNSUP and the
+ * connection goes on without fencing), then GO with the export's description and block sizes (falling back to
+ * EXPORT_NAME for servers without GO); or, in list mode, LIST then ABORT.
  */
 public final class Negotiator extends ChannelInboundHandlerAdapter {
     public static final String DECODER = "handshake-decoder";
@@ -47,7 +47,9 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     /** The TLS handler's name: first in the pipeline, before the handshake and transmission codecs. */
     public static final String TLS = "tls";
 
-    private enum Step { GREETING, STARTTLS, TLS_HANDSHAKE, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE }
+    private enum Step {
+        GREETING, STARTTLS, TLS_HANDSHAKE, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE
+    }
 
     private final String export;
     private final boolean list;
@@ -172,8 +174,8 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
         firstReplyInTls = false;
         if (type == NbdReplyType.ERR_TLS_REQD) {
             String text = NbdString.printable(NbdString.decode(data));
-            fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://" : "server still requires TLS inside TLS")
-                    + (text.isEmpty() ? "" : " (" + text + ")"), null));
+            fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://"
+                    : "server still requires TLS inside TLS") + (text.isEmpty() ? "" : " (" + text + ")"), null));
             return;
         }
         switch (step) {
@@ -264,6 +266,9 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
             }
             if (f.isSuccess()) {
                 begin(ctx);
+            } else if (!ctx.channel().isActive()) {
+                // the connection ended under the handshake: no answer, not a refusal
+                fail(ctx, tlsEnded("TLS handshake failed: the server closed the connection", f.cause()));
             } else {
                 fail(ctx, tlsFailed(TlsFailures.describe(f.cause()), f.cause()));
             }
@@ -277,7 +282,12 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     }
 
     private TlsFailedException tlsFailed(String detail, Throwable cause) {
-        return new TlsFailedException(uri, detail, cause);
+        return new TlsFailedException(uri, detail, true, cause);
+    }
+
+    /** The connection ended during TLS: no answer, which a reconnect may ask for again. */
+    private TlsFailedException tlsEnded(String detail, Throwable cause) {
+        return new TlsFailedException(uri, detail, false, cause);
     }
 
     private void sendSessionOrGo(ChannelHandlerContext ctx) {
@@ -371,10 +381,10 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         if (step != Step.DONE || !info.isDone() && !entries.isDone()) {
             // EXPORT_NAME has no error reply: closing is how a server says it has no such export
-            RbdException e = step == Step.STARTTLS ? tlsFailed("server closed the connection after STARTTLS", null)
-                    : step == Step.TLS_HANDSHAKE ? tlsFailed("TLS handshake failed: the server closed the connection",
+            RbdException e = step == Step.STARTTLS ? tlsEnded("server closed the connection after STARTTLS", null)
+                    : step == Step.TLS_HANDSHAKE ? tlsEnded("TLS handshake failed: the server closed the connection",
                     null)
-                    : firstReplyInTls ? tlsFailed(closedAfterHandshake(), null)
+                    : firstReplyInTls ? tlsEnded(closedAfterHandshake(), null)
                     : step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
                     + "export '" + export + "' unknown or refused", export, null, "")
                     : new RbdException("server closed the connection during negotiation");
@@ -386,13 +396,19 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        if (step == Step.STARTTLS || step == Step.TLS_HANDSHAKE || TlsFailures.isTls(cause)) {
+        if (TlsFailures.isTls(cause)) {
             fail(ctx, tlsFailed(TlsFailures.describe(cause), cause));
+            return;
+        }
+        if (step == Step.STARTTLS || step == Step.TLS_HANDSHAKE) {
+            // e.g. a reset: the connection ended, nothing was refused
+            fail(ctx, tlsEnded((step == Step.STARTTLS ? "the connection ended after STARTTLS: "
+                    : "TLS handshake failed: ") + NbdString.printable(ConnectFailures.rootMessage(cause)), cause));
             return;
         }
         if (firstReplyInTls && step != Step.DONE) {
             // a reset where the first reply inside TLS should be: the server ended TLS, not the negotiation
-            fail(ctx, tlsFailed(closedAfterHandshake(), cause));
+            fail(ctx, tlsEnded(closedAfterHandshake(), cause));
             return;
         }
         fail(ctx, new RbdException("negotiation failed: " + cause.getMessage(), null, cause));

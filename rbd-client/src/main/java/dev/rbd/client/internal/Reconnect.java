@@ -99,10 +99,10 @@ final class Reconnect {
         // an RbdException from the handshake, or anything else from a connection torn down midway: the slot must
         // not stop trying and leave requests waiting for it (a dial's later stages wrap its failure)
         Throwable cause = ex instanceof CompletionException && ex.getCause() != null ? ex.getCause() : ex;
-        if (cause instanceof TlsFailedException tls) {
-            // the server refused TLS or a certificate: asking again gets the same answer, and a server that now
-            // declines TLS must not be retried into (the client never goes on in plaintext); the session fails with
-            // the reason instead of spinning until the reconnect wait runs out
+        if (cause instanceof TlsFailedException tls && tls.refused()) {
+            // the server refused TLS or a certificate: asking again gets the same answer, so the session fails with
+            // the reason instead of spinning until the reconnect wait runs out (a connection that merely ended
+            // during TLS is tried again, with TLS, like any other failed attempt)
             log.warn("reconnect of slot {} failed TLS, giving up: {}", slot, tls.detail());
             target.giveUp(slot, tls);
             return;
