@@ -102,9 +102,15 @@ class StartTlsDowngradeTest {
     }
 
     private void assertTlsFailure(int flags, Answer answer, String message) throws Exception {
+        assertTlsFailure(flags, answer, message, true);
+    }
+
+    /** @param refused whether the failure is a refusal (a reconnect would give up) or the connection just ended */
+    private void assertTlsFailure(int flags, Answer answer, String message, boolean refused) throws Exception {
         Seen seen = new Seen();
         try (ServerSocket s = serve(flags, answer, seen)) {
             assertThatThrownBy(() -> RbdClient.connect(uri(s), options()))
+                    .isInstanceOfSatisfying(TlsFailedException.class, e -> assertThat(e.refused()).isEqualTo(refused))
                     .isInstanceOfSatisfying(TlsFailedException.class,
                             e -> assertThat(e.reason()).isEqualTo(ConnectFailedException.Reason.TLS))
                     .hasMessageContaining(message)
@@ -142,7 +148,7 @@ class StartTlsDowngradeTest {
 
     @Test
     void failsWhenTheServerClosesAfterStartTls() throws Exception {
-        assertTlsFailure(3, (in, out, seen) -> false, "server closed the connection after STARTTLS");
+        assertTlsFailure(3, (in, out, seen) -> false, "server closed the connection after STARTTLS", false);
     }
 
     @Test

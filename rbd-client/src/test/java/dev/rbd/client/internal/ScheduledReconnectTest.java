@@ -133,6 +133,20 @@ class ScheduledReconnectTest {
     }
 
     @Test
+    void aConnectionThatEndedDuringTlsIsTriedAgain() {
+        Recorder target = new Recorder();
+        AtomicInteger dials = new AtomicInteger();
+        Established back = established(INFO);
+        new Reconnect(0, target, (slot, epoch) -> dials.incrementAndGet() < 3
+                ? CompletableFuture.failedFuture(new TlsFailedException("nbds://h:1/", "TLS handshake failed: the "
+                        + "server closed the connection", false, null))
+                : CompletableFuture.completedFuture(back), scheduler, POLICY, INFO).next();
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.resumed.get() != null);
+        assertThat(dials).hasValue(3);
+        assertThat(target.gaveUp.get()).isNull();
+    }
+
+    @Test
     void anotherExportAfterTheReconnectGivesUpWithExportChanged() {
         Recorder target = new Recorder();
         Established other = established(info(2 << 20));
