@@ -138,10 +138,15 @@ class NbdkitTlsTest {
     }
 
     @Test
-    void plaintextStillWorksAgainstTlsOn() throws Exception {
-        try (Nbdkit k = Nbdkit.tcp(dir, List.of("--tls=on", "--tls-certificates=" + pki));
-             RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + k.port + "/", options())) {
-            exercise(c);
+    void plaintextAndTlsBothWorkAgainstTlsOn() throws Exception {
+        try (Nbdkit k = Nbdkit.tcp(dir, List.of("--tls=on", "--tls-certificates=" + pki))) {
+            try (RbdClient c = RbdClient.connect("nbd://127.0.0.1:" + k.port + "/", options())) {
+                exercise(c);
+            }
+            try (RbdClient c = RbdClient.connect("nbds://127.0.0.1:" + k.port + "/?tls-certificates=" + pki,
+                    options())) {
+                exercise(c);
+            }
         }
     }
 
@@ -179,6 +184,15 @@ class NbdkitTlsTest {
                     + otherCa, options()))
                     .isInstanceOf(TlsFailedException.class)
                     .hasMessageContaining("not trusted");
+            // with tls-hostname there is a name to check, over a Unix socket too
+            try (RbdClient c = RbdClient.connect("nbds+unix:///?socket=" + other + "&tls-certificates=" + pki
+                    + "&tls-hostname=localhost", options())) {
+                assertThat(c.info().size()).isEqualTo(Nbdkit.SIZE);
+            }
+            assertThatThrownBy(() -> RbdClient.connect("nbds+unix:///?socket=" + other + "&tls-certificates=" + pki
+                    + "&tls-hostname=disk.example", options()))
+                    .isInstanceOf(TlsFailedException.class)
+                    .hasMessageContaining("name does not match");
         }
     }
 
