@@ -50,8 +50,11 @@ public final class StartTls {
             TlsDirectory dir = directory(s);
             return new StartTls(TlsContexts.client(dir, s.verifyPeer(), name != null, TlsProvider.choose()), name,
                     uri.isUnix() ? NbdUri.DEFAULT_PORT : uri.port(), dir.hasCertificate());
-        } catch (IOException | IllegalStateException e) {
+        } catch (IOException e) {
             throw new TlsFailedException(uri.toString(), "TLS certificates: " + e.getMessage(), e);
+        } catch (IllegalStateException e) {
+            // -Drbd.tls.provider names an engine that is not there
+            throw new TlsFailedException(uri.toString(), "TLS: " + e.getMessage(), e);
         }
     }
 
