@@ -124,6 +124,21 @@ class StartTlsDowngradeTest {
     }
 
     @Test
+    void aCertificateDirectoryThatCannotBeReadFailsBeforeConnecting() {
+        // nothing listens on port 1: the directory is read first, and its failure is the one reported
+        assertThatThrownBy(() -> RbdClient.connect("nbds://127.0.0.1:1/?tls-certificates=" + certificates
+                + "/none", options()))
+                .isInstanceOf(TlsFailedException.class)
+                .hasMessage("cannot connect to nbds://127.0.0.1:1/?tls-certificates=" + certificates + "/none: TLS "
+                        + "certificates: " + certificates + "/none: no such directory");
+        // a directory without ca-cert.pem cannot verify the server
+        assertThatThrownBy(() -> RbdClient.connect("nbds://127.0.0.1:1/?tls-certificates=" + certificates,
+                options()))
+                .isInstanceOf(TlsFailedException.class)
+                .hasMessageContaining("ca-cert.pem: no such file");
+    }
+
+    @Test
     void failsWhenTheServerDoesNotOfferFixedNewstyle() throws Exception {
         assertTlsFailure(0, (in, out, seen) -> false, "server does not support TLS (no fixed-newstyle handshake)");
     }
