@@ -3,6 +3,7 @@ package dev.rbd.server;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.export.BlockSizes;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ExportSpec;
 import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.ServerConfig;
@@ -34,16 +35,19 @@ import picocli.CommandLine.Spec;
                 "Exit status: 0 stopped by a signal, 1 the server failed, 2 usage error.", "", "Examples:",
                 "  rbd-server export --create 4G disk.img",
                 "  rbd-server export /srv/usr.img --readonly",
-                "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock"})
+                "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock",
+                "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42"})
 public final class ExportCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(ExportCommand.class);
 
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "1..*", paramLabel = "[NAME=]IMAGE",
+    @Parameters(arity = "1..*", paramLabel = "[NAME=]IMAGE[,OPTION]...",
             description = "Regular file or block device; the export name defaults to the file name without "
-                    + "extension.")
+                    + "extension. Options: allow=RULE (repeatable): only peers a rule names may use this export, "
+                    + "a rule being ADDRESS[/PREFIX], uid:N or cn:IDENTITY (a TLS client certificate's subject CN). "
+                    + "A comma in the path is written twice (a,,b).")
     List<String> images;
 
     @Option(names = "--readonly", description = "Export read-only (any number of clients).")
@@ -115,7 +119,7 @@ public final class ExportCommand implements Callable<Integer> {
     @Option(names = "--allow", paramLabel = "CIDR",
             description = "Let only these peers connect (repeatable): ADDRESS, ADDRESS/PREFIX (IPv4 or IPv6) or uid:N "
                     + "for a Unix-socket peer's user. With any --allow or --allow-file, everyone else is refused "
-                    + "before the greeting.")
+                    + "before the greeting. Rules for one export (and cn:IDENTITY rules) go after its path: allow=RULE.")
     List<String> allow = new ArrayList<>();
 
     @Option(names = "--allow-file", paramLabel = "FILE",
@@ -131,10 +135,11 @@ public final class ExportCommand implements Callable<Integer> {
         }
         Limits limits = limits();
         AccessRules access = access();
+        List<ExportSpec> specs = exportSpecs();
         List<Export> exports = new ArrayList<>();
         try {
-            for (String image : images) {
-                exports.add(openExport(image, sync, sizes));
+            for (ExportSpec s : specs) {
+                exports.add(openExport(s, sync, sizes));
             }
             List<InetSocketAddress> addresses = new ArrayList<>(listen);
             if (addresses.isEmpty() && unix == null) {
@@ -187,6 +192,19 @@ public final class ExportCommand implements Callable<Integer> {
         return allowFile != null ? AccessRules.read(allowFile, rules) : AccessRules.of(rules);
     }
 
+    /** The exports the arguments name, with their options; a bad or unknown option is a usage error. */
+    List<ExportSpec> exportSpecs() {
+        List<ExportSpec> specs = new ArrayList<>();
+        for (String image : images) {
+            try {
+                specs.add(ExportSpec.parse(image));
+            } catch (IllegalArgumentException e) {
+                throw usage(e.getMessage());
+            }
+        }
+        return specs;
+    }
+
     /** The connection limits and timeouts the options ask for. */
     Limits limits() {
         if (maxConnections < 1) {
@@ -202,19 +220,9 @@ public final class ExportCommand implements Callable<Integer> {
         return new ParameterException(spec.commandLine(), message);
     }
 
-    private Export openExport(String image, SyncMode mode, BlockSizes sizes) throws IOException {
-        String name;
-        Path path;
-        int eq = image.indexOf('=');
-        if (eq > 0 && !image.substring(0, eq).contains("/")) {
-            name = image.substring(0, eq);
-            path = Path.of(image.substring(eq + 1));
-        } else {
-            path = Path.of(image);
-            String file = path.getFileName().toString();
-            int dot = file.lastIndexOf('.');
-            name = dot > 0 ? file.substring(0, dot) : file;
-        }
+    private Export openExport(ExportSpec image, SyncMode mode, BlockSizes sizes) throws IOException {
+        String name = image.name();
+        Path path = image.path();
         if (create != null && !Files.exists(path)) {
             FileBlockStore.createSparse(path, create);
             log.info("created sparse image {} of {} bytes", path, create);
@@ -224,8 +232,11 @@ public final class ExportCommand implements Callable<Integer> {
             log.warn("export '{}': size {} is not a multiple of the minimum block size {}; the tail is unreachable",
                     name, store.size(), sizes.minimum());
         }
+        if (!image.access().rules().isEmpty()) {
+            log.info("export '{}': only for {}", name, image.access().rules());
+        }
         String description = store.describe() + (readOnly ? " (read-only)" : "");
         return Export.builder(name, store).description(description).readOnly(readOnly).shared(shared).syncMode(mode)
-                .blockSizes(sizes).sessionGrace(sessionGrace).build();
+                .blockSizes(sizes).sessionGrace(sessionGrace).access(image.access()).build();
     }
 }

@@ -7,6 +7,7 @@ import dev.rbd.protocol.RbdVersion;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.ExportSpec;
 import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.SyncMode;
 import java.io.PrintWriter;
@@ -139,6 +140,47 @@ class ExportCommandTest {
                 .endsWith(" (see rbd-server export --help)\n");
         assertThat(out.toString()).isEmpty();
         assertThat(image).doesNotExist();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {",allow=", ",allow", ",allow=cn:", ",allow=localhost", ",allow=10.0.0.0/33",
+        ",allow=uid:x", ",allow=::1/129", ",ro", ",allow=::1,bogus=1", ","})
+    void aBadExportOptionIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
+        Path image = dir.resolve("x.img");
+        assertThat(run("export", "x=" + image + options, "--listen", "127.0.0.1:0", "--create", "1M")).as(options)
+                .isEqualTo(2);
+        assertThat(err.toString()).as(options).hasLineCount(1).startsWith("rbd-server export: ")
+                .contains("export 'x'").endsWith(" (see rbd-server export --help)\n");
+        assertThat(out.toString()).isEmpty();
+        assertThat(image).as("nothing is created before the arguments are checked").doesNotExist();
+    }
+
+    @Test
+    void aBadExportOptionNamesWhatIsWrong(@TempDir Path dir) {
+        String image = dir.resolve("x.img").toString();
+        assertThat(run("export", "x=" + image + ",allow=10.0.0.0/8,readonly")).isEqualTo(2);
+        assertThat(err.toString()).contains("export 'x'", "unknown option 'readonly'");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", "x=" + image + ",allow=")).isEqualTo(2);
+        assertThat(err.toString()).contains("allow= needs a rule");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", image, "--allow", "cn:host42")).as("identities are per export").isEqualTo(2);
+        assertThat(err.toString()).contains("--allow", "allow= option");
+    }
+
+    @Test
+    void exportOptionsGiveEachExportItsRules(@TempDir Path dir) {
+        CommandLine cl = RbdServerMain.commandLine();
+        cl.parseArgs("export", "root=" + dir.resolve("root.img") + ",allow=10.0.0.0/8,allow=cn:host42,allow=uid:0",
+                dir.resolve("usr.img").toString(), "odd=" + dir.resolve("a,,b.img"));
+        ExportCommand export = cl.getSubcommands().get("export").getCommand();
+        List<ExportSpec> specs = export.exportSpecs();
+        assertThat(specs).extracting(ExportSpec::name).containsExactly("root", "usr", "odd");
+        assertThat(specs.get(0).path()).isEqualTo(dir.resolve("root.img"));
+        assertThat(specs.get(0).access().rules()).containsExactly(AccessRules.parse("10.0.0.0/8"),
+                new AccessRules.Cn("host42"), new AccessRules.Uid(0));
+        assertThat(specs.get(1).access()).isSameAs(AccessRules.OPEN);
+        assertThat(specs.get(2).path()).isEqualTo(dir.resolve("a,b.img"));
     }
 
     @Test

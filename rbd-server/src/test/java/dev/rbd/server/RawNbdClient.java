@@ -19,7 +19,11 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -38,7 +42,9 @@ public final class RawNbdClient implements AutoCloseable {
     public record Reply(boolean structured, int flags, int type, long cookie, int error, byte[] data) {
     }
 
+    /** The TCP socket, or {@code null} on a Unix socket. */
     public final Socket socket;
+    private final SocketChannel unix;
     public final DataInputStream in;
     public final DataOutputStream out;
     public int handshakeFlags;
@@ -51,15 +57,29 @@ public final class RawNbdClient implements AutoCloseable {
 
     /** Connects from a given local address (e.g. 127.0.0.2) so tests can be two different clients. */
     public RawNbdClient(int port, String localAddress) throws IOException {
+        this(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), localAddress);
+    }
+
+    /** Connects to {@code server} (e.g. {@code [::1]:port}) from a given local address, or any. */
+    public RawNbdClient(InetSocketAddress server, String localAddress) throws IOException {
         socket = new Socket();
+        unix = null;
         if (localAddress != null) {
             socket.bind(new InetSocketAddress(InetAddress.getByName(localAddress), 0));
         }
-        socket.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 5000);
+        socket.connect(server, 5000);
         socket.setSoTimeout(10_000);
         socket.setTcpNoDelay(true);
         in = new DataInputStream(socket.getInputStream());
         out = new DataOutputStream(socket.getOutputStream());
+    }
+
+    /** Connects to a Unix socket (blocking reads without a timeout: use it for replies that come). */
+    public RawNbdClient(Path unixSocket) throws IOException {
+        socket = null;
+        unix = SocketChannel.open(UnixDomainSocketAddress.of(unixSocket));
+        in = new DataInputStream(Channels.newInputStream(unix));
+        out = new DataOutputStream(new java.io.BufferedOutputStream(Channels.newOutputStream(unix)));
     }
 
     /** Reads the greeting and sends fixed-newstyle + no-zeroes client flags. */
@@ -214,6 +234,10 @@ public final class RawNbdClient implements AutoCloseable {
 
     @Override
     public void close() throws IOException {
-        socket.close();
+        if (socket != null) {
+            socket.close();
+        } else {
+            unix.close();
+        }
     }
 }

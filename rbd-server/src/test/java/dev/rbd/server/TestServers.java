@@ -1,10 +1,12 @@
 package dev.rbd.server;
 
+import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.BlockStore;
+import io.netty.channel.Channel;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
@@ -49,6 +51,21 @@ public final class TestServers {
 
     public static RbdServer start(ServerConfig config, Export... exports) throws Exception {
         return new RbdServer(config, List.of(exports)).start();
+    }
+
+    /**
+     * The server's side of a client's connection, found by the client's port once it has read the greeting (the
+     * connection exists before the greeting is sent): tests set {@link Connection#identity} on it, as the TLS
+     * handshake does.
+     */
+    public static Connection serverSide(RbdServer server, RawNbdClient client) {
+        int port = client.socket.getLocalPort();
+        for (Channel ch : server.context().channels()) {
+            if (ch.remoteAddress() instanceof InetSocketAddress a && a.getPort() == port) {
+                return Connection.of(ch);
+            }
+        }
+        throw new AssertionError("no server connection from port " + port);
     }
 
     /**

@@ -15,11 +15,12 @@ import java.util.List;
 import java.util.regex.Pattern;
 
 /**
- * Which peers may connect at all ({@code --allow}, {@code --allow-file}): TCP peers by address ({@code 10.0.0.0/8},
- * {@code 192.0.2.7}, {@code 2001:db8::/32}, {@code ::1}), Unix-socket peers by user id ({@code uid:1000}). With no
- * rule, everyone may; with any rule, only the peers a rule names. An IPv4 peer seen through an IPv6 socket
- * ({@code ::ffff:192.0.2.7}) is the IPv4 peer. Rules name numeric addresses only: a host name is refused, so nothing
- * is looked up.
+ * Which peers may connect at all ({@code --allow}, {@code --allow-file}) or use one export (its {@code allow=}
+ * options): TCP peers by address ({@code 10.0.0.0/8}, {@code 192.0.2.7}, {@code 2001:db8::/32}, {@code ::1}),
+ * Unix-socket peers by user id ({@code uid:1000}) and, for an export, TLS clients by the subject CN of their verified
+ * certificate ({@code cn:host42}). With no rule, everyone may; with any rule, only the peers a rule names. An IPv4
+ * peer seen through an IPv6 socket ({@code ::ffff:192.0.2.7}) is the IPv4 peer. Rules name numeric addresses only: a
+ * host name is refused, so nothing is looked up.
  *
  * @param rules  the rules, in the order given
  * @param closed refuse everyone whatever the rules say (an allow file that could not be read or held no rule)
@@ -30,6 +31,7 @@ public record AccessRules(List<Rule> rules, boolean closed, String why) {
     public static final AccessRules OPEN = new AccessRules(List.of(), false, null);
 
     private static final Pattern UID = Pattern.compile("uid:(\\d{1,10})");
+    private static final String CN = "cn:";
     private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
     private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:.]*:[0-9A-Fa-f:.]*");
 
@@ -37,8 +39,8 @@ public record AccessRules(List<Rule> rules, boolean closed, String why) {
         rules = List.copyOf(rules);
     }
 
-    /** One rule: a network (address and prefix length), or a Unix peer's user id. */
-    public sealed interface Rule permits Network, Uid {
+    /** One rule: a network (address and prefix length), a Unix peer's user id, or a TLS client's identity. */
+    public sealed interface Rule permits Network, Uid, Cn {
     }
 
     /** The addresses whose first {@code prefix} bits are those of {@code address}. */
@@ -96,6 +98,23 @@ public record AccessRules(List<Rule> rules, boolean closed, String why) {
         }
     }
 
+    /**
+     * A TLS client whose verified certificate's subject CN is exactly {@code identity} (case-sensitive). Only an
+     * export's rules hold these: the identity is known only after the greeting, when the connection rules are done.
+     */
+    public record Cn(String identity) implements Rule {
+        public Cn {
+            if (identity.isEmpty()) {
+                throw new IllegalArgumentException("cn: needs an identity (cn:NAME)");
+            }
+        }
+
+        @Override
+        public String toString() {
+            return CN + NbdString.printable(identity);
+        }
+    }
+
     /** The rules given, or {@link #OPEN} when none is. */
     public static AccessRules of(List<Rule> rules) {
         return rules.isEmpty() ? OPEN : new AccessRules(rules, false, null);
@@ -108,6 +127,10 @@ public record AccessRules(List<Rule> rules, boolean closed, String why) {
      */
     public static Rule parse(String text) {
         String t = text.strip();
+        if (t.startsWith(CN)) {
+            throw new IllegalArgumentException("'" + NbdString.printable(text) + "': a cn: rule belongs to an export's"
+                    + " allow= option (a client's identity is known only after the TLS handshake)");
+        }
         var uid = UID.matcher(t);
         if (uid.matches()) {
             long n = Long.parseLong(uid.group(1));
@@ -139,6 +162,22 @@ public record AccessRules(List<Rule> rules, boolean closed, String why) {
             prefix = Integer.parseInt(p);
         }
         return new Network(bytes, prefix);
+    }
+
+    /**
+     * Parses one rule of an export's {@code allow=}: what {@link #parse} takes, or {@code cn:IDENTITY}.
+     *
+     * @throws IllegalArgumentException with a message fit for a usage error
+     */
+    public static Rule parseForExport(String text) {
+        if (text.startsWith(CN)) {
+            return new Cn(text.substring(CN.length()));
+        }
+        try {
+            return parse(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(e.getMessage().replace(" or uid:N", ", uid:N or cn:IDENTITY"), e);
+        }
     }
 
     /**
@@ -201,6 +240,29 @@ public record AccessRules(List<Rule> rules, boolean closed, String why) {
         }
         for (Rule r : rules) {
             if (r instanceof Uid u && u.uid() == uid && uid >= 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether a peer may use what these rules guard: a TCP peer at {@code address} (else {@code null}), a Unix-socket
+     * peer running as {@code uid} ({@code -1}: not one, or unknown), with the TLS identity {@code identity}
+     * ({@code null}: none). Any rule that names it lets it in.
+     */
+    public boolean allows(InetAddress address, long uid, String identity) {
+        if (closed) {
+            return false;
+        }
+        if (rules.isEmpty()) {
+            return true;
+        }
+        byte[] a = address != null ? ipv4IfMapped(address) : null;
+        for (Rule r : rules) {
+            if (r instanceof Network n && a != null && n.contains(a)
+                    || r instanceof Uid u && uid >= 0 && u.uid() == uid
+                    || r instanceof Cn c && c.identity().equals(identity)) {
                 return true;
             }
         }

@@ -1,16 +1,22 @@
 package dev.rbd.server.export;
 
+import dev.rbd.protocol.NbdString;
 import io.netty.channel.Channel;
+import io.netty.channel.epoll.EpollDomainSocketChannel;
 import io.netty.util.AttributeKey;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Who a connection is and what it did: its id and peer for log lines, the client identity the writer lock is
- * keyed on (the rbd session, when the client sent one), byte counters for the closing log line, its requests in
- * flight, and what fences it.
+ * Who a connection is and what it did: its id and peer for log lines, its address, Unix user and TLS identity for
+ * the access rules, the client identity the writer lock is keyed on (the rbd session, when the client sent one, and
+ * the TLS identity, when it has one), byte counters for the closing log line, its requests in flight, and what
+ * fences it.
  */
 public final class Connection {
     private static final AttributeKey<Connection> KEY = AttributeKey.valueOf(Connection.class, "connection");
@@ -24,6 +30,8 @@ public final class Connection {
     private final AtomicLong bytesWritten = new AtomicLong();
     private final AtomicLong requests = new AtomicLong();
     private volatile Channel channel;
+    private volatile InetAddress address;
+    private volatile long uid = -1;
     private volatile UUID session;
     private volatile boolean readOnly;
     private volatile String identity;
@@ -49,6 +57,15 @@ public final class Connection {
     /** Binds the channel; until the transmission phase, fencing simply closes it. */
     public Connection bind(Channel ch) {
         channel = ch;
+        if (ch.remoteAddress() instanceof InetSocketAddress a) {
+            address = a.getAddress();
+        } else if (ch instanceof EpollDomainSocketChannel d) {
+            try {
+                uid = d.peerCredentials().uid();
+            } catch (IOException e) {
+                uid = -1; // unknown: no uid: rule names it
+            }
+        }
         ch.attr(KEY).set(this);
         fenceable = () -> {
             ch.close();
@@ -78,16 +95,45 @@ public final class Connection {
         return peer;
     }
 
-    /** The writer lock's notion of this client: its rbd session, else its source address or Unix peer. */
+    /** The TCP peer's address, or {@code null} (a Unix-socket peer). */
+    public InetAddress address() {
+        return address;
+    }
+
+    /** The Unix-socket peer's user id, or {@code -1} (a TCP peer, or not known). */
+    public long uid() {
+        return uid;
+    }
+
+    /**
+     * The writer lock's notion of this client: its rbd session, else its source address or Unix peer. With a TLS
+     * identity, the identity stands for the address (connections with one certificate CN are one client wherever
+     * they come from) and is part of the session's key.
+     */
     public String client() {
         UUID s = session;
-        return s != null ? "session " + s : client;
+        String cn = identity;
+        if (s != null) {
+            return cn == null ? "session " + s : "session " + s + " cn:" + cn;
+        }
+        return cn == null ? client : "cn:" + cn;
     }
 
     /** This client as messages and log lines name it: its session's tag (never its id), else {@link #client()}. */
     public String label() {
         UUID s = session;
-        return s != null ? SessionTag.of(s) : client;
+        String cn = identity;
+        if (s != null) {
+            return SessionTag.of(s);
+        }
+        return cn == null ? client : "cn:" + NbdString.printable(cn);
+    }
+
+    /** The peer as refusals log it: its TLS identity when it has one, else its address or Unix user. */
+    public String who() {
+        String cn = identity;
+        return cn == null ? peer + (uid >= 0 ? " (uid " + uid + ")" : "") : "cn:" + NbdString.printable(cn) + " at "
+                + peer;
     }
 
     public UUID session() {

@@ -34,8 +34,10 @@ public final class Export implements AutoCloseable {
     private final GroupCommit commit;
     private final WriterLock writerLock;
     private final SessionSlots sessions = new SessionSlots();
+    private final AccessRules access;
 
     private Export(Builder b) {
+        this.access = b.access;
         this.name = b.name;
         this.description = b.description;
         this.store = b.store;
@@ -89,6 +91,19 @@ public final class Export implements AutoCloseable {
 
     SessionSlots sessions() {
         return sessions;
+    }
+
+    /** Who may use this export beyond the server's own rules ({@link AccessRules#OPEN}: everyone let in). */
+    public AccessRules access() {
+        return access;
+    }
+
+    /**
+     * Whether the connection may use this export (see it in LIST, ask about it, open it): its rules name the
+     * connection's address, Unix user or TLS identity.
+     */
+    public boolean allows(Connection conn) {
+        return access.allows(conn.address(), conn.uid(), conn.identity());
     }
 
     /**
@@ -159,6 +174,7 @@ public final class Export implements AutoCloseable {
         private SyncMode syncMode = SyncMode.ALWAYS;
         private BlockSizes blockSizes = BlockSizes.DEFAULT;
         private Duration sessionGrace = Duration.ofSeconds(60);
+        private AccessRules access = AccessRules.OPEN;
 
         private Builder(String name, BlockStore store) {
             this.name = name;
@@ -195,6 +211,12 @@ public final class Export implements AutoCloseable {
         /** How long a session that lost its connections keeps the writer lock (default 60 s; 0 releases at once). */
         public Builder sessionGrace(Duration d) {
             sessionGrace = d;
+            return this;
+        }
+
+        /** Who may use the export (default: everyone the server lets in). */
+        public Builder access(AccessRules rules) {
+            access = rules;
             return this;
         }
 

@@ -3,22 +3,37 @@ package dev.rbd.server.export;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Objects;
 import java.util.UUID;
 
 /**
- * The rbd sessions seen on one export: for each session slot, the newest epoch and the connection holding it. The
- * least recently used sessions are forgotten past {@link #MAX_SESSIONS}.
+ * The rbd sessions seen on one export: the TLS identity (or none) of the client that first registered each, and for
+ * each session slot, the newest epoch and the connection holding it. The least recently used sessions are forgotten
+ * past {@link #MAX_SESSIONS}.
  */
 final class SessionSlots {
     /** Enough for every client a server plausibly has, small enough that forgotten clients cost little memory. */
     static final int MAX_SESSIONS = 4096;
 
-    private final Map<UUID, Map<Integer, Slot>> sessions = new LinkedHashMap<>(16, 0.75f, true) {
+    /** Refused to a client whose identity is not the session's: says nothing of the session, its id or its tag. */
+    static final String NOT_YOURS = "this rbd session belongs to another client identity";
+
+    private final Map<UUID, Session> sessions = new LinkedHashMap<>(16, 0.75f, true) {
         @Override
-        protected boolean removeEldestEntry(Map.Entry<UUID, Map<Integer, Slot>> eldest) {
+        protected boolean removeEldestEntry(Map.Entry<UUID, Session> eldest) {
             return size() > MAX_SESSIONS;
         }
     };
+
+    private static final class Session {
+        /** The TLS identity of the connection that first registered the session, or {@code null}. */
+        final String identity;
+        final Map<Integer, Slot> slots = new HashMap<>();
+
+        Session(String identity) {
+            this.identity = identity;
+        }
+    }
 
     private static final class Slot {
         long epoch;
@@ -30,11 +45,18 @@ final class SessionSlots {
     }
 
     /**
-     * Registers a connection of an rbd session on one of its slots. The epoch must be newer (unsigned) than every
-     * epoch seen on that slot; the slot's previous connection, if any, is returned to be fenced.
+     * Registers a connection of an rbd session on one of its slots. The connection must have the TLS identity (or
+     * none) the session was first registered with, and the epoch must be newer (unsigned) than every epoch seen on
+     * that slot; the slot's previous connection, if any, is returned to be fenced.
      */
     synchronized Registration register(UUID session, int slot, long epoch, Connection conn) {
-        Map<Integer, Slot> slots = sessions.computeIfAbsent(session, k -> new HashMap<>());
+        String identity = conn.identity();
+        Session known = sessions.computeIfAbsent(session, k -> new Session(identity));
+        if (!Objects.equals(known.identity, identity)) {
+            // checked first: another identity learns nothing of the session's epochs or slots
+            return new Registration(null, 0, NOT_YOURS);
+        }
+        Map<Integer, Slot> slots = known.slots;
         Slot s = slots.get(slot);
         if (s != null && Long.compareUnsigned(epoch, s.epoch) <= 0) {
             return new Registration(null, s.epoch, "epoch " + Long.toUnsignedString(epoch) + " of "

@@ -5,29 +5,57 @@ import dev.rbd.protocol.NbdString;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.ServerContext;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
- * Whether a connection may have an export: it exists, the server is not shutting down, and (to open it) the rbd
- * session, if any, names it and its writer lock admits the client, unless the session only reads. A refusal carries
- * the option error the spec gives for it.
+ * Whether a connection may have an export: it exists, its rules let the connection use it, the server is not
+ * shutting down, and (to open it) the rbd session, if any, names it and its writer lock admits the client, unless the
+ * session only reads. A refusal carries the option error the spec gives for it.
  */
 final class Admission {
-    /** A refusal: the option error to reply with, and why. */
-    record Refusal(NbdReplyType type, String message) {
+    private static final Logger log = LoggerFactory.getLogger(Admission.class);
+    static final RefusalLog NOT_ALLOWED = new RefusalLog(log, "request(s) for an export refused by its allow"
+            + " rules");
+
+    /**
+     * A refusal: the option error to reply with, and why.
+     *
+     * @param logged it was logged already, where it was decided
+     */
+    record Refusal(NbdReplyType type, String message, boolean logged) {
+        Refusal(NbdReplyType type, String message) {
+            this(type, message, false);
+        }
     }
 
     private Admission() {
     }
 
-    /** Refuses an unknown export, or any export while the server shuts down; else {@code null}. */
-    static Refusal find(ServerContext server, String name, Export export) {
+    /**
+     * Refuses an unknown export, an export whose rules do not let the connection use it (logged here, rate-limited),
+     * or any export while the server shuts down; else {@code null}. {@code option} names what asked, for the log.
+     */
+    static Refusal find(ServerContext server, Connection conn, String option, String name, Export export) {
         if (export == null) {
             return new Refusal(NbdReplyType.ERR_UNKNOWN, "unknown export '" + NbdString.printable(name) + "'");
+        }
+        if (!export.allows(conn)) {
+            // says no more than that: not the export's size, description, rules, or who may use it
+            NOT_ALLOWED.warn("[{}] {}: {} for export '{}' refused: not allowed by its allow rules", conn.id(),
+                    conn.who(), option, NbdString.printable(name));
+            return new Refusal(NbdReplyType.ERR_POLICY, "export '" + NbdString.printable(name)
+                    + "' is not allowed for this client", true);
         }
         if (server.draining()) {
             return new Refusal(NbdReplyType.ERR_SHUTDOWN, "server is shutting down");
         }
         return null;
+    }
+
+    /** Whether LIST shows the export to the connection: only the exports it may use. */
+    static boolean listed(Export export, Connection conn) {
+        return export.allows(conn);
     }
 
     /**

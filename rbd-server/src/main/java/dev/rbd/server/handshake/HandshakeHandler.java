@@ -178,10 +178,12 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         // EXPORT_NAME has no error reply: on failure the server can only close the connection.
         String name = NbdString.decode(data);
         Export export = server.export(name);
-        Admission.Refusal refusal = Admission.find(server, name, export);
+        Admission.Refusal refusal = Admission.find(server, conn, "EXPORT_NAME", name, export);
         String why = refusal != null ? refusal.message() : Admission.claim(export, conn);
         if (why != null) {
-            log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), why);
+            if (refusal == null || !refusal.logged()) {
+                log.warn("[{}] {}: EXPORT_NAME refused: {}; closing", conn.id(), conn.peer(), why);
+            }
             ctx.close();
             return;
         }
@@ -195,7 +197,9 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         for (Export e : server.exports()) {
-            ctx.write(serverReply(code, e));
+            if (Admission.listed(e, conn)) {
+                ctx.write(serverReply(code, e));
+            }
         }
         ctx.writeAndFlush(OptionReply.ack(code));
     }
@@ -215,7 +219,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         Export export = server.export(request.name());
-        Admission.Refusal refusal = Admission.find(server, request.name(), export);
+        Admission.Refusal refusal = Admission.find(server, conn, option.name(), request.name(), export);
         if (refusal == null && option == NbdOption.GO) {
             refusal = Admission.open(export, session.export(), conn);
             if (refusal != null && refusal.type() == NbdReplyType.ERR_POLICY) {

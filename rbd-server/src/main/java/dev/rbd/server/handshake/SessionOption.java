@@ -52,14 +52,14 @@ final class SessionOption {
             return null;
         }
         Export e = server.export(r.export());
-        Admission.Refusal refusal = Admission.find(server, r.export(), e);
+        Admission.Refusal refusal = Admission.find(server, conn, "rbd session option", r.export(), e);
         if (refusal != null) {
             OptionErrors.send(ctx, conn, code, refusal.type(), refusal.message());
             return null;
         }
         Fencing.TakeOver t = Fencing.takeOver(e, r.session(), r.slot(), r.epoch(), conn);
         if (t.refusal() != null) {
-            log.warn("[{}] {}: rbd session refused: {}", conn.id(), conn.peer(), t.refusal());
+            log.warn("[{}] {}: rbd session refused: {}", conn.id(), conn.who(), t.refusal());
             OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_POLICY, t.refusal());
             return null;
         }

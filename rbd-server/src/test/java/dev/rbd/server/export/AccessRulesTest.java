@@ -104,4 +104,48 @@ class AccessRulesTest {
         assertThat(AccessRules.read(bad, List.of()).why()).contains("line 2");
         assertThat(AccessRules.read(empty, List.of()).why()).contains("no rule");
     }
+
+    private static AccessRules exportRules(String... rules) {
+        return AccessRules.of(java.util.Arrays.stream(rules).map(AccessRules::parseForExport).toList());
+    }
+
+    @Test
+    void cnRulesMatchTheTlsIdentityExactly() throws Exception {
+        AccessRules r = exportRules("cn:host42", "cn:Lab Printer");
+        assertThat(r.allows(null, -1, "host42")).isTrue();
+        assertThat(r.allows(ip("203.0.113.9"), -1, "host42")).as("from any address").isTrue();
+        assertThat(r.allows(null, 0, "Lab Printer")).isTrue();
+        assertThat(r.allows(null, -1, "HOST42")).as("case-sensitive").isFalse();
+        assertThat(r.allows(null, -1, "host4")).as("no prefix match").isFalse();
+        assertThat(r.allows(null, -1, "host42 ")).isFalse();
+        assertThat(r.allows(ip("127.0.0.1"), -1, null)).as("no identity").isFalse();
+        assertThat(r.allows(null, 0, null)).isFalse();
+        assertThat(r.allows(ip("127.0.0.1"))).as("the server-wide check never matches a cn: rule").isFalse();
+    }
+
+    @Test
+    void exportRulesMixAddressesUidsAndIdentities() throws Exception {
+        AccessRules r = exportRules("10.0.0.0/8", "uid:1000", "cn:host42");
+        assertThat(r.allows(ip("10.9.8.7"), -1, null)).isTrue();
+        assertThat(r.allows(ip("10.9.8.7"), -1, "stranger")).as("any rule naming the peer lets it in").isTrue();
+        assertThat(r.allows(ip("192.0.2.1"), -1, "stranger")).isFalse();
+        assertThat(r.allows(ip("192.0.2.1"), -1, "host42")).isTrue();
+        assertThat(r.allows(null, 1000, null)).isTrue();
+        assertThat(r.allows(null, 1001, null)).isFalse();
+        assertThat(r.allows(null, -1, null)).as("a Unix peer whose uid is unknown").isFalse();
+        byte[] mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, (byte) 0xff, (byte) 0xff, 10, 1, 2, 3};
+        assertThat(r.allows(Inet6Address.getByAddress(null, mapped, -1), -1, null)).isTrue();
+        assertThat(AccessRules.OPEN.allows(null, -1, null)).isTrue();
+    }
+
+    @Test
+    void cnRulesArePrintedSafely() {
+        assertThat(AccessRules.parseForExport("cn:a\nb").toString()).isEqualTo("cn:a\\nb");
+        assertThat(AccessRules.parseForExport("cn:a\nb")).isEqualTo(new AccessRules.Cn("a\nb"));
+        assertThat(new AccessRules.Cn("x\u0000").toString()).doesNotContain("\u0000");
+        assertThatThrownBy(() -> AccessRules.parseForExport("cn:")).hasMessageContaining("identity");
+        assertThatThrownBy(() -> AccessRules.parseForExport("host42")).hasMessageContaining("cn:IDENTITY");
+        assertThatThrownBy(() -> AccessRules.parse("cn:host42")).as("not a server-wide rule")
+                .hasMessageContaining("allow=");
+    }
 }
