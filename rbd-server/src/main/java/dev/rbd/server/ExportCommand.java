@@ -8,6 +8,7 @@ import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.SyncMode;
+import dev.rbd.server.export.TlsConfig;
 import dev.rbd.server.store.FileBlockStore;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -16,6 +17,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
@@ -36,7 +38,8 @@ import picocli.CommandLine.Spec;
                 "  rbd-server export --create 4G disk.img",
                 "  rbd-server export /srv/usr.img --readonly",
                 "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock",
-                "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42"})
+                "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42",
+                "  rbd-server export disk.img --tls require --tls-certificates /etc/rbd/pki"})
 public final class ExportCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(ExportCommand.class);
 
@@ -127,6 +130,20 @@ public final class ExportCommand implements Callable<Integer> {
                     + "line or no rule, refuses everyone.")
     Path allowFile;
 
+    @Option(names = "--tls", paramLabel = "off|on|require", defaultValue = "off",
+            description = "STARTTLS: off (not offered), on (plaintext and TLS clients), require (TLS clients only). "
+                    + "(default: ${DEFAULT-VALUE})")
+    TlsConfig.Mode tls;
+
+    @Option(names = "--tls-certificates", paramLabel = "DIR",
+            description = "Directory with server-cert.pem, server-key.pem (unencrypted PEM) and ca-cert.pem, as "
+                    + "nbdkit, qemu and libnbd use; scripts/make-pki.sh makes one.")
+    Path tlsCertificates;
+
+    @Option(names = "--tls-verify-peer",
+            description = "Clients must present a certificate signed by ca-cert.pem; its CN is the client's identity.")
+    boolean tlsVerifyPeer;
+
     @Override
     public Integer call() throws Exception {
         BlockSizes sizes = blockSizes();
@@ -135,6 +152,7 @@ public final class ExportCommand implements Callable<Integer> {
         }
         Limits limits = limits();
         AccessRules access = access();
+        TlsConfig tlsConfig = tlsConfig();
         List<ExportSpec> specs = exportSpecs();
         List<Export> exports = new ArrayList<>();
         try {
@@ -146,7 +164,8 @@ public final class ExportCommand implements Callable<Integer> {
                 addresses.add(new InetSocketAddress("0.0.0.0", dev.rbd.protocol.NbdConstants.DEFAULT_PORT));
             }
             ServerConfig config = ServerConfig.defaults(addresses).withUnixSocket(unix)
-                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits).withAccess(access);
+                    .withHandshakeTimeout(handshakeTimeout).withLimits(limits).withAccess(access)
+                    .withTls(tlsConfig);
             if (ioThreads != null) {
                 config = config.withIoThreads(ioThreads);
             }
@@ -190,6 +209,17 @@ public final class ExportCommand implements Callable<Integer> {
             }
         }
         return allowFile != null ? AccessRules.read(allowFile, rules) : AccessRules.of(rules);
+    }
+
+    /** The TLS options together; ones that cannot go together are a usage error. */
+    TlsConfig tlsConfig() {
+        if (tls != TlsConfig.Mode.OFF && tlsCertificates == null) {
+            throw usage("--tls " + tls.name().toLowerCase(Locale.ROOT) + " needs --tls-certificates DIR");
+        }
+        if (tls == TlsConfig.Mode.OFF && tlsVerifyPeer) {
+            throw usage("--tls-verify-peer needs --tls on or --tls require");
+        }
+        return tls == TlsConfig.Mode.OFF ? TlsConfig.OFF : new TlsConfig(tls, tlsCertificates, tlsVerifyPeer);
     }
 
     /** The exports the arguments name, with their options; a bad or unknown option is a usage error. */

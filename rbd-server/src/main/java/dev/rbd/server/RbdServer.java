@@ -9,6 +9,7 @@ import dev.rbd.server.export.Export;
 import dev.rbd.server.export.MemoryBudget;
 import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.ServerContext;
+import dev.rbd.server.export.ServerTls;
 import dev.rbd.server.handshake.HandshakeHandler;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.PooledByteBufAllocator;
@@ -84,6 +85,13 @@ public final class RbdServer implements AutoCloseable {
 
     /** Binds every listener; returns once the server accepts connections. */
     public RbdServer start() throws InterruptedException, IOException {
+        ServerTls tls;
+        try {
+            tls = ServerTls.load(config.tls());
+        } catch (IOException | RuntimeException e) {
+            close();
+            throw e;
+        }
         boolean epoll = nativeTransport();
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         boss = new MultiThreadIoEventLoopGroup(1, factory);
@@ -91,7 +99,7 @@ public final class RbdServer implements AutoCloseable {
         io = newIoExecutor(config.ioThreads());
         ChannelGroup channels = new DefaultChannelGroup("rbd-connections", GlobalEventExecutor.INSTANCE);
         context = new ServerContext(exports, io, channels, config.handshakeTimeout(), config.maxInFlightBytes(),
-                new MemoryBudget(MemoryBudget.defaultMax()), config.limits());
+                new MemoryBudget(MemoryBudget.defaultMax()), config.limits(), tls);
         counts = new ConnectionCounts(config.limits());
         try {
             for (InetSocketAddress a : config.listen()) {
@@ -111,8 +119,8 @@ public final class RbdServer implements AutoCloseable {
             close();
             throw e;
         }
-        log.info("rbd-server listening on {} ({} transport, {} I/O threads)", boundAddresses(),
-                epoll ? "epoll" : "nio", config.ioThreads());
+        log.info("rbd-server listening on {} ({} transport, {} I/O threads, TLS {})", boundAddresses(),
+                epoll ? "epoll" : "nio", config.ioThreads(), tls.describe());
         AccessRules access = config.access();
         if (access.closed()) {
             log.error("{}: refusing every connection", NbdString.printable(access.why()));

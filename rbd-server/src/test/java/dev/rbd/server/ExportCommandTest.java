@@ -5,11 +5,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rbd.protocol.RbdVersion;
 import dev.rbd.protocol.Sizes;
+import dev.rbd.protocol.tls.TestPki;
 import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.BlockSizes;
 import dev.rbd.server.export.ExportSpec;
 import dev.rbd.server.export.Limits;
 import dev.rbd.server.export.SyncMode;
+import dev.rbd.server.export.TlsConfig;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.net.InetSocketAddress;
@@ -130,7 +132,8 @@ class ExportCommandTest {
         "--stall-timeout 1.5s", "--stall-timeout never", "--max-connections 0", "--max-connections many",
         "--max-connections-per-address 0", "--max-connections-per-address -3",
         "--io-threads 0", "--io-threads many", "--allow localhost", "--allow 10.0.0.0/33", "--allow uid:x",
-        "--allow 10.0.0.1/", "--bogus"})
+        "--allow 10.0.0.1/", "--bogus", "--tls on", "--tls require", "--tls maybe", "--tls-verify-peer",
+        "--tls off --tls-verify-peer", "--tls-certificates /tmp --tls-verify-peer"})
     void aBadValueIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");
         List<String> args = new ArrayList<>(List.of("export", image.toString(), "--listen", "127.0.0.1:0"));
@@ -203,6 +206,51 @@ class ExportCommandTest {
         err.getBuffer().setLength(0);
         assertThat(run("export", image, "--max-connections", "0")).isEqualTo(2);
         assertThat(err.toString()).contains("--max-connections 0 (expected: at least 1)");
+    }
+
+    @Test
+    void theTlsOptionsGoTogether(@TempDir Path dir) {
+        CommandLine cl = RbdServerMain.commandLine();
+        cl.parseArgs("export", dir.resolve("a.img").toString(), "--tls", "require", "--tls-certificates",
+                dir.toString(), "--tls-verify-peer");
+        ExportCommand export = cl.getSubcommands().get("export").getCommand();
+        assertThat(export.tlsConfig()).isEqualTo(new TlsConfig(TlsConfig.Mode.REQUIRE, dir, true));
+        cl = RbdServerMain.commandLine();
+        cl.parseArgs("export", dir.resolve("a.img").toString());
+        assertThat(cl.getSubcommands().get("export").<ExportCommand>getCommand().tlsConfig()).isSameAs(TlsConfig.OFF);
+    }
+
+    @Test
+    void aTlsRequireWithoutCertificatesSaysWhatIsMissing(@TempDir Path dir) {
+        assertThat(run("export", dir.resolve("x.img").toString(), "--tls", "require")).isEqualTo(2);
+        assertThat(err.toString()).isEqualTo("rbd-server export: --tls require needs --tls-certificates DIR "
+                + "(see rbd-server export --help)\n");
+    }
+
+    @Test
+    void aBadCertificateDirectoryFailsStartUpInOneLine(@TempDir Path dir) throws Exception {
+        Path pki = Files.createDirectories(dir.resolve("pki"));
+        String image = dir.resolve("x.img").toString();
+        assertThat(run("export", image, "--create", "1M", "--listen", "127.0.0.1:0", "--tls", "on",
+                "--tls-certificates", pki.toString())).isEqualTo(1);
+        assertThat(err.toString()).hasLineCount(1)
+                .isEqualTo("rbd-server export: " + pki.resolve("server-cert.pem") + ": no such file\n");
+        err.getBuffer().setLength(0);
+        TestPki.make(pki, null);
+        Files.writeString(pki.resolve("server-key.pem"), "-----BEGIN PRIVATE KEY-----\nnot a key\n"
+                + "-----END PRIVATE KEY-----\n");
+        assertThat(run("export", image, "--listen", "127.0.0.1:0", "--tls", "require", "--tls-certificates",
+                pki.toString())).isEqualTo(1);
+        assertThat(err.toString()).hasLineCount(1)
+                .startsWith("rbd-server export: " + pki.resolve("server-key.pem") + ": not a PEM private key");
+        err.getBuffer().setLength(0);
+        Files.delete(pki.resolve("ca-cert.pem"));
+        TestPki.make(dir.resolve("pki2"), null);
+        Files.copy(dir.resolve("pki2/server-key.pem"), pki.resolve("server-key.pem"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertThat(run("export", image, "--listen", "127.0.0.1:0", "--tls", "require", "--tls-certificates",
+                pki.toString(), "--tls-verify-peer")).isEqualTo(1);
+        assertThat(err.toString()).isEqualTo("rbd-server export: " + pki.resolve("ca-cert.pem") + ": no such file\n");
     }
 
     @Test

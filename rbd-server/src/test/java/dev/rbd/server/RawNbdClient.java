@@ -74,6 +74,15 @@ public final class RawNbdClient implements AutoCloseable {
         out = new DataOutputStream(socket.getOutputStream());
     }
 
+    /** Goes on over a socket that is already connected (and greeted): a TLS socket layered after STARTTLS. */
+    public RawNbdClient(Socket connected) throws IOException {
+        socket = connected;
+        unix = null;
+        socket.setSoTimeout(10_000);
+        in = new DataInputStream(socket.getInputStream());
+        out = new DataOutputStream(socket.getOutputStream());
+    }
+
     /** Connects to a Unix socket (blocking reads without a timeout: use it for replies that come). */
     public RawNbdClient(Path unixSocket) throws IOException {
         socket = null;

@@ -26,7 +26,7 @@ import java.util.stream.Stream;
  * {@code 127.0.0.1:port}, its output in a log file. Ended only by its pid. {@link #assertHealthy()} fails on the
  * signs of a server a client broke: a leak report, a thread killed by an exception, an out-of-memory error.
  */
-final class ServerUnderTest implements AutoCloseable {
+public final class ServerUnderTest implements AutoCloseable {
     private static final Duration START_TIMEOUT = Duration.ofSeconds(30);
     /** What a broken server prints: Netty's leak report, the JVM's last words for a thread, an event loop's. */
     private static final List<String> BROKEN = List.of("LEAK:", "Exception in thread", "OutOfMemoryError",
@@ -48,7 +48,7 @@ final class ServerUnderTest implements AutoCloseable {
      * A server of {@code rbd-server export EXPORT-ARGS --listen 127.0.0.1:PORT} on a free port, logging to
      * {@code dir/name.log}; not started yet.
      */
-    static ServerUnderTest export(Path dir, String name, String... exportArgs) throws IOException {
+    public static ServerUnderTest export(Path dir, String name, String... exportArgs) throws IOException {
         int port = freePort();
         List<String> args = new ArrayList<>();
         args.add("export");
@@ -57,28 +57,28 @@ final class ServerUnderTest implements AutoCloseable {
         return new ServerUnderTest(port, dir.resolve(name + ".log"), args);
     }
 
-    static int freePort() throws IOException {
+    public static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             return s.getLocalPort();
         }
     }
 
-    int port() {
+    public int port() {
         return port;
     }
 
     /** Adds options for the server's JVM (before it starts). */
-    ServerUnderTest jvm(String... options) {
+    public ServerUnderTest jvm(String... options) {
         jvmArgs.addAll(List.of(options));
         return this;
     }
 
     /** {@code nbd://127.0.0.1:PORT/export}. */
-    String uri(String export) {
+    public String uri(String export) {
         return "nbd://127.0.0.1:" + port + "/" + export;
     }
 
-    long pid() {
+    public long pid() {
         return process.pid();
     }
 
@@ -104,7 +104,7 @@ final class ServerUnderTest implements AutoCloseable {
     }
 
     /** Starts the server; returns once its TCP port accepts connections. */
-    ServerUnderTest start() throws IOException, InterruptedException {
+    public ServerUnderTest start() throws IOException, InterruptedException {
         process = launch();
         long deadline = System.nanoTime() + START_TIMEOUT.toNanos();
         while (!accepts()) {
@@ -121,7 +121,7 @@ final class ServerUnderTest implements AutoCloseable {
     }
 
     /** Runs a server that is expected to refuse to start; returns its exit status. */
-    int runToRefusal() throws IOException, InterruptedException {
+    public int runToRefusal() throws IOException, InterruptedException {
         process = launch();
         if (!process.waitFor(START_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS)) {
             close();
@@ -139,17 +139,17 @@ final class ServerUnderTest implements AutoCloseable {
         }
     }
 
-    boolean isAlive() {
+    public boolean isAlive() {
         return process != null && process.isAlive();
     }
 
     /** SIGKILL by pid, and waits for the process to be gone. */
-    void kill() throws InterruptedException {
+    public void kill() throws InterruptedException {
         process.destroyForcibly();
         assertThat(process.waitFor(10, TimeUnit.SECONDS)).as("rbd-server gone after SIGKILL").isTrue();
     }
 
-    String log() {
+    public String log() {
         try {
             return Files.readString(log, StandardCharsets.UTF_8);
         } catch (IOException e) {
@@ -158,12 +158,12 @@ final class ServerUnderTest implements AutoCloseable {
     }
 
     /** The server still runs and its log shows no leak, no dead thread, no out-of-memory error. */
-    void assertHealthy() {
+    public void assertHealthy() {
         assertThat(isAlive()).as("rbd-server still running; its log:\n%s", log()).isTrue();
         assertLogClean();
     }
 
-    void assertLogClean() {
+    public void assertLogClean() {
         String text = log();
         for (String sign : BROKEN) {
             assertThat(text).as("rbd-server's log must not show \"%s\"; its log:\n%s", sign, text).doesNotContain(sign);
@@ -171,7 +171,7 @@ final class ServerUnderTest implements AutoCloseable {
     }
 
     /** VmRSS of the process in KiB, from /proc. */
-    long rssKib() throws IOException {
+    public long rssKib() throws IOException {
         for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid()), "status"))) {
             if (line.startsWith("VmRSS:")) {
                 return Long.parseLong(line.replaceAll("[^0-9]", ""));
@@ -181,14 +181,14 @@ final class ServerUnderTest implements AutoCloseable {
     }
 
     /** Open file descriptors of the process. */
-    long fds() throws IOException {
+    public long fds() throws IOException {
         try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid()), "fd"))) {
             return s.count();
         }
     }
 
     /** Threads of the process. */
-    long threads() throws IOException {
+    public long threads() throws IOException {
         try (Stream<Path> s = Files.list(Path.of("/proc", Long.toString(pid()), "task"))) {
             return s.count();
         }

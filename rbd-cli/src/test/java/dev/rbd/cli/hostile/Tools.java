@@ -8,11 +8,11 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Assumptions;
 
 /** External programs a test needs: a missing one skips the test loudly, and fails it in CI ({@code CI=true}). */
-final class Tools {
+public final class Tools {
     private Tools() {
     }
 
-    static boolean onPath(String name) {
+    public static boolean onPath(String name) {
         String path = System.getenv().getOrDefault("PATH", "");
         for (String d : path.split(File.pathSeparator)) {
             if (!d.isEmpty() && Files.isExecutable(Path.of(d, name))) {
@@ -22,7 +22,7 @@ final class Tools {
         return false;
     }
 
-    static void require(String name, String why) {
+    public static void require(String name, String why) {
         if (onPath(name)) {
             return;
         }

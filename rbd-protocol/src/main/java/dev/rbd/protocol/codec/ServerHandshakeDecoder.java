@@ -51,6 +51,21 @@ public final class ServerHandshakeDecoder extends StopAtCorruptionDecoder {
         }
     }
 
+    /**
+     * Drops the bytes received but not yet decoded, and returns how many. After STARTTLS, bytes the client sent behind
+     * it in plaintext must never be read as options (nbdkit's CVE-2021-3716): the next byte decoded is the first the
+     * TLS layer decrypted. Called while the STARTTLS option is being handled, before the next read.
+     */
+    public int discardBuffered() {
+        ByteBuf b = internalBuffer();
+        int n = b.readableBytes();
+        b.skipBytes(n);
+        if (state != State.CLIENT_FLAGS) {
+            state = State.OPTION_HEADER;
+        }
+        return n;
+    }
+
     private void decodeClientFlags(ByteBuf in, List<Object> out) {
         if (in.readableBytes() < 4) {
             return;

@@ -310,4 +310,45 @@ class ServerHandshakeDecoderTest {
         ch.readInbound();
         // closed by the channels fixture after the test, which fails it if the partial option comes out then
     }
+
+    @Test
+    void discardsTheBytesBehindStartTlsWhileItIsHandled() {
+        // STARTTLS: what the client sent behind it in plaintext must never come out as options (CVE-2021-3716)
+        String startTls = hex(
+                "49484156454f5054",     // magic IHAVEOPT
+                "00000005",             // option: STARTTLS
+                "00000000");            // length: 0
+        ServerHandshakeDecoder decoder = new ServerHandshakeDecoder(MAX_OPTION);
+        int[] dropped = {-1};
+        EmbeddedChannel ch = channels.open();
+        ch.pipeline().addLast(decoder);
+        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                if (msg instanceof OptionRequest o && o.option() == NbdOption.STARTTLS.code()) {
+                    dropped[0] = decoder.discardBuffered();
+                }
+                ctx.fireChannelRead(msg);
+            }
+        });
+        // the injected options, and half of a third one
+        feedWhole(ch, hex(CLIENT_FLAGS, startTls, OPT_STRUCTURED_REPLY, OPT_GO, OPT_UNKNOWN.substring(0, 20)));
+        List<Object> out = drainInbound(ch);
+        try {
+            assertThat(out).hasSize(2);
+            assertOption(out.get(1), NbdOption.STARTTLS.code(), "");
+            assertThat(dropped[0]).isEqualTo((OPT_STRUCTURED_REPLY.length() + OPT_GO.length() + 20) / 2);
+        } finally {
+            release(out);
+        }
+        // decoding goes on from the next byte received, at an option header
+        feedWhole(ch, OPT_UNKNOWN);
+        out = drainInbound(ch);
+        try {
+            assertThat(out).hasSize(1);
+            assertOption(out.get(0), 0xffffffff, "7a");
+        } finally {
+            release(out);
+        }
+    }
 }

@@ -17,13 +17,14 @@ import java.util.List;
  * @param drainTimeout     how long shutdown waits for in-flight requests
  * @param limits           connection counts and timeouts
  * @param access           which peers may connect at all
+ * @param tls              whether and how STARTTLS is offered
  */
 public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int ioThreads, int eventLoopThreads,
                            Duration handshakeTimeout, long maxInFlightBytes, Duration drainTimeout,
-                           Limits limits, AccessRules access) {
+                           Limits limits, AccessRules access, TlsConfig tls) {
     public static ServerConfig defaults(List<InetSocketAddress> listen) {
         return new ServerConfig(listen, null, defaultIoThreads(), 0, Duration.ofSeconds(10), 64L << 20,
-                Duration.ofSeconds(30), Limits.DEFAULT, AccessRules.OPEN);
+                Duration.ofSeconds(30), Limits.DEFAULT, AccessRules.OPEN, TlsConfig.OFF);
     }
 
     public static int defaultIoThreads() {
@@ -32,31 +33,36 @@ public record ServerConfig(List<InetSocketAddress> listen, Path unixSocket, int 
 
     public ServerConfig withUnixSocket(Path path) {
         return new ServerConfig(listen, path, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, limits, access);
+                drainTimeout, limits, access, tls);
     }
 
     public ServerConfig withHandshakeTimeout(Duration d) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, d, maxInFlightBytes, drainTimeout,
-                limits, access);
+                limits, access, tls);
     }
 
     public ServerConfig withIoThreads(int n) {
         return new ServerConfig(listen, unixSocket, n, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, limits, access);
+                drainTimeout, limits, access, tls);
     }
 
     public ServerConfig withMaxInFlightBytes(long n) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, n, drainTimeout,
-                limits, access);
+                limits, access, tls);
     }
 
     public ServerConfig withLimits(Limits l) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, l, access);
+                drainTimeout, l, access, tls);
     }
 
     public ServerConfig withAccess(AccessRules a) {
         return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
-                drainTimeout, limits, a);
+                drainTimeout, limits, a, tls);
+    }
+
+    public ServerConfig withTls(TlsConfig t) {
+        return new ServerConfig(listen, unixSocket, ioThreads, eventLoopThreads, handshakeTimeout, maxInFlightBytes,
+                drainTimeout, limits, access, t);
     }
 }

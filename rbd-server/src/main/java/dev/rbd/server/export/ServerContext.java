@@ -20,6 +20,7 @@ public final class ServerContext {
     private final long maxInFlightBytes;
     private final MemoryBudget memory;
     private final Limits limits;
+    private final ServerTls tls;
     private volatile boolean draining;
     private final long instance = new java.security.SecureRandom().nextLong();
 
@@ -35,6 +36,12 @@ public final class ServerContext {
 
     public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
                          Duration handshakeTimeout, long maxInFlightBytes, MemoryBudget memory, Limits limits) {
+        this(exports, io, channels, handshakeTimeout, maxInFlightBytes, memory, limits, ServerTls.OFF);
+    }
+
+    public ServerContext(Collection<Export> exports, ExecutorService io, ChannelGroup channels,
+                         Duration handshakeTimeout, long maxInFlightBytes, MemoryBudget memory, Limits limits,
+                         ServerTls tls) {
         for (Export e : exports) {
             if (this.exports.putIfAbsent(e.name(), e) != null) {
                 throw new IllegalArgumentException("two exports are named '" + e.name() + "'");
@@ -49,6 +56,7 @@ public final class ServerContext {
         this.maxInFlightBytes = maxInFlightBytes;
         this.memory = memory;
         this.limits = limits;
+        this.tls = tls;
     }
 
     /** The export of that name; the empty name is the default export (the first one). */
@@ -93,6 +101,11 @@ public final class ServerContext {
     /** Connection counts and the idle and stall timeouts. */
     public Limits limits() {
         return limits;
+    }
+
+    /** Whether STARTTLS is offered or required, and the context its handshakes use. */
+    public ServerTls tls() {
+        return tls;
     }
 
     /** The server is shutting down: no new exports are opened, new requests get ESHUTDOWN. */

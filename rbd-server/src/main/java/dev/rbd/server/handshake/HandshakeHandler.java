@@ -32,7 +32,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The fixed-newstyle handshake, server side. Sends the greeting, answers options one at a time, and on GO or
  * EXPORT_NAME replaces itself (and the handshake codecs) with the transmission handlers. Unknown options get
- * {@code ERR_UNSUP} and negotiation continues; a client that does not finish in time is dropped.
+ * {@code ERR_UNSUP} and negotiation continues; a client that does not finish in time is dropped. STARTTLS and
+ * {@code --tls require} are {@link StartTls}'s.
  *
  * <pre>
  *   AWAIT_FLAGS --client flags--> OPTIONS --GO / EXPORT_NAME--> DONE (replaced by the transmission handlers)
@@ -65,7 +66,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
 
     private final ServerContext server;
     private final Connection conn;
-    private final SessionOption session;
+    private SessionOption session;
+    private final StartTls tls;
     private State state = State.AWAIT_FLAGS;
     private final HandshakeTimeout timeout = new HandshakeTimeout();
     private boolean noZeroes;
@@ -88,6 +90,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         this.server = server;
         this.conn = conn;
         this.session = new SessionOption(server, conn);
+        this.tls = new StartTls(server.tls(), conn);
         this.refusal = refusal;
     }
 
@@ -151,6 +154,11 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             refuseAndClose(ctx, code, refusal);
             return;
         }
+        if (tls.handshaking(ctx)) {
+            // not reachable through the TLS layer, which passes nothing on before its handshake is done
+            log.debug("[{}] option {} during the TLS handshake, ignored", conn.id(), NbdOption.describe(code));
+            return;
+        }
         if (++options > MAX_OPTIONS) {
             log.warn("[{}] {}: more than {} options, closing", conn.id(), conn.peer(), MAX_OPTIONS);
             refuseAndClose(ctx, code, "too many options");
@@ -159,6 +167,9 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         NbdOption option = NbdOption.fromCode(code);
         ByteBuf data = o.content();
         log.debug("[{}] option {} ({} bytes)", conn.id(), NbdOption.describe(code), data.readableBytes());
+        if (tls.refuse(ctx, code)) {
+            return;
+        }
         if (option == null) {
             error(ctx, code, NbdReplyType.ERR_UNSUP, "option " + Integer.toUnsignedString(code) + " is not supported");
             return;
@@ -170,6 +181,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             case INFO, GO -> infoOrGo(ctx, option, data);
             case STRUCTURED_REPLY -> structuredReply(ctx, code, data);
             case RBD_SESSION -> session(ctx, code, data);
+            case STARTTLS -> startTls(ctx, code, data);
             default -> error(ctx, code, NbdReplyType.ERR_UNSUP, option + " is not supported by this server");
         }
     }
@@ -283,6 +295,22 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /** STARTTLS (see {@link StartTls}): once the TLS handshake starts, nothing negotiated before it survives. */
+    private void startTls(ChannelHandlerContext ctx, int code, ByteBuf data) {
+        if (tls.start(ctx, code, data, session.export() != null)) {
+            structured = false;
+            options = 0;
+            session = new SessionOption(server, conn);
+        }
+    }
+
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (!tls.handshakeEvent(ctx, evt, timeout.fired())) {
+            ctx.fireUserEventTriggered(evt);
+        }
+    }
+
     /** Answers the option with {@code ERR_POLICY} and closes once the reply is written. */
     private void refuseAndClose(ChannelHandlerContext ctx, int option, String message) {
         closing = true;
@@ -313,6 +341,11 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (tls.handshakeFailure(cause)) {
+            log.debug("[{}] {}: TLS handshake failed: {}", conn.id(), conn.peer(), rootMessage(cause));
+            ctx.close();
+            return;
+        }
         log.warn("[{}] {}: handshake failed: {}; closing", conn.id(), conn.peer(), rootMessage(cause));
         ctx.close();
     }
