@@ -38,7 +38,7 @@ public final class CopyCommand implements Callable<Integer> {
     CommandSpec spec;
 
     @Parameters(index = "0", paramLabel = "SRC", description = "A file (or block device), or an NBD URI: "
-            + "nbd://host[:port]/export, nbd+unix:///export?socket=PATH")
+            + "nbd[s]://host[:port]/export, nbd[s]+unix:///export?socket=PATH")
     String source;
 
     @Parameters(index = "1", paramLabel = "DST", description = "A file (created if missing), or an NBD URI. "

@@ -26,7 +26,7 @@ public final class ListCommand implements Callable<Integer> {
     ConnectOptions connect;
 
     @Parameters(index = "0", paramLabel = "URI", converter = NbdUriConverter.class,
-            description = "nbd://host[:port] or nbd+unix:///?socket=PATH (an export name in it is ignored)")
+            description = "nbd[s]://host[:port] or nbd[s]+unix:///?socket=PATH (an export name in it is ignored)")
     String uri;
 
     @Option(names = "--json", description = "Print one JSON object: {\"exports\":[{\"name\":..,\"description\":..}]}.")

@@ -5,7 +5,8 @@ import picocli.CommandLine.ITypeConverter;
 import picocli.CommandLine.TypeConversionException;
 
 /**
- * Checks an NBD URI argument ({@code nbd://host[:port]/export}, {@code nbd+unix:///export?socket=PATH}) while the
+ * Checks an NBD URI argument ({@code nbd://host[:port]/export}, {@code nbd+unix:///export?socket=PATH}, and the TLS
+ * forms {@code nbds://} and {@code nbds+unix://} with libnbd's {@code tls-*} query parameters) while the
  * command line is parsed, so a bad one is a usage error. It yields the text as given, which is what
  * {@code RbdClient.connect} takes.
  */

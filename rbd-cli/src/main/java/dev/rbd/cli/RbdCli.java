@@ -16,8 +16,9 @@ import picocli.CommandLine.Spec;
         description = "Work with NBD exports from the command line.",
         subcommands = {InfoCommand.class, ListCommand.class, ReadCommand.class, WriteCommand.class,
             CopyCommand.class, FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},
-        footer = {"", "Every URI is nbd://host[:port]/export or nbd+unix:///export?socket=PATH; sizes are 4096, 4k, "
-                + "1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error,",
+        footer = {"", "Every URI is nbd://host[:port]/export or nbd+unix:///export?socket=PATH; nbds:// and nbds+unix://",
+            "use TLS, with ?tls-certificates=DIR (ca-cert.pem, and client-cert.pem + client-key.pem to present one)",
+            "and tls-verify-peer=false for testing; sizes are 4096, 4k, 1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error,",
             "130 or 143 interrupted by SIGINT or SIGTERM (after a clean disconnect).", "", "Example:",
             "  rbd-cli info nbd://127.0.0.1:10809/disk"})
 public final class RbdCli implements Runnable {

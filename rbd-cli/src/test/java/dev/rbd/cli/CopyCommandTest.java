@@ -237,7 +237,7 @@ class CopyCommandTest {
 
     @ParameterizedTest
     @ValueSource(strings = {
-        "a.img b.img", "a.img", "http://example.org/disk b.img", "a.img nbds://h/disk",
+        "a.img b.img", "a.img", "http://example.org/disk b.img", "a.img nbds://h/disk?tls-verify-peer=maybe",
         "a.img nbd://h/d --chunk=1000", "a.img nbd://h/d --chunk=64M", "a.img nbd://h/d --qd=0",
         "a.img nbd://h/d --qd=1024 --chunk=1M", "a.img nbd://h/d --connections=0", "a.img nbd://h/d --nonsense"})
     void usageErrorsExitTwoWithOneLine(String args) {

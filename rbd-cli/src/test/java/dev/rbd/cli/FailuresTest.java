@@ -6,6 +6,7 @@ import dev.rbd.client.ConnectFailedException;
 import dev.rbd.client.ConnectFailedException.Reason;
 import dev.rbd.client.NbdErrorException;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.TlsFailedException;
 import dev.rbd.client.UnknownExportException;
 import dev.rbd.client.internal.ConnectFailures;
 import dev.rbd.protocol.NbdError;
@@ -22,6 +23,15 @@ class FailuresTest {
     /** What the client throws when the transport failed to connect with {@code cause}. */
     private static RbdException cannotConnect(String uri, Throwable cause) {
         return ConnectFailures.of(uri, cause);
+    }
+
+    @Test
+    void aTlsFailureIsItsOwnLineEvenWrapped() {
+        TlsFailedException e = new TlsFailedException("nbds://h:10809/x", "TLS handshake failed: certificate not "
+                + "trusted (not signed by the CA in ca-cert.pem)", new javax.net.ssl.SSLHandshakeException("PKIX"));
+        assertThat(Failures.describe(new CompletionException(e)))
+                .isEqualTo("cannot connect to nbds://h:10809/x: TLS handshake failed: certificate not trusted (not "
+                        + "signed by the CA in ca-cert.pem)");
     }
 
     @Test

@@ -22,7 +22,9 @@ import java.util.concurrent.ForkJoinPool;
  * @param ioTimeout        a connection with requests outstanding that receives nothing for this long is taken
  *                         for dead: it is closed, and its requests replayed on a new one (default 30 s)
  * @param reconnectWait    how long to keep trying to reconnect after a connection died; 0 disables
- *                         reconnecting (default 60 s)
+ *                         reconnecting (default 60 s). A reconnect that fails TLS ({@link TlsFailedException}:
+ *                         the server refused STARTTLS or a certificate) ends the trying at once: asking again would
+ *                         get the same answer
  * @param backoffInitial   first pause between reconnect attempts, doubled up to {@code backoffMax}, with jitter
  *                         (default 100 ms, max 5 s)
  * @param quiescence       how long to wait after reconnecting to a server that cannot fence (any server but
@@ -39,16 +41,21 @@ import java.util.concurrent.ForkJoinPool;
  * @param blockStatus      ask for the {@code base:allocation} metadata context, so
  *                         {@link RbdClient#blockStatus} can tell holes and zeroes from data where the server offers
  *                         it (rbd-server does not; nbdkit and qemu-nbd do) (default false)
+ * @param tls              TLS for every connection even with a plain {@code nbd://} URI, or {@code null} (the default)
+ *                         for what the URI says: {@code nbds://} asks for TLS with the settings in its query, and
+ *                         where it has no {@code tls-certificates} the directory here is used; once TLS is asked
+ *                         for, the client never goes on in plaintext ({@link TlsFailedException})
  * @param callbackExecutor where futures complete: never on a network thread (default the common pool)
  */
 public record ClientOptions(int connections, Duration connectTimeout, int maxRequestSize, int maxInFlight,
                             int maxRetainedBytes, Duration blockTimeout, Duration ioTimeout, Duration reconnectWait,
                             Duration backoffInitial, Duration backoffMax, Duration quiescence, boolean fencing,
-                            boolean syncWrites, boolean readOnly, boolean blockStatus, Executor callbackExecutor) {
+                            boolean syncWrites, boolean readOnly, boolean blockStatus, TlsSettings tls,
+                            Executor callbackExecutor) {
     public static ClientOptions defaults() {
         return new ClientOptions(1, Duration.ofSeconds(10), 4 << 20, 64, 64 << 20, Duration.ofSeconds(30),
                 Duration.ofSeconds(30), Duration.ofSeconds(60), Duration.ofMillis(100), Duration.ofSeconds(5),
-                Duration.ofSeconds(1), true, false, false, false, ForkJoinPool.commonPool());
+                Duration.ofSeconds(1), true, false, false, false, null, ForkJoinPool.commonPool());
     }
 
     public ClientOptions {
@@ -100,6 +107,7 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
         private boolean syncWrites;
         private boolean readOnly;
         private boolean blockStatus;
+        private TlsSettings tls;
         private Executor callbackExecutor;
 
         private Builder(ClientOptions o) {
@@ -118,6 +126,7 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
             syncWrites = o.syncWrites;
             readOnly = o.readOnly;
             blockStatus = o.blockStatus;
+            tls = o.tls;
             callbackExecutor = o.callbackExecutor;
         }
 
@@ -192,6 +201,12 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
             return this;
         }
 
+        /** TLS for every connection, or {@code null} for what the URI says. */
+        public Builder tls(TlsSettings settings) {
+            tls = settings;
+            return this;
+        }
+
         public Builder callbackExecutor(Executor e) {
             callbackExecutor = e;
             return this;
@@ -200,7 +215,7 @@ public record ClientOptions(int connections, Duration connectTimeout, int maxReq
         public ClientOptions build() {
             return new ClientOptions(connections, connectTimeout, maxRequestSize, maxInFlight, maxRetainedBytes,
                     blockTimeout, ioTimeout, reconnectWait, backoffInitial, backoffMax, quiescence, fencing,
-                    syncWrites, readOnly, blockStatus, callbackExecutor);
+                    syncWrites, readOnly, blockStatus, tls, callbackExecutor);
         }
     }
 }

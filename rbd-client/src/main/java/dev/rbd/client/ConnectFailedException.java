@@ -4,7 +4,7 @@ package dev.rbd.client;
  * No connection to the server could be made, or negotiation did not finish in time: {@link #reason()} says which,
  * {@link #detail()} says it in words ("connection refused", "no route to host").
  */
-public final class ConnectFailedException extends RbdException {
+public class ConnectFailedException extends RbdException {
     private static final long serialVersionUID = 1L;
 
     /** Why connecting failed, as far as callers need to tell the cases apart. */
@@ -17,6 +17,11 @@ public final class ConnectFailedException extends RbdException {
         TIMED_OUT,
         /** The host name does not resolve. */
         UNKNOWN_HOST,
+        /**
+         * TLS was asked for and could not be had, or the server requires it and it was not asked for: see
+         * {@link TlsFailedException}. Never retried, since trying again gets the same answer.
+         */
+        TLS,
         /** Anything else the transport reported. */
         OTHER
     }

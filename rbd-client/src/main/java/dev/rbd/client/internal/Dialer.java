@@ -47,6 +47,8 @@ public final class Dialer implements AutoCloseable {
     private final ClientOptions options;
     private final EventLoopGroup group;
     private final Bootstrap bootstrap;
+    /** TLS for every connection, or {@code null}. */
+    private final StartTls tls;
     /** The id rbd's session option carries, the same for every connection of this client. */
     private final UUID clientId = UUID.randomUUID();
 
@@ -55,6 +57,8 @@ public final class Dialer implements AutoCloseable {
         if (uri.isUnix() && !epoll) {
             throw new RbdException("nbd+unix needs the native epoll transport, unavailable here");
         }
+        // before the event loops: a certificate directory that cannot be read fails here, with nothing to close
+        this.tls = StartTls.of(uri, options);
         IoHandlerFactory factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
         this.uri = uri;
         this.options = options;
@@ -83,7 +87,8 @@ public final class Dialer implements AutoCloseable {
     public CompletableFuture<Established> dial(int slot, long epoch) {
         Negotiator negotiator = Negotiator.forExport(uri.export(),
                 options.fencing() || options.readOnly() ? new RbdSession.Request(clientId, slot, epoch, uri.export(),
-                        options.readOnly() ? RbdSession.READ_ONLY_INTENT : 0) : null, options.blockStatus());
+                        options.readOnly() ? RbdSession.READ_ONLY_INTENT : 0) : null, options.blockStatus(), tls,
+                uri.toString());
         return negotiate(negotiator, Negotiator::info).thenCompose(n -> {
             CompletableFuture<Established> out = new CompletableFuture<>();
             // Swap to the transmission handlers in a task of its own, not inside the decoder that completed it.
@@ -104,7 +109,7 @@ public final class Dialer implements AutoCloseable {
 
     /** Lists the server's exports over a connection of its own. */
     public CompletableFuture<List<ExportEntry>> list() {
-        return negotiate(Negotiator.forList(), Negotiator::entries).thenApply(n -> {
+        return negotiate(Negotiator.forList(tls, uri.toString()), Negotiator::entries).thenApply(n -> {
             n.channel().close();
             return n.result();
         });
@@ -157,6 +162,12 @@ public final class Dialer implements AutoCloseable {
         return out;
     }
 
+    /** Whether the connections use TLS. */
+    public boolean tls() {
+        return tls != null;
+    }
+
+    /** Swaps the handshake handlers for the transmission ones; a TLS handler stays first, where it is. */
     private Connection swap(Channel channel, Negotiator negotiator, ExportInfo info) {
         Connection c = new Connection(channel);
         ChannelPipeline p = channel.pipeline();

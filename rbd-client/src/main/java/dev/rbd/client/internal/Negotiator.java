@@ -5,6 +5,7 @@ import dev.rbd.client.ExportInfo;
 import dev.rbd.client.OptionRefusedException;
 import dev.rbd.client.PolicyRefusedException;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.TlsFailedException;
 import dev.rbd.client.UnknownExportException;
 import dev.rbd.protocol.ClientFlags;
 import dev.rbd.protocol.ExportNameReply;
@@ -27,24 +28,35 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.ssl.SslHandler;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 
 /**
- * The fixed-newstyle handshake, client side: asks for structured replies, sends rbd's session option when given
- * one (a server that does not know it answers ERR_UNSUP and the connection goes on without fencing), then GO with
- * the export's description and block sizes (falling back to EXPORT_NAME for servers without GO); or, in list mode,
- * LIST then ABORT.
+ * The fixed-newstyle handshake, client side: with TLS asked for, STARTTLS first and everything else inside TLS, never
+ * in plaintext after a refusal (CVE-2019-14842 was nbd-client going on without TLS); then asks for structured
+ * replies, sends rbd's session option when given one (a server that does not know it answers ERR_UNSUP and the
+ * connection goes on without fencing), then GO with the export's description and block sizes (falling back to
+ * EXPORT_NAME for servers without GO); or, in list mode, LIST then ABORT.
  */
 public final class Negotiator extends ChannelInboundHandlerAdapter {
     public static final String DECODER = "handshake-decoder";
     public static final String ENCODER = "handshake-encoder";
 
-    private enum Step { GREETING, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE }
+    /** The TLS handler's name: first in the pipeline, before the handshake and transmission codecs. */
+    public static final String TLS = "tls";
+
+    private enum Step {
+        GREETING, STARTTLS, TLS_HANDSHAKE, STRUCTURED_REPLY, META_CONTEXT, SESSION, GO, EXPORT_NAME, LIST, DONE
+    }
 
     private final String export;
     private final boolean list;
+    /** TLS to start before any other option, or {@code null} for plaintext. */
+    private final StartTls tls;
+    /** The URI, for the failures' messages. */
+    private final String uri;
     private final RbdSession.Request session;
     private RbdSession.Reply sessionReply;
     /** Whether to ask for base:allocation (for BLOCK_STATUS), and whether the server gave it. */
@@ -54,6 +66,11 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private final CompletableFuture<List<ExportEntry>> entries = new CompletableFuture<>();
     private final List<ExportEntry> listed = new ArrayList<>();
     private Step step = Step.GREETING;
+    /**
+     * Between the end of the TLS handshake and the server's first reply inside it: under TLS 1.3 a server that refuses
+     * our certificate (or wants one we do not have) says so only now, with an alert or by closing.
+     */
+    private boolean firstReplyInTls;
     private boolean noZeroes;
     private boolean structured;
     private long size = -1;
@@ -63,9 +80,12 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private int preferredBlock = 4096;
     private int maxPayload = NbdConstants.PORTABLE_MAX_PAYLOAD;
 
-    private Negotiator(String export, boolean list, RbdSession.Request session, boolean allocation) {
+    private Negotiator(String export, boolean list, RbdSession.Request session, boolean allocation, StartTls tls,
+                       String uri) {
         this.export = export;
         this.list = list;
+        this.tls = tls;
+        this.uri = uri;
         this.session = session;
         this.allocation = allocation;
     }
@@ -73,23 +93,20 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     /**
      * Negotiates the export; {@link #info()} completes on the event loop once transmission may begin.
      *
-     * @param session rbd's session option to send, or {@code null}
+     * @param session    rbd's session option to send, or {@code null}
+     * @param allocation ask also for the {@code base:allocation} metadata context (where structured replies were
+     *                   agreed), so BLOCK_STATUS can be used
+     * @param tls        TLS to start first, or {@code null}
+     * @param uri        the server's URI, for messages
      */
-    public static Negotiator forExport(String export, RbdSession.Request session) {
-        return forExport(export, session, false);
-    }
-
-    /**
-     * As {@link #forExport(String, RbdSession.Request)}, asking also for the {@code base:allocation} metadata
-     * context when {@code allocation} (where structured replies were agreed), so BLOCK_STATUS can be used.
-     */
-    public static Negotiator forExport(String export, RbdSession.Request session, boolean allocation) {
-        return new Negotiator(export, false, session, allocation);
+    public static Negotiator forExport(String export, RbdSession.Request session, boolean allocation, StartTls tls,
+                                       String uri) {
+        return new Negotiator(export, false, session, allocation, tls, uri);
     }
 
     /** Lists the server's exports, then aborts. */
-    public static Negotiator forList() {
-        return new Negotiator("", true, null, false);
+    public static Negotiator forList(StartTls tls, String uri) {
+        return new Negotiator("", true, null, false, tls, uri);
     }
 
     /** The server instance from rbd's session reply, 0 when the server did not send one. */
@@ -124,11 +141,24 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     private void onGreeting(ChannelHandlerContext ctx, ServerGreeting g) {
         if ((g.handshakeFlags() & NbdConstants.FLAG_FIXED_NEWSTYLE) == 0) {
-            fail(ctx, new RbdException("server does not speak the fixed-newstyle handshake"));
+            // without fixed newstyle there is no STARTTLS: with TLS asked for, that is the end
+            fail(ctx, tls != null ? tlsFailed("server does not support TLS (no fixed-newstyle handshake)", null)
+                    : new RbdException("server does not speak the fixed-newstyle handshake"));
             return;
         }
         noZeroes = (g.handshakeFlags() & NbdConstants.FLAG_NO_ZEROES) != 0;
         ctx.write(new ClientFlags(NbdConstants.FLAG_C_FIXED_NEWSTYLE | (noZeroes ? NbdConstants.FLAG_C_NO_ZEROES : 0)));
+        if (tls != null) {
+            step = Step.STARTTLS;
+            ctx.writeAndFlush(new OptionRequest(NbdOption.STARTTLS.code(), Unpooled.EMPTY_BUFFER));
+        } else {
+            begin(ctx);
+        }
+    }
+
+    /** The first option after the client flags, or after the TLS handshake. */
+    private void begin(ChannelHandlerContext ctx) {
+        firstReplyInTls = tls != null;
         if (list) {
             step = Step.LIST;
             ctx.writeAndFlush(new OptionRequest(NbdOption.LIST.code(), Unpooled.EMPTY_BUFFER));
@@ -141,7 +171,15 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     private void onOptionReply(ChannelHandlerContext ctx, OptionReply r) {
         NbdReplyType type = r.replyType();
         ByteBuf data = r.content();
+        firstReplyInTls = false;
+        if (type == NbdReplyType.ERR_TLS_REQD) {
+            String text = NbdString.printable(NbdString.decode(data));
+            fail(ctx, tlsFailed((tls == null ? "server requires TLS; use nbds://"
+                    : "server still requires TLS inside TLS") + (text.isEmpty() ? "" : " (" + text + ")"), null));
+            return;
+        }
         switch (step) {
+            case STARTTLS -> onStartTlsReply(ctx, r, type);
             case STRUCTURED_REPLY -> {
                 structured = type == NbdReplyType.ACK;
                 if (structured && allocation) {
@@ -196,8 +234,60 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
                     fail(ctx, refusal("LIST", r));
                 }
             }
-            default -> fail(ctx, new RbdException("unexpected option reply " + r + " during " + step));
+            default -> fail(ctx, step == Step.TLS_HANDSHAKE
+                    ? tlsFailed("server sent an option reply during the TLS handshake", null)
+                    : new RbdException("unexpected option reply " + r + " during " + step));
         }
+    }
+
+    /**
+     * The answer to STARTTLS: on ACK the TLS handler goes first in the pipeline and the negotiation goes on once the
+     * handshake is done; anything else ends the connection. Nothing the server sent behind the ACK may be read: it
+     * came before the handshake, in plaintext.
+     */
+    private void onStartTlsReply(ChannelHandlerContext ctx, OptionReply r, NbdReplyType type) {
+        if (type != NbdReplyType.ACK) {
+            String text = NbdString.printable(NbdString.decode(r.content()));
+            String name = type != null ? type.name() : "reply type 0x" + Integer.toHexString(r.type());
+            fail(ctx, tlsFailed((type == NbdReplyType.ERR_UNSUP ? "server does not support TLS"
+                    : "server refused TLS") + " (STARTTLS: " + name + (text.isEmpty() ? "" : ", " + text) + ")", null));
+            return;
+        }
+        if (((ClientHandshakeDecoder) ctx.pipeline().get(DECODER)).buffered() > 0) {
+            fail(ctx, tlsFailed("server sent plaintext after accepting STARTTLS", null));
+            return;
+        }
+        step = Step.TLS_HANDSHAKE;
+        SslHandler handler = tls.handler(ctx.alloc());
+        ctx.pipeline().addFirst(TLS, handler);
+        handler.handshakeFuture().addListener(f -> {
+            if (step != Step.TLS_HANDSHAKE) {
+                return;
+            }
+            if (f.isSuccess()) {
+                begin(ctx);
+            } else if (!ctx.channel().isActive()) {
+                // the connection ended under the handshake: no answer, not a refusal
+                fail(ctx, tlsEnded("TLS handshake failed: the server closed the connection", f.cause()));
+            } else {
+                fail(ctx, tlsFailed(TlsFailures.describe(f.cause()), f.cause()));
+            }
+        });
+    }
+
+    private String closedAfterHandshake() {
+        return "TLS handshake failed: the server ended the connection after the handshake" + (tls.presentsCertificate()
+                ? " (it may not accept our client certificate)"
+                : " (it may require a client certificate: none in the certificates directory)");
+    }
+
+    private TlsFailedException tlsFailed(String detail, Throwable cause) {
+        return new TlsFailedException(uri, detail, true, cause);
+    }
+
+    /** The connection ended during TLS: no answer, which a reconnect may ask for again. */
+    private TlsFailedException tlsEnded(String detail, Throwable cause) {
+        return new TlsFailedException(uri, detail, false, cause);
     }
 
     private void sendSessionOrGo(ChannelHandlerContext ctx) {
@@ -291,7 +381,11 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
     public void channelInactive(ChannelHandlerContext ctx) {
         if (step != Step.DONE || !info.isDone() && !entries.isDone()) {
             // EXPORT_NAME has no error reply: closing is how a server says it has no such export
-            RbdException e = step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
+            RbdException e = step == Step.STARTTLS ? tlsEnded("server closed the connection after STARTTLS", null)
+                    : step == Step.TLS_HANDSHAKE ? tlsEnded("TLS handshake failed: the server closed the connection",
+                    null)
+                    : firstReplyInTls ? tlsEnded(closedAfterHandshake(), null)
+                    : step == Step.EXPORT_NAME ? new UnknownExportException("server closed the connection: "
                     + "export '" + export + "' unknown or refused", export, null, "")
                     : new RbdException("server closed the connection during negotiation");
             info.completeExceptionally(e);
@@ -302,6 +396,21 @@ public final class Negotiator extends ChannelInboundHandlerAdapter {
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (TlsFailures.isTls(cause)) {
+            fail(ctx, tlsFailed(TlsFailures.describe(cause), cause));
+            return;
+        }
+        if (step == Step.STARTTLS || step == Step.TLS_HANDSHAKE) {
+            // e.g. a reset: the connection ended, nothing was refused
+            fail(ctx, tlsEnded((step == Step.STARTTLS ? "the connection ended after STARTTLS: "
+                    : "TLS handshake failed: ") + NbdString.printable(ConnectFailures.rootMessage(cause)), cause));
+            return;
+        }
+        if (firstReplyInTls && step != Step.DONE) {
+            // a reset where the first reply inside TLS should be: the server ended TLS, not the negotiation
+            fail(ctx, tlsEnded(closedAfterHandshake(), cause));
+            return;
+        }
         fail(ctx, new RbdException("negotiation failed: " + cause.getMessage(), null, cause));
     }
 }

@@ -3,6 +3,7 @@ package dev.rbd.client.internal;
 import dev.rbd.client.ExportChangedException;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.TlsFailedException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.RejectedExecutionException;
@@ -98,6 +99,14 @@ final class Reconnect {
         // an RbdException from the handshake, or anything else from a connection torn down midway: the slot must
         // not stop trying and leave requests waiting for it (a dial's later stages wrap its failure)
         Throwable cause = ex instanceof CompletionException && ex.getCause() != null ? ex.getCause() : ex;
+        if (cause instanceof TlsFailedException tls && tls.refused()) {
+            // the server refused TLS or a certificate: asking again gets the same answer, so the session fails with
+            // the reason instead of spinning until the reconnect wait runs out (a connection that merely ended
+            // during TLS is tried again, with TLS, like any other failed attempt)
+            log.warn("reconnect of slot {} failed TLS, giving up: {}", slot, tls.detail());
+            target.giveUp(slot, tls);
+            return;
+        }
         last = cause instanceof RbdException r ? r : new RbdException("reconnect failed: " + cause, null, cause);
         delay = Math.min(delay * 2, policy.backoffMax().toMillis());
         next();

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.rbd.client.ExportChangedException;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdException;
+import dev.rbd.client.TlsFailedException;
 import io.netty.channel.embedded.EmbeddedChannel;
 import java.time.Duration;
 import java.util.List;
@@ -112,6 +113,37 @@ class ScheduledReconnectTest {
                 .next();
         await().atMost(Duration.ofSeconds(5)).until(() -> target.gaveUp.get() != null);
         assertThat(target.gaveUp.get()).hasMessage("server unreachable for 100 ms: refused");
+    }
+
+    @Test
+    void aTlsFailureGivesUpAtOnceWithItsReasonInsteadOfRetrying() {
+        Recorder target = new Recorder();
+        AtomicInteger dials = new AtomicInteger();
+        TlsFailedException tls = new TlsFailedException("nbds://h:1/", "server does not support TLS (STARTTLS: "
+                + "ERR_UNSUP)", null);
+        // the reconnect wait (5 s) is far from over: only the failure's kind ends the attempts
+        new Reconnect(0, target, (slot, epoch) -> {
+            dials.incrementAndGet();
+            return CompletableFuture.<Established>failedFuture(tls).thenCompose(CompletableFuture::completedFuture);
+        }, scheduler, POLICY, INFO).next();
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.gaveUp.get() != null);
+        assertThat(target.gaveUp.get()).isSameAs(tls);
+        assertThat(dials).hasValue(1);
+        assertThat(target.resumed.get()).isNull();
+    }
+
+    @Test
+    void aConnectionThatEndedDuringTlsIsTriedAgain() {
+        Recorder target = new Recorder();
+        AtomicInteger dials = new AtomicInteger();
+        Established back = established(INFO);
+        new Reconnect(0, target, (slot, epoch) -> dials.incrementAndGet() < 3
+                ? CompletableFuture.failedFuture(new TlsFailedException("nbds://h:1/", "TLS handshake failed: the "
+                        + "server closed the connection", false, null))
+                : CompletableFuture.completedFuture(back), scheduler, POLICY, INFO).next();
+        await().atMost(Duration.ofSeconds(5)).until(() -> target.resumed.get() != null);
+        assertThat(dials).hasValue(3);
+        assertThat(target.gaveUp.get()).isNull();
     }
 
     @Test

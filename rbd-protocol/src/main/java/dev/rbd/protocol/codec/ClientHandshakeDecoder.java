@@ -42,6 +42,14 @@ public final class ClientHandshakeDecoder extends ByteToMessageDecoder {
         this.state = State.EXPORT_NAME_REPLY;
     }
 
+    /**
+     * Bytes received and not yet decoded. After the ACK to STARTTLS this must be 0: anything the server sent behind
+     * the ACK came before the TLS handshake, in plaintext, and must not be read as option replies.
+     */
+    public int buffered() {
+        return actualReadableBytes();
+    }
+
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         switch (state) {

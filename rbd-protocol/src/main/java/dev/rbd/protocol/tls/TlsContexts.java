@@ -39,12 +39,22 @@ public final class TlsContexts {
      * certificate when it has one.
      */
     public static SslContext client(TlsDirectory dir, boolean verifyPeer, SslProvider provider) throws IOException {
+        return client(dir, verifyPeer, true, provider);
+    }
+
+    /**
+     * As {@link #client(TlsDirectory, boolean, SslProvider)}; with {@code checkName} false the server's certificate is
+     * verified against the CA but its name is not checked: for a Unix socket, where there is no host name to check
+     * (libnbd does the same for {@code nbds+unix} without {@code tls-hostname}).
+     */
+    public static SslContext client(TlsDirectory dir, boolean verifyPeer, boolean checkName, SslProvider provider)
+            throws IOException {
         SslContextBuilder b = SslContextBuilder.forClient().sslProvider(provider).protocols(PROTOCOLS);
         if (verifyPeer) {
             if (dir.ca().isEmpty()) {
                 throw new IOException(dir.dir().resolve(TlsDirectory.CA_CERT) + ": needed to verify the server");
             }
-            b.trustManager(dir.ca()).endpointIdentificationAlgorithm("HTTPS");
+            b.trustManager(dir.ca()).endpointIdentificationAlgorithm(checkName ? "HTTPS" : null);
         } else {
             b.trustManager(InsecureTrustManagerFactory.INSTANCE).endpointIdentificationAlgorithm(null);
         }
