@@ -1,12 +1,11 @@
 package dev.rbd.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.junit.jupiter.api.Assertions.fail;
 
+import dev.rbd.protocol.RequiredTools;
 import dev.rbd.protocol.tls.TestPki;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
-import java.io.File;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -15,12 +14,10 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -79,17 +76,7 @@ class TlsCommandsTest {
     }
 
     private static void requireNbdkit() {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            if (!d.isEmpty() && Files.isExecutable(Path.of(d, "nbdkit"))) {
-                return;
-            }
-        }
-        String msg = "SKIPPED: nbdkit is not installed (Debian: apt-get install nbdkit)";
-        if ("true".equals(System.getenv("CI"))) {
-            fail(msg + " (CI=true: every tool must be installed)");
-        }
-        System.err.println(msg);
-        Assumptions.abort(msg);
+        RequiredTools.require("nbdkit", "Debian: apt-get install nbdkit");
     }
 
     private static String uri(Path certificates) {

@@ -1,8 +1,7 @@
 package dev.rbd.client;
 
-import static org.junit.jupiter.api.Assertions.fail;
 
-import java.io.File;
+import dev.rbd.protocol.RequiredTools;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -90,17 +89,7 @@ final class Nbdkit implements AutoCloseable {
     }
 
     static void requireNbdkit() {
-        for (String d : System.getenv().getOrDefault("PATH", "").split(File.pathSeparator)) {
-            if (!d.isEmpty() && Files.isExecutable(Path.of(d, "nbdkit"))) {
-                return;
-            }
-        }
-        String msg = "SKIPPED: nbdkit is not installed (Debian: apt-get install nbdkit)";
-        if ("true".equals(System.getenv("CI")) || "1".equals(System.getenv("RBD_INTEROP_REQUIRE_ALL"))) {
-            fail(msg + "; CI=true or RBD_INTEROP_REQUIRE_ALL=1 forbids skipping");
-        }
-        System.err.println(msg);
-        Assumptions.abort(msg);
+        RequiredTools.require("nbdkit", "Debian: apt-get install nbdkit");
     }
 
     /** Ends nbdkit by its pid. */

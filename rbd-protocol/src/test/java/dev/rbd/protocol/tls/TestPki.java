@@ -1,8 +1,6 @@
 package dev.rbd.protocol.tls;
 
-import static org.junit.jupiter.api.Assertions.fail;
-
-import java.io.File;
+import dev.rbd.protocol.RequiredTools;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -10,7 +8,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.Assumptions;
 
 /**
  * Test certificates made the way a user makes them: {@code scripts/make-pki.sh}, which runs {@code certtool}
@@ -48,18 +45,7 @@ public final class TestPki {
 
     /** Skips the test loudly when certtool is missing; fails it under {@code CI=true}. */
     public static void requireCerttool() {
-        String path = System.getenv().getOrDefault("PATH", "");
-        for (String d : path.split(File.pathSeparator)) {
-            if (!d.isEmpty() && Files.isExecutable(Path.of(d, "certtool"))) {
-                return;
-            }
-        }
-        String message = "SKIPPED: certtool is not on PATH; it makes the test certificates (apt-get install gnutls-bin)";
-        if ("true".equals(System.getenv("CI"))) {
-            fail(message + " (CI=true: every tool must be installed)");
-        }
-        System.err.println(message);
-        Assumptions.abort(message);
+        RequiredTools.require("certtool", "it makes the test certificates (apt-get install gnutls-bin)");
     }
 
     /** {@code scripts/make-pki.sh}, found from the module's directory upwards. */
