@@ -6,8 +6,9 @@
 # TCP), then writes OUT.html (an interactive flame graph, open it in a browser) and OUT.collapsed (one line per
 # stack with its sample count, for grep and sort) and prints the hottest frames.
 #
-# Usage: scripts/profile.sh [--sync always|flush] [--event cpu|wall|alloc|lock] [--runtime S] OUT -- FIO_ARGS...
+# Usage: scripts/profile.sh [--sync always|flush] [--event cpu|wall|alloc|lock] [--runtime S] [--tls] OUT -- FIO_ARGS...
 #   e.g. scripts/profile.sh --sync always docs/profiles/seqwrite-1m-qd8 -- --rw=write --bs=1M --iodepth=8
+#   --tls: the server requires TLS (certificates from scripts/make-pki.sh; fio finds the CA under a temp HOME)
 # Environment:
 #   PROFILE_SIZE     image size (default 1G)
 #   PROFILE_WARMUP   seconds of unmeasured warm-up with the same job (default 10)
@@ -29,6 +30,7 @@ EVENT=cpu
 RUNTIME=20
 WARMUP=${PROFILE_WARMUP:-10}
 SIZE=${PROFILE_SIZE:-1G}
+TLS=
 
 usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 while [ $# -gt 0 ]; do
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --sync) SYNC=${2:?}; shift 2 ;;
     --event) EVENT=${2:?}; shift 2 ;;
     --runtime) RUNTIME=${2:?}; shift 2 ;;
+    --tls) TLS=1; shift ;;
     -h|--help) usage; exit 0 ;;
     --) shift; break ;;
     -*) echo "profile: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -78,9 +81,17 @@ profiler() {
 
 img=$tmp/img
 fill_image "$img" "$SIZE" || exit 2
+tls_args=()
+if [ -n "$TLS" ]; then
+  require_tools certtool
+  "$here/make-pki.sh" "$tmp/pki" >"$tmp/make-pki.log" 2>&1 || { cat "$tmp/make-pki.log" >&2; exit 2; }
+  mkdir -p "$tmp/home/.pki/libnbd" && cp "$tmp/pki/ca-cert.pem" "$tmp/home/.pki/libnbd/" || exit 2
+  export HOME=$tmp/home SRV_TLS=1
+  tls_args=(--tls require --tls-certificates "$tmp/pki")
+fi
 # DebugNonSafepoints: frames of inlined methods are attributed where they run, not at the next safepoint
 RBD_JAVA_OPTS="-XX:+UnlockDiagnosticVMOptions -XX:+DebugNonSafepoints ${RBD_JAVA_OPTS:-}" \
-  start_rbd_server "$tmp/server.log" "$img" disk "$SYNC" || exit 1
+  start_rbd_server "$tmp/server.log" "$img" disk "$SYNC" "${tls_args[@]}" || exit 1
 
 # fio_job SECONDS OUT: the job against the server, no ramp (the warm-up is a run of its own)
 fio_job() {
@@ -91,7 +102,7 @@ FIO_ARGS=("$@")
 if [ "$WARMUP" -gt 0 ]; then fio_job "$WARMUP" "$tmp/warmup.json" || exit 1; fi
 profiler "start,event=$EVENT,interval=1ms" || exit 1
 fio_job "$RUNTIME" "$tmp/fio.json" || exit 1
-title="rbd-server --sync $SYNC, fio $*, $(nproc) cores, event $EVENT"
+title="rbd-server --sync $SYNC${TLS:+ --tls require}, fio $*, $(nproc) cores, event $EVENT"
 # collapsed stacks first (the session goes on), then the flame graph as it stops
 profiler "dump,file=$OUT.collapsed,collapsed" || exit 1
 profiler "stop,file=$OUT.html,flamegraph,title=${title//,/ }" || exit 1
