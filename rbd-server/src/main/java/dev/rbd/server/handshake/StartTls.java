@@ -139,8 +139,9 @@ final class StartTls {
      *
      * <p>Measured with fio's nbd engine over TLS 1.3 on 2 cores (docs/benchmarks.md): the client, decrypting, is the
      * bottleneck, and with megabytes queued its profile showed the server's sending (ACK-clocked transmits, pacing
-     * timers) running in its own softirqs. 1 MiB reads at QD8 went from 0.85x nbdkit to 1.03x with 32 KiB (16 KiB
-     * and 64 KiB did no better and varied more); 4k random reads did not change. Plaintext connections keep the
+     * timers) running in its own softirqs. 1 MiB reads at QD8 went from 0.76x nbdkit (steady state; 0.88-0.92x in
+     * bench.sh) to 1.03x with 32 KiB (16 KiB and 64 KiB did no better and varied more); 4k random reads did not
+     * change. Plaintext connections keep the
      * kernel's default, since the same bound cost them 20-30% of their 1 MiB read throughput.
      */
     static boolean boundUnsent(Channel ch) {
