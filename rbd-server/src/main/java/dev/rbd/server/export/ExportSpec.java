@@ -39,11 +39,6 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
         Objects.requireNonNull(access, "access");
     }
 
-    /** An export with its rules and no other option. */
-    public ExportSpec(String name, Path path, AccessRules access) {
-        this(name, path, access, false, null);
-    }
-
     /**
      * Parses one export argument.
      *
