@@ -43,7 +43,7 @@ import picocli.CommandLine.Spec;
                 "  rbd-server export /srv/usr.img --readonly",
                 "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock",
                 "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42",
-                "  rbd-server export usr=/srv/usr.img,ro,description=Shared /usr root=/srv/root.img",
+                "  rbd-server export 'usr=/srv/usr.img,ro,description=Shared /usr' root=/srv/root.img",
                 "  rbd-server export --config /etc/rbd/exports.conf",
                 "  rbd-server export disk.img --tls require --tls-certificates /etc/rbd/pki"})
 public final class ExportCommand implements Callable<Integer> {
