@@ -1,7 +1,9 @@
 package dev.rbd.server;
 
+import dev.rbd.protocol.NbdString;
 import dev.rbd.protocol.Sizes;
 import dev.rbd.server.export.BlockSizes;
+import dev.rbd.server.export.ConfigFile;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.ExportSpec;
 import dev.rbd.server.export.AccessRules;
@@ -16,8 +18,10 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
@@ -39,6 +43,8 @@ import picocli.CommandLine.Spec;
                 "  rbd-server export /srv/usr.img --readonly",
                 "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock",
                 "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42",
+                "  rbd-server export 'usr=/srv/usr.img,ro,description=Shared /usr' root=/srv/root.img",
+                "  rbd-server export --config /etc/rbd/exports.conf",
                 "  rbd-server export disk.img --tls require --tls-certificates /etc/rbd/pki"})
 public final class ExportCommand implements Callable<Integer> {
     private static final Logger log = LoggerFactory.getLogger(ExportCommand.class);
@@ -46,14 +52,20 @@ public final class ExportCommand implements Callable<Integer> {
     @Spec
     CommandSpec spec;
 
-    @Parameters(arity = "1..*", paramLabel = "[NAME=]IMAGE[,OPTION]...",
+    @Parameters(arity = "0..*", paramLabel = "[NAME=]IMAGE[,OPTION]...",
             description = "Regular file or block device; the export name defaults to the file name without "
                     + "extension. Options: allow=RULE (repeatable): only peers a rule names may use this export, "
-                    + "a rule being ADDRESS[/PREFIX], uid:N or cn:IDENTITY (a TLS client certificate's subject CN). "
-                    + "A comma in the path is written twice (a,,b).")
-    List<String> images;
+                    + "a rule being ADDRESS[/PREFIX], uid:N or cn:IDENTITY (a TLS client certificate's subject CN); "
+                    + "ro: this export read-only; description=TEXT: what clients are told about it (default: its "
+                    + "name and size). A comma in the path or a value is written twice (a,,b).")
+    List<String> images = new ArrayList<>();
 
-    @Option(names = "--readonly", description = "Export read-only (any number of clients).")
+    @Option(names = "--config", paramLabel = "FILE",
+            description = "More exports, from a file of [export NAME] sections with path = IMAGE, ro = true, "
+                    + "description = TEXT and allow = RULE lines (# comments); see docs/operations.md.")
+    Path config;
+
+    @Option(names = "--readonly", description = "Export every image read-only (any number of clients).")
     boolean readOnly;
 
     @Option(names = "--create", paramLabel = "SIZE", converter = SizeConverter.class,
@@ -153,12 +165,8 @@ public final class ExportCommand implements Callable<Integer> {
         Limits limits = limits();
         AccessRules access = access();
         TlsConfig tlsConfig = tlsConfig();
-        List<ExportSpec> specs = exportSpecs();
-        List<Export> exports = new ArrayList<>();
+        List<Export> exports = exports(sizes);
         try {
-            for (ExportSpec s : specs) {
-                exports.add(openExport(s, sync, sizes));
-            }
             List<InetSocketAddress> addresses = new ArrayList<>(listen);
             if (addresses.isEmpty() && unix == null) {
                 addresses.add(new InetSocketAddress("0.0.0.0", dev.rbd.protocol.NbdConstants.DEFAULT_PORT));
@@ -222,17 +230,81 @@ public final class ExportCommand implements Callable<Integer> {
         return tls == TlsConfig.Mode.OFF ? TlsConfig.OFF : new TlsConfig(tls, tlsCertificates, tlsVerifyPeer);
     }
 
-    /** The exports the arguments name, with their options; a bad or unknown option is a usage error. */
-    List<ExportSpec> exportSpecs() {
+    /**
+     * The exports the arguments and the {@code --config} file name, with their options, the command line's first.
+     * A bad or unknown option, a bad line of the file, two exports of one name or no export at all are usage
+     * errors.
+     *
+     * @throws IOException the config file cannot be read
+     */
+    List<ExportSpec> exportSpecs() throws IOException {
         List<ExportSpec> specs = new ArrayList<>();
+        Set<String> names = new HashSet<>();
         for (String image : images) {
+            ExportSpec s;
             try {
-                specs.add(ExportSpec.parse(image));
+                s = ExportSpec.parse(image);
             } catch (IllegalArgumentException e) {
                 throw usage(e.getMessage());
             }
+            if (!names.add(s.name())) {
+                throw usage("two exports are named '" + NbdString.printable(s.name()) + "'");
+            }
+            specs.add(s);
+        }
+        if (config != null) {
+            List<ExportSpec> fromFile;
+            try {
+                fromFile = ConfigFile.read(config);
+            } catch (IllegalArgumentException e) {
+                throw usage("--config " + e.getMessage());
+            }
+            for (ExportSpec s : fromFile) {
+                if (!names.add(s.name())) {
+                    throw usage("export '" + NbdString.printable(s.name()) + "' is named both on the command line "
+                            + "and in " + config);
+                }
+                specs.add(s);
+            }
+        }
+        if (specs.isEmpty()) {
+            throw usage(config == null ? "no export: name an [NAME=]IMAGE or give --config FILE"
+                    : "no export: " + config + " holds no [export NAME] section and the command line names none");
         }
         return specs;
+    }
+
+    /**
+     * The exports opened, as {@link #exportSpecs} gives them; on a failure those already opened are closed.
+     *
+     * @throws IOException an image or the config file cannot be opened
+     */
+    List<Export> exports(BlockSizes sizes) throws IOException {
+        List<ExportSpec> specs = exportSpecs();
+        List<Export> exports = new ArrayList<>();
+        try {
+            for (ExportSpec s : specs) {
+                exports.add(openExport(s, sync, sizes));
+            }
+            return exports;
+        } catch (IOException | RuntimeException e) {
+            for (Export x : exports) {
+                x.close();
+            }
+            throw e;
+        }
+    }
+
+    /**
+     * What clients are told about an export that gave no {@code description=}: its name and size, and whether it is
+     * read-only. Never its path: that tells a client about the server's file system.
+     */
+    static String defaultDescription(String name, long size, boolean readOnly) {
+        String bytes = Sizes.format(size);
+        if (size % 1024 != 0 || size == 0) {
+            bytes += " bytes";
+        }
+        return "rbd export " + name + ", " + bytes + (readOnly ? ", read-only" : "");
     }
 
     /** The connection limits and timeouts the options ask for. */
@@ -257,7 +329,8 @@ public final class ExportCommand implements Callable<Integer> {
             FileBlockStore.createSparse(path, create);
             log.info("created sparse image {} of {} bytes", path, create);
         }
-        FileBlockStore store = FileBlockStore.open(path, readOnly);
+        boolean ro = readOnly || image.readOnly();
+        FileBlockStore store = FileBlockStore.open(path, ro);
         if (store.size() % sizes.minimum() != 0) {
             log.warn("export '{}': size {} is not a multiple of the minimum block size {}; the tail is unreachable",
                     name, store.size(), sizes.minimum());
@@ -265,8 +338,9 @@ public final class ExportCommand implements Callable<Integer> {
         if (!image.access().rules().isEmpty()) {
             log.info("export '{}': only for {}", name, image.access().rules());
         }
-        String description = store.describe() + (readOnly ? " (read-only)" : "");
-        return Export.builder(name, store).description(description).readOnly(readOnly).shared(shared).syncMode(mode)
+        String description = image.description() != null ? image.description()
+                : defaultDescription(name, store.size(), ro);
+        return Export.builder(name, store).description(description).readOnly(ro).shared(shared).syncMode(mode)
                 .blockSizes(sizes).sessionGrace(sessionGrace).access(image.access()).build();
     }
 }

@@ -147,7 +147,8 @@ class ExportCommandTest {
 
     @ParameterizedTest
     @ValueSource(strings = {",allow=", ",allow", ",allow=cn:", ",allow=localhost", ",allow=10.0.0.0/33",
-        ",allow=uid:x", ",allow=::1/129", ",ro", ",allow=::1,bogus=1", ","})
+        ",allow=uid:x", ",allow=::1/129", ",ro=yes", ",ro=", ",ro,ro", ",description", ",description=a,description=b",
+        ",description=bell\u0007", ",description=two\nlines", ",overlays=/tmp", ",allow=::1,bogus=1", ","})
     void aBadExportOptionIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");
         assertThat(run("export", "x=" + image + options, "--listen", "127.0.0.1:0", "--create", "1M")).as(options)
@@ -172,7 +173,7 @@ class ExportCommandTest {
     }
 
     @Test
-    void exportOptionsGiveEachExportItsRules(@TempDir Path dir) {
+    void exportOptionsGiveEachExportItsRules(@TempDir Path dir) throws Exception {
         CommandLine cl = RbdServerMain.commandLine();
         cl.parseArgs("export", "root=" + dir.resolve("root.img") + ",allow=10.0.0.0/8,allow=cn:host42,allow=uid:0",
                 dir.resolve("usr.img").toString(), "odd=" + dir.resolve("a,,b.img"));
@@ -184,6 +185,76 @@ class ExportCommandTest {
                 new AccessRules.Cn("host42"), new AccessRules.Uid(0));
         assertThat(specs.get(1).access()).isSameAs(AccessRules.OPEN);
         assertThat(specs.get(2).path()).isEqualTo(dir.resolve("a,b.img"));
+    }
+
+    @Test
+    void theConfigFileAddsExportsAfterTheCommandLines(@TempDir Path dir) throws Exception {
+        Path config = Files.writeString(dir.resolve("exports.conf"), "[export usr]\npath = " + dir.resolve("u,1.img")
+                + "\nro = true\ndescription = /usr, shared\n");
+        CommandLine cl = RbdServerMain.commandLine();
+        cl.parseArgs("export", "root=" + dir.resolve("root.img") + ",description=Root,, per host", "--config",
+                config.toString());
+        List<ExportSpec> specs = cl.getSubcommands().get("export").<ExportCommand>getCommand().exportSpecs();
+        assertThat(specs).extracting(ExportSpec::name).containsExactly("root", "usr");
+        assertThat(specs).extracting(ExportSpec::description).containsExactly("Root, per host", "/usr, shared");
+        assertThat(specs).extracting(ExportSpec::readOnly).containsExactly(false, true);
+        assertThat(specs.get(1).path()).isEqualTo(dir.resolve("u,1.img"));
+        // the file alone is enough
+        cl = RbdServerMain.commandLine();
+        cl.parseArgs("export", "--config", config.toString());
+        assertThat(cl.getSubcommands().get("export").<ExportCommand>getCommand().exportSpecs())
+                .extracting(ExportSpec::name).containsExactly("usr");
+    }
+
+    @Test
+    void aBadConfigFileIsAUsageErrorNamingItsLine(@TempDir Path dir) throws Exception {
+        Path image = dir.resolve("x.img");
+        Path config = Files.writeString(dir.resolve("exports.conf"), "# exports\n[export x]\npath = " + image
+                + "\nro = yes\n");
+        assertThat(run("export", "--config", config.toString(), "--create", "1M", "--listen", "127.0.0.1:0"))
+                .isEqualTo(2);
+        assertThat(err.toString()).isEqualTo("rbd-server export: --config " + config + ":4: export 'x': ro = yes "
+                + "(expected: true or false) (see rbd-server export --help)\n");
+        assertThat(out.toString()).isEmpty();
+        assertThat(image).as("nothing is created before the arguments are checked").doesNotExist();
+    }
+
+    @Test
+    void twoExportsOfOneNameAreAUsageError(@TempDir Path dir) throws Exception {
+        Path image = dir.resolve("x.img");
+        Path config = Files.writeString(dir.resolve("exports.conf"), "[export x]\npath = " + image + "\n");
+        assertThat(run("export", "x=" + image, "--config", config.toString(), "--create", "1M")).isEqualTo(2);
+        assertThat(err.toString()).hasLineCount(1).contains("export 'x' is named both on the command line and in "
+                + config);
+        err.getBuffer().setLength(0);
+        assertThat(run("export", "x=" + image, dir.resolve("x.raw").toString(), "--create", "1M")).isEqualTo(2);
+        assertThat(err.toString()).hasLineCount(1).contains("two exports are named 'x'");
+        err.getBuffer().setLength(0);
+        Files.writeString(config, "[export x]\npath = " + image + "\n[export x]\npath = " + image + "\n");
+        assertThat(run("export", "--config", config.toString(), "--create", "1M")).isEqualTo(2);
+        assertThat(err.toString()).hasLineCount(1).contains(config + ":3: export 'x' is already named at line 1");
+        assertThat(image).doesNotExist();
+    }
+
+    @Test
+    void noExportIsAUsageError(@TempDir Path dir) throws Exception {
+        assertThat(run("export", "--listen", "127.0.0.1:0")).isEqualTo(2);
+        assertThat(err.toString()).isEqualTo("rbd-server export: no export: name an [NAME=]IMAGE or give "
+                + "--config FILE (see rbd-server export --help)\n");
+        err.getBuffer().setLength(0);
+        Path config = Files.writeString(dir.resolve("exports.conf"), "# none yet\n");
+        assertThat(run("export", "--config", config.toString(), "--listen", "127.0.0.1:0")).isEqualTo(2);
+        assertThat(err.toString()).hasLineCount(1).contains("no export: " + config + " holds no [export NAME]");
+    }
+
+    @Test
+    void aConfigFileThatCannotBeReadFailsInOneLine(@TempDir Path dir) {
+        Path missing = dir.resolve("missing.conf");
+        assertThat(run("export", "--config", missing.toString(), "--listen", "127.0.0.1:0")).isEqualTo(1);
+        assertThat(err.toString()).isEqualTo("rbd-server export: " + missing + ": no such file\n");
+        err.getBuffer().setLength(0);
+        assertThat(run("export", "--config", dir.toString(), "--listen", "127.0.0.1:0")).isEqualTo(1);
+        assertThat(err.toString()).hasLineCount(1).startsWith("rbd-server export: " + dir + ": cannot be read");
     }
 
     @Test

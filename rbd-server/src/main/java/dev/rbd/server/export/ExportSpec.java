@@ -1,10 +1,13 @@
 package dev.rbd.server.export;
 
+import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdString;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * One export as the command line names it: {@code [NAME=]PATH[,OPTION]...}. Without {@code NAME=}, the name is the
@@ -13,13 +16,29 @@ import java.util.List;
  * <ul>
  *   <li>{@code allow=RULE}, repeatable: only peers a rule names may use the export; a rule is what {@code --allow}
  *       takes or {@code cn:IDENTITY} (see {@link AccessRules#parseForExport}).</li>
+ *   <li>{@code ro}: this export is read-only, whatever {@code --readonly} says for the others.</li>
+ *   <li>{@code description=TEXT}: what {@code NBD_INFO_DESCRIPTION} and {@code LIST} say about the export, instead
+ *       of the default (its name and size); at most 4096 bytes of UTF-8, no control characters.</li>
  * </ul>
+ * {@link ConfigFile} gives the same options in a file; both go through {@link Options}, so an option added there is
+ * checked the same way in both places.
  *
- * @param name   the export's name
- * @param path   the image
- * @param access who may use it ({@link AccessRules#OPEN} without {@code allow=})
+ * @param name        the export's name
+ * @param path        the image
+ * @param access      who may use it ({@link AccessRules#OPEN} without {@code allow=})
+ * @param readOnly    whether this export alone is read-only ({@code ro})
+ * @param description the description it asked for, or {@code null} for the default
  */
-public record ExportSpec(String name, Path path, AccessRules access) {
+public record ExportSpec(String name, Path path, AccessRules access, boolean readOnly, String description) {
+    /** The longest description, in UTF-8 bytes: the longest string NBD carries. */
+    public static final int MAX_DESCRIPTION_BYTES = NbdConstants.MAX_STRING_LENGTH;
+
+    public ExportSpec {
+        Objects.requireNonNull(name, "name");
+        Objects.requireNonNull(path, "path");
+        Objects.requireNonNull(access, "access");
+    }
+
     /**
      * Parses one export argument.
      *
@@ -31,51 +50,41 @@ public record ExportSpec(String name, Path path, AccessRules access) {
         String name;
         Path path;
         int eq = image.indexOf('=');
-        try {
-            if (eq > 0 && !image.substring(0, eq).contains("/")) {
-                name = image.substring(0, eq);
-                path = Path.of(image.substring(eq + 1));
-            } else {
-                path = Path.of(image);
-                name = null;
-            }
-        } catch (InvalidPathException e) {
-            throw new IllegalArgumentException("not a path: '" + NbdString.printable(image) + "'");
-        }
-        if (path.toString().isEmpty() || path.getFileName() == null) {
-            throw new IllegalArgumentException("no image path in '" + NbdString.printable(text) + "'");
-        }
-        if (name == null) {
+        if (eq > 0 && !image.substring(0, eq).contains("/")) {
+            name = image.substring(0, eq);
+            path = Options.path(image.substring(eq + 1), text);
+        } else {
+            path = Options.path(image, text);
             String file = path.getFileName().toString();
             int dot = file.lastIndexOf('.');
             name = dot > 0 ? file.substring(0, dot) : file;
         }
-        List<AccessRules.Rule> allow = new ArrayList<>();
+        Options options = new Options(name);
         for (String option : parts.subList(1, parts.size())) {
             int oeq = option.indexOf('=');
             String key = oeq < 0 ? option : option.substring(0, oeq);
             String value = oeq < 0 ? null : option.substring(oeq + 1);
             switch (key) {
-                case "allow" -> {
-                    if (value == null || value.isEmpty()) {
-                        throw new IllegalArgumentException("export '" + NbdString.printable(name)
-                                + "': allow= needs a rule (ADDRESS[/PREFIX], uid:N or cn:IDENTITY)");
+                case "allow" -> options.allow(value);
+                case "ro" -> {
+                    if (value != null) {
+                        throw options.bad("ro takes no value (write 'ro', not 'ro="
+                                + NbdString.printable(value) + "')");
                     }
-                    try {
-                        allow.add(AccessRules.parseForExport(value));
-                    } catch (IllegalArgumentException e) {
-                        throw new IllegalArgumentException("export '" + NbdString.printable(name) + "', allow=: "
-                                + e.getMessage(), e);
-                    }
+                    options.readOnly(true);
                 }
-                case "" -> throw new IllegalArgumentException("export '" + NbdString.printable(name)
-                        + "': an empty option (a comma in the path is written twice: a,,b)");
-                default -> throw new IllegalArgumentException("export '" + NbdString.printable(name)
-                        + "': unknown option '" + NbdString.printable(key) + "' (known: allow=; a comma in the path is "
-                        + "written twice: a,,b)");
+                case "description" -> {
+                    if (value == null) {
+                        throw options.bad("description needs a value: description=TEXT");
+                    }
+                    options.description(value);
+                }
+                case "" -> throw options.bad("an empty option (a comma in the path is written twice: a,,b)");
+                default -> throw options.bad("unknown option '" + NbdString.printable(key) + "' (known: "
+                        + Options.KNOWN + "; a comma in the path is written twice: a,,b)");
             }
         }
-        return new ExportSpec(name, path, AccessRules.of(allow));
+        return options.build(path);
     }
 
     /** Splits at single commas; a doubled comma is one comma of the text. */
@@ -96,5 +105,94 @@ public record ExportSpec(String name, Path path, AccessRules access) {
         }
         parts.add(b.toString());
         return parts;
+    }
+
+    /**
+     * The options of one export as they are read, from the command line or a {@link ConfigFile}: each setter checks
+     * its value and that a one-time option comes once, and throws a message that names the export.
+     */
+    static final class Options {
+        /** The options, for messages that list them. */
+        static final String KNOWN = "allow=, description=, ro";
+
+        private final String name;
+        private final List<AccessRules.Rule> allow = new ArrayList<>();
+        private Boolean readOnly;
+        private String description;
+
+        Options(String name) {
+            this.name = name;
+        }
+
+        /** The image path of {@code text}; {@code whole} is the argument or line it came from, for the message. */
+        static Path path(String text, String whole) {
+            Path path;
+            try {
+                path = Path.of(text);
+            } catch (InvalidPathException e) {
+                throw new IllegalArgumentException("not a path: '" + NbdString.printable(text) + "'");
+            }
+            if (path.toString().isEmpty() || path.getFileName() == null) {
+                throw new IllegalArgumentException("no image path in '" + NbdString.printable(whole) + "'");
+            }
+            return path;
+        }
+
+        IllegalArgumentException bad(String message) {
+            return new IllegalArgumentException("export '" + NbdString.printable(name) + "': " + message);
+        }
+
+        void allow(String rule) {
+            if (rule == null || rule.isEmpty()) {
+                throw bad("allow= needs a rule (ADDRESS[/PREFIX], uid:N or cn:IDENTITY)");
+            }
+            try {
+                allow.add(AccessRules.parseForExport(rule));
+            } catch (IllegalArgumentException e) {
+                throw new IllegalArgumentException("export '" + NbdString.printable(name) + "', allow=: "
+                        + e.getMessage(), e);
+            }
+        }
+
+        void readOnly(boolean b) {
+            if (readOnly != null) {
+                throw bad("ro is given twice");
+            }
+            readOnly = b;
+        }
+
+        void description(String text) {
+            if (description != null) {
+                throw bad("description= is given twice");
+            }
+            int bytes = text.getBytes(StandardCharsets.UTF_8).length;
+            if (bytes > MAX_DESCRIPTION_BYTES) {
+                throw bad("description= of " + bytes + " bytes (expected: <= " + MAX_DESCRIPTION_BYTES
+                        + " bytes of UTF-8)");
+            }
+            for (int i = 0; i < text.length(); i++) {
+                char c = text.charAt(i);
+                if (Character.isSurrogate(c) && !(Character.isHighSurrogate(c) && i + 1 < text.length()
+                        && Character.isLowSurrogate(text.charAt(i + 1)))) {
+                    throw bad("description= is not valid Unicode at character " + (i + 1));
+                }
+                if (Character.isHighSurrogate(c)) {
+                    i++;
+                    continue;
+                }
+                // the characters NbdString.printable escapes: clients print descriptions, often without escaping
+                int type = Character.getType(c);
+                if (type == Character.CONTROL || type == Character.FORMAT || type == Character.LINE_SEPARATOR
+                        || type == Character.PARAGRAPH_SEPARATOR) {
+                    throw bad("description= holds a control character (" + NbdString.printable(String.valueOf(c))
+                            + ") at character " + (i + 1));
+                }
+            }
+            description = text;
+        }
+
+        ExportSpec build(Path path) {
+            return new ExportSpec(name, path, AccessRules.of(allow), readOnly != null && readOnly, description);
+        }
     }
 }

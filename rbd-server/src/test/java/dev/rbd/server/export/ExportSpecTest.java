@@ -70,8 +70,12 @@ class ExportSpecTest {
 
     @Test
     void anUnknownOptionIsNamed() {
-        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,ro")).isInstanceOf(IllegalArgumentException.class)
-                .hasMessageContaining("export 'root'").hasMessageContaining("unknown option 'ro'");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,readonly"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("export 'root'")
+                .hasMessageContaining("unknown option 'readonly'").hasMessageContaining("allow=, description=, ro");
+        // overlays= is not an option yet
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/srv/o"))
+                .hasMessageContaining("unknown option 'overlays'");
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,allow=10.0.0.0/8,colour=blue"))
                 .hasMessageContaining("unknown option 'colour'");
         // a single comma in a path reads as an option: the error says how to write it
@@ -80,10 +84,63 @@ class ExportSpecTest {
         assertThatThrownBy(() -> ExportSpec.parse("x=/a,bad\noption")).hasMessageContaining("'bad\\noption'");
     }
 
+    @Test
+    void roMakesThisExportReadOnly() {
+        ExportSpec s = ExportSpec.parse("usr=/srv/usr.img,ro,allow=10.0.0.0/8");
+        assertThat(s.readOnly()).isTrue();
+        assertThat(s.access().rules()).containsExactly(AccessRules.parse("10.0.0.0/8"));
+        assertThat(s.description()).as("the default").isNull();
+        assertThat(ExportSpec.parse("usr=/srv/usr.img").readOnly()).isFalse();
+        assertThat(ExportSpec.parse("/srv/usr.img,ro").name()).isEqualTo("usr");
+    }
+
+    @Test
+    void roTakesNoValueAndComesOnce() {
+        assertThatThrownBy(() -> ExportSpec.parse("usr=/a,ro=true")).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("export 'usr'").hasMessageContaining("ro takes no value")
+                .hasMessageContaining("'ro=true'");
+        assertThatThrownBy(() -> ExportSpec.parse("usr=/a,ro=")).hasMessageContaining("ro takes no value");
+        assertThatThrownBy(() -> ExportSpec.parse("usr=/a,ro,ro")).hasMessageContaining("export 'usr'")
+                .hasMessageContaining("ro is given twice");
+    }
+
+    @Test
+    void descriptionIsKeptWithItsCommasAndSpaces() {
+        ExportSpec s = ExportSpec.parse(
+                "root=/srv/root.img,description=Root image,, hosts 1-40 = \u00e9t\u00e9 \ud83d\ude00,ro");
+        assertThat(s.description()).isEqualTo("Root image, hosts 1-40 = \u00e9t\u00e9 \ud83d\ude00");
+        assertThat(s.readOnly()).isTrue();
+        assertThat(ExportSpec.parse("x=/a,description=").description()).as("empty says nothing").isEmpty();
+        String longest = "\u00e9".repeat(ExportSpec.MAX_DESCRIPTION_BYTES / 2);
+        assertThat(ExportSpec.parse("x=/a,description=" + longest).description()).isEqualTo(longest);
+    }
+
+    @Test
+    void aBadDescriptionIsRefusedSayingWhy() {
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description")).hasMessageContaining("export 'x'")
+                .hasMessageContaining("description=TEXT");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=a,description=b"))
+                .hasMessageContaining("description= is given twice");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=" + "y".repeat(4097)))
+                .hasMessageContaining("description= of 4097 bytes (expected: <= 4096 bytes of UTF-8)");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=" + "\u00e9".repeat(2049)))
+                .as("bytes, not characters").hasMessageContaining("of 4098 bytes");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=evil\u001b[2J"))
+                .hasMessageContaining("control character (\\u001b) at character 5");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=two\nlines"))
+                .hasMessageContaining("control character (\\n)");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=tab\there")).hasMessageContaining("control");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=\u202eright-to-left"))
+                .hasMessageContaining("control character (\\u202e)");
+        assertThatThrownBy(() -> ExportSpec.parse("x=/a,description=lone \ud83d surrogate"))
+                .hasMessageContaining("not valid Unicode at character 6");
+    }
+
     @ParameterizedTest
     @ValueSource(strings = {"root=/a,allow=", "root=/a,allow", "root=/a,allow=cn:", "root=/a,allow=localhost",
         "root=/a,allow=10.0.0.0/33", "root=/a,allow=uid:x", "root=/a,allow=::1/129", "root=/a,allow=[::1]",
-        "root=/a,", "root=/a,,,", "root=,allow=::1", "", ",allow=::1", "root=/a,=x"})
+        "root=/a,", "root=/a,,,", "root=,allow=::1", "", ",allow=::1", "root=/a,=x", "root=/a,ro=1",
+        "root=/a,ro,ro", "root=/a,description", "root=/a,description=\u0007", "root=/a,RO", "root=/a,Description=x"})
     void badArgumentsAreRefusedWithTheExportNamed(String text) {
         assertThatThrownBy(() -> ExportSpec.parse(text)).as(text).isInstanceOf(IllegalArgumentException.class)
                 .message().isNotBlank();
