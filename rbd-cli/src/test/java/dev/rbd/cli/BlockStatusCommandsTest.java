@@ -158,6 +158,17 @@ class BlockStatusCommandsTest {
         assertThat(out.toString()).isEmpty();
     }
 
+    @Test
+    void aBlockStatusReplyThatCoversNothingFailsMapAndCopyInsteadOfAskingForever() throws Exception {
+        try (EmptyBlockStatusServer broken = new EmptyBlockStatusServer(SIZE)) {
+            assertThat(cli("map", broken.uri())).isEqualTo(1);
+            assertThat(err.toString()).hasLineCount(1).contains("rbd-cli map: ", "covers no byte");
+            assertThat(cli("copy", broken.uri(), dir.resolve("copy.img").toString())).isEqualTo(1);
+            assertThat(err.toString()).hasLineCount(1).contains("rbd-cli copy: ", "covers no byte");
+            assertThat(broken.blockStatusRequests).as("one question each, not a loop").isEqualTo(2);
+        }
+    }
+
     /** An 8 MiB sparse file: {@link #WRITTEN} allocated, holes elsewhere. */
     private Path sparseFile() throws IOException {
         Path p = dir.resolve("sparse.img");
