@@ -28,7 +28,8 @@ class CommandLineTest {
 
     @ParameterizedTest
     @ValueSource(strings = {"--version", "-V", "info --version", "list --version", "map --version",
-        "read --version", "write --version", "copy --version", "flush --version", "trim --version", "zero --version", "bench --version"})
+        "read --version", "write --version", "copy --version", "flush --version", "trim --version", "zero --version",
+        "bench --version"})
     void everyCommandPrintsTheProjectVersion(String line) {
         assertThat(run(line.split(" "))).as(line).isZero();
         assertThat(out.toString()).matches("rbd-cli \\d+\\.\\d+\\.\\d+(-SNAPSHOT)?\n")
