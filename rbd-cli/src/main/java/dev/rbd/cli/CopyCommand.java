@@ -88,11 +88,12 @@ public final class CopyCommand implements Callable<Integer> {
                 t = copier.copy(length, bar);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            String summary = String.format(Locale.ROOT, "copied %s in %.1f s (%.0f MB/s), %s of zeroes skipped",
-                    human(t.bytes()), seconds, t.bytes() / 1e6 / Math.max(seconds, 1e-9), human(t.zeroBytes()));
-            if (t.unreadBytes() > 0) {
-                summary += " (" + human(t.unreadBytes()) + " not read: the source reported them as zeroes)";
-            }
+            // what the source reported as zeroes is named before the zeroes skipped, which include it
+            String unread = t.unreadBytes() > 0 ? human(t.unreadBytes()) + " not read (the source reported zeroes), "
+                    : "";
+            String summary = String.format(Locale.ROOT, "copied %s in %.1f s (%.0f MB/s), %s%s of zeroes skipped",
+                    human(t.bytes()), seconds, t.bytes() / 1e6 / Math.max(seconds, 1e-9), unread,
+                    human(t.zeroBytes()));
             if (verify) {
                 long at;
                 try (Progress bar = progress("verify", length)) {
