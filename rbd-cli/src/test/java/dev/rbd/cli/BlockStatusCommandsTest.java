@@ -63,6 +63,27 @@ class BlockStatusCommandsTest {
     }
 
     @Test
+    void mapOfAnEmptyExportIsWhatNbdinfoPrints() throws Exception {
+        RequiredTools.require("nbdinfo", "Debian: apt-get install libnbd-bin");
+        String uri = nbdkit("null", "0").uri();
+
+        assertThat(cli("map", uri)).as(err.toString()).isZero();
+        assertThat(out.toString()).isEmpty();
+        assertThat(tool("nbdinfo", "--map", uri)).isEmpty();
+        assertThat(cli("map", uri, "--json")).as(err.toString()).isZero();
+        assertThat(out.toString()).isEqualTo(tool("nbdinfo", "--map", "--json", uri)).isEqualTo("[\n\n]\n");
+    }
+
+    @Test
+    void typesWithoutANameHaveNoDescriptionAndWideNumbersAreNotCut() {
+        ExtentWalk.Range r = new ExtentWalk.Range(1L << 40, 123456789012L, 6);
+        assertThat(MapCommand.toText(r)).isEqualTo("1099511627776  123456789012    6\n");
+        assertThat(MapCommand.toJson(r)).isEqualTo("{ \"offset\": 1099511627776, \"length\": 123456789012, "
+                + "\"type\": 6}");
+        assertThat(MapCommand.toText(new ExtentWalk.Range(0, 512, 2))).isEqualTo("         0         512    2  zero\n");
+    }
+
+    @Test
     void mapGoesOnWhereAShortBlockStatusReplyEnds() throws Exception {
         RequiredTools.require("nbdinfo", "Debian: apt-get install libnbd-bin");
         // every reply covers 64 KiB at most, whatever was asked; the type changes every 256 KiB
