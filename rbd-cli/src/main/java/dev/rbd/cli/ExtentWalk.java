@@ -4,6 +4,7 @@ import dev.rbd.client.RbdClient;
 import dev.rbd.protocol.MetaContext;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /**
  * Walks an export's {@code base:allocation} extents with BLOCK_STATUS requests of at most {@link #SPAN} bytes. A
@@ -78,7 +79,7 @@ final class ExtentWalk {
     }
 
     /** Every extent of the export in order, adjacent extents with the same flags merged into one. */
-    void forEach(java.util.function.Consumer<Range> sink) {
+    void forEach(Consumer<Range> sink) {
         Range pending = null;
         long at = 0;
         while (at < size) {
