@@ -42,6 +42,12 @@ public final class MetaContext {
 
     /** A {@code META_CONTEXT} reply: {@code u32} context id, then the context's name (the rest, UTF-8). */
     public record Reply(int id, String name) {
+        /** The reply data. */
+        public ByteBuf encode() {
+            byte[] n = NbdString.encode(name);
+            return Unpooled.buffer(4 + n.length).writeInt(id).writeBytes(n);
+        }
+
         /** Parses reply data; {@code null} when malformed. */
         public static Reply decode(ByteBuf b) {
             if (b.readableBytes() < 4 || b.readableBytes() - 4 > NbdConstants.MAX_STRING_LENGTH) {

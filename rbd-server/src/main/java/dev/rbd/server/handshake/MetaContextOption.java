@@ -1,0 +1,163 @@
+package dev.rbd.server.handshake;
+
+import dev.rbd.protocol.MetaContext;
+import dev.rbd.protocol.NbdConstants;
+import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdReplyType;
+import dev.rbd.protocol.OptionReply;
+import dev.rbd.server.export.Connection;
+import dev.rbd.server.export.Export;
+import dev.rbd.server.export.ServerContext;
+import dev.rbd.server.export.StatusContext;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandlerContext;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * {@code LIST_META_CONTEXT} and {@code SET_META_CONTEXT} (spec: "Metadata querying"): which metadata contexts an
+ * export offers, and which the connection selects for {@code BLOCK_STATUS}. Both need structured replies first.
+ * Queries naming contexts the server does not know are ignored; an empty LIST query list lists every context, and a
+ * bare namespace ({@code base:}) lists the namespace's contexts, in LIST only. The selection of a SET holds for the
+ * export it named: a GO for another name transmits with no contexts.
+ */
+final class MetaContextOption {
+    /** Queries one option may carry. qemu sends three at most; the cap bounds the work one option can ask for. */
+    static final int MAX_QUERIES = 64;
+
+    private final ServerContext server;
+    private final Connection conn;
+    /** The export name of the last SET that succeeded, or {@code null}. */
+    private String selectedFor;
+    private List<StatusContext> selected = List.of();
+
+    /**
+     * The option data:
+     * <pre>
+     *   u32       export name length (at most 4096), then the name in UTF-8
+     *   u32       number of queries
+     *   per query: u32 length (at most 4096), then the query in UTF-8
+     * </pre>
+     */
+    record Request(String export, List<String> queries) {
+    }
+
+    /** Malformed option data, and the error reply it gets. */
+    static final class Malformed extends Exception {
+        private static final long serialVersionUID = 1L;
+        final NbdReplyType type;
+
+        Malformed(NbdReplyType type, String message) {
+            super(message, null, false, false);
+            this.type = type;
+        }
+    }
+
+    MetaContextOption(ServerContext server, Connection conn) {
+        this.server = server;
+        this.conn = conn;
+    }
+
+    /** The contexts a GO (or INFO-less transmission) for export {@code name} uses: none unless SET named it. */
+    List<StatusContext> selectedFor(String name) {
+        return name.equals(selectedFor) ? selected : List.of();
+    }
+
+    /** Answers LIST_META_CONTEXT or SET_META_CONTEXT. */
+    void handle(ChannelHandlerContext ctx, NbdOption option, ByteBuf data, boolean structured) {
+        boolean set = option == NbdOption.SET_META_CONTEXT;
+        int code = option.code();
+        if (set) {
+            // whatever happens below, an earlier selection is gone (the spec: a failed SET selects nothing)
+            selectedFor = null;
+            selected = List.of();
+        }
+        if (!structured) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, option + " needs structured replies (STRUCTURED_REPLY) first");
+            return;
+        }
+        Request request;
+        try {
+            request = decode(data);
+        } catch (Malformed m) {
+            error(ctx, code, m.type, m.getMessage());
+            return;
+        }
+        Export export = server.export(request.export());
+        Admission.Refusal refusal = Admission.find(server, conn, option.name(), request.export(), export);
+        if (refusal != null) {
+            error(ctx, code, refusal.type(), refusal.message());
+            return;
+        }
+        List<StatusContext> found = match(export, request.queries(), !set);
+        if (set) {
+            selectedFor = request.export();
+            selected = found;
+        }
+        for (StatusContext c : found) {
+            ctx.write(new OptionReply(code, NbdReplyType.META_CONTEXT.code(),
+                    new MetaContext.Reply(c.id(), c.contextName()).encode()));
+        }
+        ctx.writeAndFlush(OptionReply.ack(code));
+    }
+
+    /** The offered contexts the queries name, each once, in id order; unknown queries are ignored. */
+    static List<StatusContext> match(Export export, List<String> queries, boolean list) {
+        List<StatusContext> offered = StatusContext.offered(export);
+        if (list && queries.isEmpty()) {
+            return offered;
+        }
+        Set<StatusContext> found = new LinkedHashSet<>();
+        for (StatusContext c : offered) {
+            for (String q : queries) {
+                if (q.equals(c.contextName()) || (list && q.equals(c.namespace() + ":"))) {
+                    found.add(c);
+                }
+            }
+        }
+        return List.copyOf(found);
+    }
+
+    /** Parses the option data, checking every length against what is left before reading. */
+    static Request decode(ByteBuf b) throws Malformed {
+        String name = string(b, "export name");
+        if (b.readableBytes() < 4) {
+            throw new Malformed(NbdReplyType.ERR_INVALID, "no query count after the export name");
+        }
+        long count = b.readUnsignedInt();
+        if (count > MAX_QUERIES) {
+            throw new Malformed(NbdReplyType.ERR_TOO_BIG, "queries: " + count + " (expected: <= " + MAX_QUERIES + ")");
+        }
+        List<String> queries = new ArrayList<>((int) count);
+        for (int i = 0; i < count; i++) {
+            queries.add(string(b, "query"));
+        }
+        if (b.isReadable()) {
+            throw new Malformed(NbdReplyType.ERR_INVALID, b.readableBytes() + " bytes after the last query");
+        }
+        return new Request(name, queries);
+    }
+
+    private static String string(ByteBuf b, String what) throws Malformed {
+        if (b.readableBytes() < 4) {
+            throw new Malformed(NbdReplyType.ERR_INVALID, what + " length missing");
+        }
+        long length = b.readUnsignedInt();
+        if (length > NbdConstants.MAX_STRING_LENGTH) {
+            throw new Malformed(NbdReplyType.ERR_TOO_BIG, what + " length: " + length + " (expected: <= "
+                    + NbdConstants.MAX_STRING_LENGTH + ")");
+        }
+        if (length > b.readableBytes()) {
+            throw new Malformed(NbdReplyType.ERR_INVALID, what + " length " + length + " exceeds the "
+                    + b.readableBytes() + " bytes left");
+        }
+        return b.readCharSequence((int) length, StandardCharsets.UTF_8).toString();
+    }
+
+    private void error(ChannelHandlerContext ctx, int code, NbdReplyType type, String message) {
+        OptionErrors.send(ctx, conn, code, type, message);
+    }
+}
