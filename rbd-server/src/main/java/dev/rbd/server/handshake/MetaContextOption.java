@@ -1,8 +1,8 @@
 package dev.rbd.server.handshake;
 
 import dev.rbd.protocol.MetaContext;
-import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdOption;
+import dev.rbd.protocol.NbdProtocolException;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.OptionReply;
 import dev.rbd.server.export.Connection;
@@ -11,8 +11,6 @@ import dev.rbd.server.export.ServerContext;
 import dev.rbd.server.export.StatusContext;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
@@ -33,28 +31,6 @@ final class MetaContextOption {
     /** The export name of the last SET that succeeded, or {@code null}. */
     private String selectedFor;
     private List<StatusContext> selected = List.of();
-
-    /**
-     * The option data:
-     * <pre>
-     *   u32       export name length (at most 4096), then the name in UTF-8
-     *   u32       number of queries
-     *   per query: u32 length (at most 4096), then the query in UTF-8
-     * </pre>
-     */
-    record Request(String export, List<String> queries) {
-    }
-
-    /** Malformed option data, and the error reply it gets. */
-    static final class Malformed extends Exception {
-        private static final long serialVersionUID = 1L;
-        final NbdReplyType type;
-
-        Malformed(NbdReplyType type, String message) {
-            super(message, null, false, false);
-            this.type = type;
-        }
-    }
 
     MetaContextOption(ServerContext server, Connection conn) {
         this.server = server;
@@ -79,11 +55,14 @@ final class MetaContextOption {
             error(ctx, code, NbdReplyType.ERR_INVALID, option + " needs structured replies (STRUCTURED_REPLY) first");
             return;
         }
-        Request request;
+        MetaContext.Query request;
         try {
-            request = decode(data);
-        } catch (Malformed m) {
-            error(ctx, code, m.type, m.getMessage());
+            request = MetaContext.Query.decode(data, MAX_QUERIES);
+        } catch (MetaContext.TooBigException e) {
+            error(ctx, code, NbdReplyType.ERR_TOO_BIG, e.getMessage());
+            return;
+        } catch (NbdProtocolException e) {
+            error(ctx, code, NbdReplyType.ERR_INVALID, e.getMessage());
             return;
         }
         Export export = server.export(request.export());
@@ -119,42 +98,6 @@ final class MetaContextOption {
             }
         }
         return List.copyOf(found);
-    }
-
-    /** Parses the option data, checking every length against what is left before reading. */
-    static Request decode(ByteBuf b) throws Malformed {
-        String name = string(b, "export name");
-        if (b.readableBytes() < 4) {
-            throw new Malformed(NbdReplyType.ERR_INVALID, "no query count after the export name");
-        }
-        long count = b.readUnsignedInt();
-        if (count > MAX_QUERIES) {
-            throw new Malformed(NbdReplyType.ERR_TOO_BIG, "queries: " + count + " (expected: <= " + MAX_QUERIES + ")");
-        }
-        List<String> queries = new ArrayList<>((int) count);
-        for (int i = 0; i < count; i++) {
-            queries.add(string(b, "query"));
-        }
-        if (b.isReadable()) {
-            throw new Malformed(NbdReplyType.ERR_INVALID, b.readableBytes() + " bytes after the last query");
-        }
-        return new Request(name, queries);
-    }
-
-    private static String string(ByteBuf b, String what) throws Malformed {
-        if (b.readableBytes() < 4) {
-            throw new Malformed(NbdReplyType.ERR_INVALID, what + " length missing");
-        }
-        long length = b.readUnsignedInt();
-        if (length > NbdConstants.MAX_STRING_LENGTH) {
-            throw new Malformed(NbdReplyType.ERR_TOO_BIG, what + " length: " + length + " (expected: <= "
-                    + NbdConstants.MAX_STRING_LENGTH + ")");
-        }
-        if (length > b.readableBytes()) {
-            throw new Malformed(NbdReplyType.ERR_INVALID, what + " length " + length + " exceeds the "
-                    + b.readableBytes() + " bytes left");
-        }
-        return b.readCharSequence((int) length, StandardCharsets.UTF_8).toString();
     }
 
     private void error(ChannelHandlerContext ctx, int code, NbdReplyType type, String message) {

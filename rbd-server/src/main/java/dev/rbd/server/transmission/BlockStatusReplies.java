@@ -1,5 +1,6 @@
 package dev.rbd.server.transmission;
 
+import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdConstants;
 import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.NbdStructuredReply;
@@ -8,6 +9,7 @@ import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.Extents;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.CompositeByteBuf;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
@@ -40,46 +42,47 @@ final class BlockStatusReplies {
     }
 
     /**
-     * Asks the store about the range for each context and encodes the chunk payloads, each behind its u32 length
-     * (see {@link #chunks}). Runs on an I/O thread: a store may block.
+     * Asks the store about the range for each context and encodes the chunk payloads, one component of the returned
+     * buffer per context (see {@link #chunks}). Runs on an I/O thread: a store may block.
      */
     static ByteBuf answer(BlockStore store, List<StatusContext> contexts, long offset, long length, boolean reqOne,
                           ByteBufAllocator alloc) throws IOException {
-        List<Extents> answers = new ArrayList<>(contexts.size());
-        int bytes = 0;
-        for (StatusContext c : contexts) {
-            Extents e = new Extents(offset, length, reqOne ? 1 : MAX_EXTENTS);
-            c.describe(store, e);
-            if (e.count() == 0) {
-                throw new IllegalStateException(c.contextName() + ": the store described nothing");
+        CompositeByteBuf answer = alloc.compositeBuffer(Math.max(2, contexts.size()));
+        try {
+            for (StatusContext c : contexts) {
+                Extents e = new Extents(offset, length, reqOne ? 1 : MAX_EXTENTS);
+                c.describe(store, e);
+                if (e.count() == 0) {
+                    throw new IllegalStateException(c.contextName() + ": the store described nothing");
+                }
+                List<MetaContext.Extent> extents = new ArrayList<>(e.count());
+                for (int i = 0; i < e.count(); i++) {
+                    extents.add(new MetaContext.Extent(e.length(i), e.flags(i)));
+                }
+                answer.addComponent(true, new MetaContext.BlockStatus(c.id(), extents).encode());
             }
-            answers.add(e);
-            bytes += 8 + 8 * e.count();
+            return answer;
+        } catch (IOException | RuntimeException | Error e) {
+            answer.release();
+            throw e;
         }
-        ByteBuf buf = alloc.buffer(bytes);
-        for (int i = 0; i < contexts.size(); i++) {
-            Extents e = answers.get(i);
-            //   u32 payload length (ours, not sent), u32 context id, per extent: u32 length, u32 state flags
-            buf.writeInt(4 + 8 * e.count()).writeInt(contexts.get(i).id());
-            for (int x = 0; x < e.count(); x++) {
-                buf.writeInt((int) e.length(x)).writeInt(e.flags(x));
-            }
-        }
-        return buf;
     }
 
     /** The structured reply chunks of an {@link #answer}, the last with DONE; takes ownership of {@code answer}. */
     static List<NbdStructuredReply> chunks(long cookie, ByteBuf answer) {
-        List<NbdStructuredReply> chunks = new ArrayList<>(1);
         try {
-            while (answer.isReadable()) {
-                ByteBuf payload = answer.readRetainedSlice(answer.readInt());
-                chunks.add(new NbdStructuredReply(answer.isReadable() ? 0 : NbdConstants.REPLY_FLAG_DONE,
-                        NbdConstants.REPLY_TYPE_BLOCK_STATUS, cookie, payload));
+            CompositeByteBuf parts = (CompositeByteBuf) answer;
+            int n = parts.numComponents();
+            List<NbdStructuredReply> chunks = new ArrayList<>(n);
+            for (int i = 0; i < n; i++) {
+                int start = parts.toByteIndex(i);
+                int end = i + 1 < n ? parts.toByteIndex(i + 1) : parts.writerIndex();
+                chunks.add(new NbdStructuredReply(i + 1 < n ? 0 : NbdConstants.REPLY_FLAG_DONE,
+                        NbdConstants.REPLY_TYPE_BLOCK_STATUS, cookie, parts.retainedSlice(start, end - start)));
             }
+            return chunks;
         } finally {
             answer.release();
         }
-        return chunks;
     }
 }
