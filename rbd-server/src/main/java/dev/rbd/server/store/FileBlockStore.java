@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,7 +39,7 @@ public final class FileBlockStore implements BlockStore {
     private volatile boolean zeroRangeWorks;
     private volatile boolean nowaitWorks = true;
     /** SEEK_DATA/SEEK_HOLE work here; cleared (and logged once) the first time they do not. */
-    private volatile boolean seekWorks = true;
+    private final AtomicBoolean seekWorks = new AtomicBoolean(true);
     /** One struct iovec per thread for preadv2. */
     private static final FastThreadLocal<Memory> IOVEC = new FastThreadLocal<>() {
         @Override
@@ -247,7 +248,7 @@ public final class FileBlockStore implements BlockStore {
     @Override
     public void allocation(Extents out) throws IOException {
         while (!out.full()) {
-            if (blockDevice || fd < 0 || !seekWorks) {
+            if (blockDevice || fd < 0 || !seekWorks.get()) {
                 out.add(out.remaining(), 0);
                 return;
             }
@@ -283,9 +284,10 @@ public final class FileBlockStore implements BlockStore {
                 return size;
             }
             if (NativeIo.isUnsupported(errno)) {
-                seekWorks = false;
-                log.info("{}: finding holes (lseek SEEK_DATA/SEEK_HOLE) not supported here (errno {}); block status"
-                        + " reports all data", path, errno);
+                if (seekWorks.compareAndSet(true, false)) {
+                    log.info("{}: finding holes (lseek SEEK_DATA/SEEK_HOLE) not supported here (errno {}); block status"
+                            + " reports all data", path, errno);
+                }
                 return -1;
             }
             throw new IOException(path + ": lseek(" + (whence == NativeIo.SEEK_DATA ? "SEEK_DATA" : "SEEK_HOLE")
