@@ -23,7 +23,7 @@ import java.util.Set;
  * export it named: a GO for another name transmits with no contexts.
  */
 final class MetaContextOption {
-    /** Queries one option may carry. qemu sends three at most; the cap bounds the work one option can ask for. */
+    /** Queries one option may carry. Clients send a handful; the cap bounds the work one option can ask for. */
     static final int MAX_QUERIES = 64;
 
     private final ServerContext server;
@@ -37,7 +37,7 @@ final class MetaContextOption {
         this.conn = conn;
     }
 
-    /** The contexts a GO (or INFO-less transmission) for export {@code name} uses: none unless SET named it. */
+    /** The contexts a GO for export {@code name} transmits with: none unless the last SET named that export. */
     List<StatusContext> selectedFor(String name) {
         return name.equals(selectedFor) ? selected : List.of();
     }
@@ -47,7 +47,7 @@ final class MetaContextOption {
         boolean set = option == NbdOption.SET_META_CONTEXT;
         int code = option.code();
         if (set) {
-            // whatever happens below, an earlier selection is gone (the spec: a failed SET selects nothing)
+            // whatever happens below, an earlier selection is gone: after a failed SET the client assumes none
             selectedFor = null;
             selected = List.of();
         }
