@@ -28,4 +28,9 @@ final class ConnectOptions {
     RbdClient connectReadOnly(String uri) {
         return OpenClients.connect(uri, options().toBuilder().readOnly(true).build());
     }
+
+    /** Read-only, asking for the {@code base:allocation} context so BLOCK_STATUS works where the server offers it. */
+    RbdClient connectForBlockStatus(String uri) {
+        return OpenClients.connect(uri, options().toBuilder().readOnly(true).blockStatus(true).build());
+    }
 }

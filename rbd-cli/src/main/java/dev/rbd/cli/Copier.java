@@ -14,11 +14,15 @@ import java.util.function.LongConsumer;
 /**
  * The copy loop of {@code rbd-cli copy}. Up to {@code depth} chunks are read ahead or being written at once (so
  * memory stays under depth x chunk); chunks are looked at in order, so zero runs that span chunks merge into one
- * zeroing request. A block that is all zeroes is never written as data.
+ * zeroing request. A block that is all zeroes is never written as data, and a range the source reports as reading
+ * zeroes (an export's BLOCK_STATUS) is not even read: it joins the zero runs as it is.
  */
 final class Copier {
-    /** What a copy did: bytes covered, bytes written as data, bytes left to zeroing (not sent as data). */
-    record Totals(long bytes, long dataBytes, long zeroBytes) {
+    /**
+     * What a copy did: bytes covered, bytes written as data, bytes left to zeroing (not sent as data), and of those
+     * the bytes never read because the source reported them as zeroes.
+     */
+    record Totals(long bytes, long dataBytes, long zeroBytes, long unreadBytes) {
     }
 
     private final CopyEndpoint source;
@@ -34,6 +38,7 @@ final class Copier {
     private long zeroEnd;
     private long dataBytes;
     private long zeroBytes;
+    private long unreadBytes;
 
     Copier(CopyEndpoint source, CopyEndpoint target, int chunk, int depth) {
         this.source = source;
@@ -52,29 +57,41 @@ final class Copier {
         long done = 0;
         while (done < length && failure.get() == null) {
             while (issued < length && failure.get() == null) {
+                ExtentWalk.Range extent = source.extentAt(issued);
+                long end = Math.min(extent.end(), length);
+                if (extent.zero()) {
+                    // reads as zeroes: nothing to read, no memory held, so no slot either
+                    reads.add(new Chunk(issued, end - issued, null));
+                    unreadBytes += end - issued;
+                    issued = end;
+                    continue;
+                }
                 if (reads.isEmpty()) {
                     slots.acquire();  // every slot is held by a chunk being written: wait for one to finish
                 } else if (!slots.tryAcquire()) {
                     break;
                 }
-                int n = (int) Math.min(chunk, length - issued);
-                reads.add(new Chunk(issued, source.read(issued, n)));
+                int n = (int) Math.min(chunk, end - issued);
+                reads.add(new Chunk(issued, n, source.read(issued, n)));
                 issued += n;
             }
             if (reads.isEmpty()) {
                 break;
             }
             Chunk c = reads.poll();
-            byte[] data = c.data().join();
-            write(c.offset(), data);
-            done += data.length;
+            if (c.data() == null) {
+                addZeroes(c.offset(), c.offset() + c.length());
+            } else {
+                write(c.offset(), c.data().join());
+            }
+            done += c.length();
             progress.accept(done);
         }
         flushZeroRun();
         writes.arriveAndAwaitAdvance();
         rethrowFailure();
         target.flush().join();
-        return new Totals(length, dataBytes, zeroBytes);
+        return new Totals(length, dataBytes, zeroBytes, unreadBytes);
     }
 
     /**
@@ -106,7 +123,8 @@ final class Copier {
     private record Pair(CompletableFuture<byte[]> source, CompletableFuture<byte[]> target) {
     }
 
-    private record Chunk(long offset, CompletableFuture<byte[]> data) {
+    /** A range of the source in copy order: being read, or ({@code data} null) known to read as zeroes. */
+    private record Chunk(long offset, long length, CompletableFuture<byte[]> data) {
     }
 
     /** Splits one chunk into runs of data blocks (written) and zero blocks (added to the pending zero run). */
@@ -128,17 +146,22 @@ final class Copier {
 
     private void run(long offset, byte[] data, int from, int to, boolean zero, List<CompletableFuture<Void>> parts) {
         if (zero) {
-            if (zeroEnd == zeroStart || zeroEnd != offset + from) {
-                flushZeroRun();
-                zeroStart = offset + from;
-            }
-            zeroEnd = offset + to;
-            zeroBytes += to - from;
+            addZeroes(offset + from, offset + to);
         } else {
             flushZeroRun();
             parts.add(track(target.write(offset + from, data, from, to - from)));
             dataBytes += to - from;
         }
+    }
+
+    /** Adds {@code [start, end)} to the pending zero run, sending the run before it when they do not touch. */
+    private void addZeroes(long start, long end) {
+        if (zeroEnd == zeroStart || zeroEnd != start) {
+            flushZeroRun();
+            zeroStart = start;
+        }
+        zeroEnd = end;
+        zeroBytes += end - start;
     }
 
     private boolean isZero(byte[] data, int from) {

@@ -22,8 +22,9 @@ import picocli.CommandLine.Spec;
         description = {"Copy a file to an NBD export, an export to a file, or an export to another export. The "
                 + "copy is as long as SRC; an export DST must be at least that large, a file DST is emptied and "
                 + "set to that size. Blocks that are all zeroes are not sent as data: on an export they become "
-                + "WRITE_ZEROES requests (the server may punch holes), in a file they stay holes. DST is flushed "
-                + "(FLUSH, fsync) at the end.",
+                + "WRITE_ZEROES requests (the server may punch holes), in a file they stay holes. Where an SRC "
+                + "export's server gives block status (base:allocation), ranges it reports as zeroes are not read "
+                + "at all. DST is flushed (FLUSH, fsync) at the end.",
                 "A progress bar is shown on a terminal; a summary line goes to stderr at the end."},
         footer = {"", "Examples:",
                 "  rbd-cli copy disk.img nbd://127.0.0.1/disk",
@@ -87,8 +88,12 @@ public final class CopyCommand implements Callable<Integer> {
                 t = copier.copy(length, bar);
             }
             double seconds = (System.nanoTime() - start) / 1e9;
-            String summary = String.format(Locale.ROOT, "copied %s in %.1f s (%.0f MB/s), %s of zeroes skipped",
-                    human(t.bytes()), seconds, t.bytes() / 1e6 / Math.max(seconds, 1e-9), human(t.zeroBytes()));
+            // what the source reported as zeroes is named before the zeroes skipped, which include it
+            String unread = t.unreadBytes() > 0 ? human(t.unreadBytes()) + " not read (the source reported zeroes), "
+                    : "";
+            String summary = String.format(Locale.ROOT, "copied %s in %.1f s (%.0f MB/s), %s%s of zeroes skipped",
+                    human(t.bytes()), seconds, t.bytes() / 1e6 / Math.max(seconds, 1e-9), unread,
+                    human(t.zeroBytes()));
             if (verify) {
                 long at;
                 try (Progress bar = progress("verify", length)) {
@@ -143,7 +148,8 @@ public final class CopyCommand implements Callable<Integer> {
     private static CopyEndpoint open(String arg, boolean isSource, ClientOptions options) throws Exception {
         if (arg.contains("://")) {
             // the source is only read: against rbd-server it takes no writer slot
-            return ExportEndpoint.connect(arg, options.toBuilder().readOnly(isSource).build(),
+            // a source asks for base:allocation: what its server reports as zeroes is not read
+            return ExportEndpoint.connect(arg, options.toBuilder().readOnly(isSource).blockStatus(isSource).build(),
                     isSource ? "rbd-copy-src" : "rbd-copy-dst");
         }
         return isSource ? FileEndpoint.openSource(Path.of(arg)) : FileEndpoint.openTarget(Path.of(arg));

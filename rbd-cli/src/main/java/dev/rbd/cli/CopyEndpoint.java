@@ -20,6 +20,14 @@ interface CopyEndpoint extends AutoCloseable {
 
     CompletableFuture<byte[]> read(long offset, int length);
 
+    /**
+     * The extent from {@code offset} (below {@link #size}) as far as this side knows: data up to the end unless it
+     * can tell (an export whose server gives BLOCK_STATUS), so what reads as zeroes need not be read.
+     */
+    default ExtentWalk.Range extentAt(long offset) {
+        return new ExtentWalk.Range(offset, size() - offset, 0);
+    }
+
     /** Writes {@code data[from, from + length)}; {@code data} stays unchanged until the future completes. */
     CompletableFuture<Void> write(long offset, byte[] data, int from, int length);
 

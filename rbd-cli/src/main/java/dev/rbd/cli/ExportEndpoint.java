@@ -3,6 +3,7 @@ package dev.rbd.cli;
 import dev.rbd.client.ClientOptions;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdClient;
+import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -15,11 +16,16 @@ final class ExportEndpoint implements CopyEndpoint {
     private final RbdClient client;
     private final ExecutorService executor;
     private final String name;
+    /** The source's extents when its server gives block status, else null. */
+    private final ExtentWalk extents;
+    /** Extents of the last BLOCK_STATUS reply not yet passed by {@link #extentAt}. */
+    private final ArrayDeque<ExtentWalk.Range> known = new ArrayDeque<>();
 
     private ExportEndpoint(RbdClient client, ExecutorService executor) {
         this.client = client;
         this.executor = executor;
         this.name = "export '" + client.uri().export() + "'";
+        this.extents = client.info().blockStatus() ? new ExtentWalk(client) : null;
     }
 
     /** Connects; futures complete on a thread of this export's own (the common pool has one thread on 2 cores). */
@@ -70,6 +76,34 @@ final class ExportEndpoint implements CopyEndpoint {
     @Override
     public CompletableFuture<byte[]> read(long offset, int length) {
         return client.read(offset, length);
+    }
+
+    /**
+     * From BLOCK_STATUS where the server gives it: copy asks in order, so one reply serves the extents it tells and
+     * the next is asked for where they end. Neighbours that both read as zeroes, or both not, are one extent here.
+     */
+    @Override
+    public ExtentWalk.Range extentAt(long offset) {
+        if (extents == null) {
+            return CopyEndpoint.super.extentAt(offset);
+        }
+        while (!known.isEmpty() && known.peekFirst().end() <= offset) {
+            known.pollFirst();
+        }
+        if (known.isEmpty() || known.peekFirst().offset() > offset) {
+            known.clear();
+            known.addAll(extents.from(offset));
+        }
+        ExtentWalk.Range first = known.peekFirst();
+        long end = first.end();
+        for (ExtentWalk.Range r : known) {
+            if (r.offset() == end && r.zero() == first.zero()) {
+                end = r.end();
+            } else if (r != first) {
+                break;
+            }
+        }
+        return new ExtentWalk.Range(offset, end - offset, first.zero() ? first.flags() : 0);
     }
 
     @Override

@@ -14,8 +14,9 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "rbd-cli", mixinStandardHelpOptions = true, versionProvider = RbdCliVersion.class,
         description = "Work with NBD exports from the command line.",
-        subcommands = {InfoCommand.class, ListCommand.class, ReadCommand.class, WriteCommand.class,
-            CopyCommand.class, FlushCommand.class, TrimCommand.class, ZeroCommand.class, BenchCommand.class},
+        subcommands = {InfoCommand.class, ListCommand.class, MapCommand.class, ReadCommand.class,
+            WriteCommand.class, CopyCommand.class, FlushCommand.class, TrimCommand.class, ZeroCommand.class,
+            BenchCommand.class},
         footer = {"", "Every URI is nbd://host[:port]/export or nbd+unix:///export?socket=PATH; nbds:// and nbds+unix://",
             "use TLS, with ?tls-certificates=DIR (ca-cert.pem, and client-cert.pem + client-key.pem to present one)",
             "and tls-verify-peer=false for testing; sizes are 4096, 4k, 1M, 2G.", "Exit status: 0 done, 1 the operation failed, 2 usage error,",
@@ -34,7 +35,7 @@ public final class RbdCli implements Runnable {
     @Override
     public void run() {
         throw new ParameterException(spec.commandLine(),
-                "missing command (info, list, read, write, copy, flush, trim, zero, bench)");
+                "missing command (info, list, map, read, write, copy, flush, trim, zero, bench)");
     }
 
     /** The command line with rbd-cli's error handling: a usage error or a failure is reported in one line. */

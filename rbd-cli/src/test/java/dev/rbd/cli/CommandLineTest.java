@@ -13,8 +13,8 @@ import picocli.CommandLine;
 
 /** The shape every rbd-cli command shares: --version, the URI mixin, the size converter's messages. */
 class CommandLineTest {
-    private static final Set<String> TAKE_AN_EXPORT_URI = Set.of("info", "read", "write", "flush", "trim", "zero",
-            "bench");
+    private static final Set<String> TAKE_AN_EXPORT_URI = Set.of("info", "map", "read", "write", "flush", "trim",
+            "zero", "bench");
 
     private final StringWriter out = new StringWriter();
     private final StringWriter err = new StringWriter();
@@ -27,8 +27,9 @@ class CommandLineTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = {"--version", "-V", "info --version", "list --version", "read --version",
-        "write --version", "copy --version", "flush --version", "trim --version", "zero --version", "bench --version"})
+    @ValueSource(strings = {"--version", "-V", "info --version", "list --version", "map --version",
+        "read --version", "write --version", "copy --version", "flush --version", "trim --version", "zero --version",
+        "bench --version"})
     void everyCommandPrintsTheProjectVersion(String line) {
         assertThat(run(line.split(" "))).as(line).isZero();
         assertThat(out.toString()).matches("rbd-cli \\d+\\.\\d+\\.\\d+(-SNAPSHOT)?\n")

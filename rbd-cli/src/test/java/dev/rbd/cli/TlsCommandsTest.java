@@ -14,6 +14,7 @@ import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 import org.awaitility.Awaitility;
@@ -101,6 +102,16 @@ class TlsCommandsTest {
     void infoPrintsTheSizeOverTls() {
         assertThat(run(null, "info", uri(pki), "--json")).as(err.toString()).isZero();
         assertThat(out.toString()).contains("\"size\":" + (64 << 20));
+    }
+
+    @Test
+    void mapsOverTls() {
+        byte[] data = new byte[64 << 10];
+        Arrays.fill(data, (byte) 7);
+        assertThat(run(data, "write", uri(pki), "--offset", "48M")).as(err.toString()).isZero();
+        assertThat(run(null, "map", uri(pki))).as(err.toString()).isZero();
+        assertThat(out.toString()).as("nbdkit's memory plugin gives base:allocation: a data extent where written")
+                .containsPattern("(?m)^  50331648  +\\d+    0  data$").contains("3  hole,zero");
     }
 
     @Test

@@ -40,8 +40,74 @@ public final class MetaContext {
         return b;
     }
 
+    /**
+     * {@code LIST_META_CONTEXT} or {@code SET_META_CONTEXT} option data as a server reads it (layout: see
+     * {@link #request}); every length is checked against the bytes left before anything is read.
+     */
+    public record Query(String export, List<String> queries) {
+        public Query {
+            queries = List.copyOf(queries);
+        }
+
+        /**
+         * Parses option data that must be exactly one query list.
+         *
+         * @throws TooBigException       more than {@code maxQueries} queries, or a string above 4096 bytes
+         * @throws NbdProtocolException  saying why the data is otherwise malformed
+         */
+        public static Query decode(ByteBuf b, int maxQueries) {
+            String name = string(b, "export name");
+            if (b.readableBytes() < 4) {
+                throw new NbdProtocolException("no query count after the export name");
+            }
+            long count = b.readUnsignedInt();
+            if (count > maxQueries) {
+                throw new TooBigException("queries: " + count + " (expected: <= " + maxQueries + ")");
+            }
+            List<String> queries = new ArrayList<>((int) count);
+            for (int i = 0; i < count; i++) {
+                queries.add(string(b, "query"));
+            }
+            if (b.isReadable()) {
+                throw new NbdProtocolException(b.readableBytes() + " bytes after the last query");
+            }
+            return new Query(name, queries);
+        }
+
+        private static String string(ByteBuf b, String what) {
+            if (b.readableBytes() < 4) {
+                throw new NbdProtocolException(what + " length missing");
+            }
+            long length = b.readUnsignedInt(); // unsigned, so a length near 2^32 cannot wrap into a small one
+            if (length > NbdConstants.MAX_STRING_LENGTH) {
+                throw new TooBigException(what + " length: " + length + " (expected: <= "
+                        + NbdConstants.MAX_STRING_LENGTH + ")");
+            }
+            if (length > b.readableBytes()) {
+                throw new NbdProtocolException(what + " length " + length + " exceeds the " + b.readableBytes()
+                        + " bytes left");
+            }
+            return b.readCharSequence((int) length, StandardCharsets.UTF_8).toString();
+        }
+    }
+
+    /** Option data with more queries, or longer strings, than the server takes (its reply: {@code ERR_TOO_BIG}). */
+    public static final class TooBigException extends NbdProtocolException {
+        private static final long serialVersionUID = 1L;
+
+        public TooBigException(String message) {
+            super(message);
+        }
+    }
+
     /** A {@code META_CONTEXT} reply: {@code u32} context id, then the context's name (the rest, UTF-8). */
     public record Reply(int id, String name) {
+        /** The reply data. */
+        public ByteBuf encode() {
+            byte[] n = NbdString.encode(name);
+            return Unpooled.buffer(4 + n.length).writeInt(id).writeBytes(n);
+        }
+
         /** Parses reply data; {@code null} when malformed. */
         public static Reply decode(ByteBuf b) {
             if (b.readableBytes() < 4 || b.readableBytes() - 4 > NbdConstants.MAX_STRING_LENGTH) {

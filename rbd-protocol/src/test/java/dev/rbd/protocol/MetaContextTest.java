@@ -1,6 +1,7 @@
 package dev.rbd.protocol;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -60,6 +61,51 @@ class MetaContextTest {
             try {
                 assertThat(MetaContext.BlockStatus.decode(b)).isNull();
             } finally {
+                b.release();
+            }
+        }
+    }
+
+    @Test
+    void queryDecodesWhatRequestEncodes() {
+        ByteBuf b = MetaContext.request("disk", List.of("base:allocation", "qemu:", ""));
+        try {
+            MetaContext.Query q = MetaContext.Query.decode(b, 3);
+            assertThat(q.export()).isEqualTo("disk");
+            assertThat(q.queries()).containsExactly("base:allocation", "qemu:", "");
+        } finally {
+            b.release();
+        }
+        ByteBuf reply = new MetaContext.Reply(1, "base:allocation").encode();
+        try {
+            assertThat(MetaContext.Reply.decode(reply)).isEqualTo(new MetaContext.Reply(1, "base:allocation"));
+        } finally {
+            reply.release();
+        }
+    }
+
+    @Test
+    void queryLengthsAreCheckedBeforeAnythingIsRead() {
+        ByteBuf tooMany = MetaContext.request("", List.of("a", "b"));
+        ByteBuf longName = Unpooled.buffer().writeInt(4097).writeZero(4097).writeInt(0);
+        ByteBuf pastEnd = Unpooled.buffer().writeInt(0).writeInt(1).writeInt(0x7fff_ffff);
+        ByteBuf shortQuery = Unpooled.buffer().writeInt(0).writeInt(1).writeInt(100).writeZero(99);
+        ByteBuf trailing = Unpooled.buffer().writeInt(0).writeInt(0).writeByte(1);
+        try {
+            assertThatThrownBy(() -> MetaContext.Query.decode(tooMany, 1))
+                    .isInstanceOf(MetaContext.TooBigException.class).hasMessage("queries: 2 (expected: <= 1)");
+            assertThatThrownBy(() -> MetaContext.Query.decode(longName, 1))
+                    .isInstanceOf(MetaContext.TooBigException.class);
+            assertThatThrownBy(() -> MetaContext.Query.decode(pastEnd, 1))
+                    .isInstanceOf(MetaContext.TooBigException.class);
+            assertThatThrownBy(() -> MetaContext.Query.decode(shortQuery, 1))
+                    .isExactlyInstanceOf(NbdProtocolException.class).hasMessageContaining("exceeds the 99 bytes left");
+            assertThatThrownBy(() -> MetaContext.Query.decode(trailing, 1))
+                    .isExactlyInstanceOf(NbdProtocolException.class).hasMessageContaining("after the last query");
+            assertThatThrownBy(() -> MetaContext.Query.decode(Unpooled.EMPTY_BUFFER, 1))
+                    .isExactlyInstanceOf(NbdProtocolException.class);
+        } finally {
+            for (ByteBuf b : List.of(tooMany, longName, pastEnd, shortQuery, trailing)) {
                 b.release();
             }
         }

@@ -19,6 +19,7 @@ import dev.rbd.server.export.BlockSizes;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
 import dev.rbd.server.export.ServerContext;
+import dev.rbd.server.export.StatusContext;
 import dev.rbd.server.transmission.TransmissionHandler;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelFutureListener;
@@ -26,6 +27,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import java.io.IOException;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -68,6 +70,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private final ServerContext server;
     private final Connection conn;
     private SessionOption session;
+    private MetaContextOption metaContexts;
     private final StartTls tls;
     private State state = State.AWAIT_FLAGS;
     private final HandshakeTimeout timeout = new HandshakeTimeout();
@@ -91,6 +94,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         this.server = server;
         this.conn = conn;
         this.session = new SessionOption(server, conn);
+        this.metaContexts = new MetaContextOption(server, conn);
         this.tls = new StartTls(server.tls(), conn);
         this.refusal = refusal;
     }
@@ -181,6 +185,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             case LIST -> list(ctx, code, data);
             case INFO, GO -> infoOrGo(ctx, option, data);
             case STRUCTURED_REPLY -> structuredReply(ctx, code, data);
+            case LIST_META_CONTEXT, SET_META_CONTEXT -> metaContexts.handle(ctx, option, data, structured);
             case RBD_SESSION -> session(ctx, code, data);
             case STARTTLS -> startTls(ctx, code, data);
             default -> error(ctx, code, NbdReplyType.ERR_UNSUP, option + " is not supported by this server");
@@ -206,7 +211,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         ctx.write(new ExportNameReply(served.size(), served.transmissionFlags(false, conn.readOnly()), noZeroes));
-        enterTransmission(ctx, served, false);
+        enterTransmission(ctx, served, false, List.of());
     }
 
     private void list(ChannelHandlerContext ctx, int code, ByteBuf data) {
@@ -263,7 +268,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             return;
         }
         ctx.write(OptionReply.ack(code));
-        enterTransmission(ctx, served, structured);
+        enterTransmission(ctx, served, structured, structured ? metaContexts.selectedFor(request.name()) : List.of());
     }
 
     /**
@@ -333,6 +338,7 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             structured = false;
             options = 0;
             session = new SessionOption(server, conn);
+            metaContexts = new MetaContextOption(server, conn);
         }
     }
 
@@ -355,20 +361,21 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
         OptionErrors.send(ctx, conn, option, type, message);
     }
 
-    private void enterTransmission(ChannelHandlerContext ctx, Export export, boolean structuredReplies) {
+    private void enterTransmission(ChannelHandlerContext ctx, Export export, boolean structuredReplies,
+                                   List<StatusContext> contexts) {
         timeout.cancel();
         state = State.DONE;
         ChannelPipeline p = ctx.pipeline();
         p.addAfter(DECODER, "transmission-codec", new ServerTransmissionCodec(export.blockSizes().maxPayload()));
         p.addAfter("transmission-codec", "transmission",
-                new TransmissionHandler(server, export, conn, structuredReplies));
+                new TransmissionHandler(server, export, conn, structuredReplies, contexts));
         ctx.flush();
         p.remove(this);
         p.remove(ENCODER);
         // Removed last: the bytes it still holds (requests sent right behind GO) go on to the transmission codec.
         p.remove(DECODER);
-        log.info("[{}] opened peer={} export={} {} structured={}", conn.id(), conn.peer(), export.name(),
-                export.readOnly() || conn.readOnly() ? "ro" : "rw", structuredReplies);
+        log.info("[{}] opened peer={} export={} {} structured={} contexts={}", conn.id(), conn.peer(), export.name(),
+                export.readOnly() || conn.readOnly() ? "ro" : "rw", structuredReplies, contexts.size());
     }
 
     @Override

@@ -42,6 +42,20 @@ public interface BlockStore extends Closeable {
      */
     void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly) throws IOException;
 
+    /** {@code base:allocation}: the extent is not allocated (a hole). */
+    int STATE_HOLE = 1;
+    /** {@code base:allocation}: the extent reads as zeroes. */
+    int STATE_ZERO = 2;
+
+    /**
+     * Describes the allocation of the range from {@code out.position()} ({@code base:allocation}): adds extents
+     * with {@link #STATE_HOLE}, {@link #STATE_ZERO} or 0 (data) to {@code out} until it is {@link Extents#full()}.
+     * Flags of 0 are always true, so this default says "all data". May block: it runs on an I/O thread.
+     */
+    default void allocation(Extents out) throws IOException {
+        out.add(out.remaining(), 0);
+    }
+
     /** Prefetch hint. */
     void cache(long offset, long length) throws IOException;
 

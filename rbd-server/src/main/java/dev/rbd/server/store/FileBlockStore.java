@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -37,6 +38,8 @@ public final class FileBlockStore implements BlockStore {
     private volatile boolean punchWorks;
     private volatile boolean zeroRangeWorks;
     private volatile boolean nowaitWorks = true;
+    /** SEEK_DATA/SEEK_HOLE work here; cleared (and logged once) the first time they do not. */
+    private final AtomicBoolean seekWorks = new AtomicBoolean(true);
     /** One struct iovec per thread for preadv2. */
     private static final FastThreadLocal<Memory> IOVEC = new FastThreadLocal<>() {
         @Override
@@ -240,6 +243,60 @@ public final class FileBlockStore implements BlockStore {
             ByteBuffer z = ZEROES.duplicate();
             z.limit((int) Math.min(ZERO_CHUNK, end - pos));
             pos = writeFully(z, pos);
+        }
+    }
+
+    /**
+     * Holes found with lseek SEEK_DATA/SEEK_HOLE report HOLE|ZERO, data 0. A block device, or a file system where
+     * lseek cannot find holes, reports all data, which is always true.
+     */
+    @Override
+    public void allocation(Extents out) throws IOException {
+        while (!out.full()) {
+            if (blockDevice || fd < 0 || !seekWorks.get()) {
+                out.add(out.remaining(), 0);
+                return;
+            }
+            long pos = out.position();
+            long data = seek(pos, NativeIo.SEEK_DATA);
+            if (data < 0) {
+                continue; // lseek is not supported: the loop reports the rest as data
+            }
+            if (data > pos) {
+                out.add(data - pos, STATE_HOLE | STATE_ZERO);
+                continue;
+            }
+            long hole = seek(pos, NativeIo.SEEK_HOLE);
+            if (hole < 0) {
+                continue;
+            }
+            // hole == pos only if the file changed between the two calls: report a little data and look again
+            out.add(hole > pos ? hole - pos : Math.min(4096, out.remaining()), 0);
+        }
+    }
+
+    /**
+     * lseek with SEEK_DATA or SEEK_HOLE from {@code pos}: the offset found; past the end of the file (ENXIO: no data
+     * follows) the store's size; -1 when lseek cannot do this here (then {@link #seekWorks} is cleared).
+     */
+    private long seek(long pos, int whence) throws IOException {
+        try {
+            long found = NativeIo.lseek(fd, pos, whence);
+            return Math.min(found, size);
+        } catch (LastErrorException e) {
+            int errno = e.getErrorCode();
+            if (errno == NativeIo.ENXIO) {
+                return size;
+            }
+            if (NativeIo.isUnsupported(errno)) {
+                if (seekWorks.compareAndSet(true, false)) {
+                    log.info("{}: finding holes (lseek SEEK_DATA/SEEK_HOLE) not supported here (errno {}); block status"
+                            + " reports all data", path, errno);
+                }
+                return -1;
+            }
+            throw new IOException(path + ": lseek(" + (whence == NativeIo.SEEK_DATA ? "SEEK_DATA" : "SEEK_HOLE")
+                    + ") at " + pos + " failed, errno " + errno);
         }
     }
 

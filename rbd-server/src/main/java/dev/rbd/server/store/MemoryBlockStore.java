@@ -100,6 +100,16 @@ public class MemoryBlockStore implements BlockStore {
         }
     }
 
+    /** Pages never written (or zeroed whole) are holes that read as zeroes; written pages are data. */
+    @Override
+    public void allocation(Extents out) {
+        while (!out.full()) {
+            long pos = out.position();
+            int in = (int) (pos % PAGE);
+            out.add(PAGE - in, pages.containsKey(pos / PAGE) ? 0 : STATE_HOLE | STATE_ZERO);
+        }
+    }
+
     @Override
     public void cache(long offset, long length) {
     }

@@ -9,7 +9,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The few Linux calls Java 17's FileChannel cannot make: fallocate (punch hole, zero range), posix_fadvise and
- * preadv2 (for RWF_NOWAIT).
+ * preadv2 (for RWF_NOWAIT), lseek with SEEK_DATA/SEEK_HOLE (FileChannel cannot find holes).
  * When JNA cannot load (another OS, a locked-down JVM) every call reports "unsupported" and callers fall back.
  */
 final class NativeIo {
@@ -25,7 +25,13 @@ final class NativeIo {
     static final int POSIX_FADV_DONTNEED = 4;
     /** preadv2: fail with EAGAIN rather than wait for the disk. */
     static final int RWF_NOWAIT = 0x08;
+    /** lseek: the next byte of data at or after the offset. */
+    static final int SEEK_DATA = 3;
+    /** lseek: the next hole at or after the offset (the end of the file counts as one). */
+    static final int SEEK_HOLE = 4;
     static final int EAGAIN = 11;
+    /** lseek SEEK_DATA/SEEK_HOLE: the offset is at or past the end of the file (or, for SEEK_DATA, no data follows). */
+    static final int ENXIO = 6;
     static final int EOPNOTSUPP = 95;
     static final int ENOSYS = 38;
     static final int EINVAL = 22;
@@ -61,6 +67,9 @@ final class NativeIo {
 
     /** {@code iov} points to {@code iovcnt} struct iovec {void *base; size_t len}. */
     static native long preadv2(int fd, Pointer iov, int iovcnt, long offset, int flags) throws LastErrorException;
+
+    /** {@code off_t} is 64 bits on the 64-bit Linux this runs on. */
+    static native long lseek(int fd, long offset, int whence) throws LastErrorException;
 
     /** Returns an error number, not -1 (POSIX). */
     static native int posix_fadvise(int fd, long offset, long len, int advice);

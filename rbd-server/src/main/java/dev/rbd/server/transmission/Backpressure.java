@@ -38,6 +38,9 @@ final class Backpressure {
         if (c == NbdCommand.READ) {
             return Math.min(req.length(), RequestDecoder.FILL_LIMIT) + 64;
         }
+        if (c == NbdCommand.BLOCK_STATUS) {
+            return BlockStatusReplies.weight(req);
+        }
         return c == NbdCommand.WRITE && !req.payloadStreamed() && !req.payloadDropped() ? req.length() + 64 : 64;
     }
 

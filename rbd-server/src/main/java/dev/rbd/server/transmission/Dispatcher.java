@@ -4,6 +4,7 @@ import static dev.rbd.protocol.NbdConstants.CMD_FLAG_DF;
 import static dev.rbd.protocol.NbdConstants.CMD_FLAG_FAST_ZERO;
 import static dev.rbd.protocol.NbdConstants.CMD_FLAG_FUA;
 import static dev.rbd.protocol.NbdConstants.CMD_FLAG_NO_HOLE;
+import static dev.rbd.protocol.NbdConstants.CMD_FLAG_REQ_ONE;
 
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
@@ -11,12 +12,14 @@ import dev.rbd.protocol.NbdRequest;
 import dev.rbd.protocol.NbdWritePart;
 import dev.rbd.protocol.codec.RequestDecoder;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.StatusContext;
 import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.SyncFailedException;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import java.io.IOException;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -30,7 +33,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * only after the group commit's sync covered it when the export syncs always, or when the request has FUA.
  */
 public final class Dispatcher {
-    private static final int ALL_FLAGS = CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_DF | CMD_FLAG_FAST_ZERO;
+    private static final int ALL_FLAGS = CMD_FLAG_FUA | CMD_FLAG_NO_HOLE | CMD_FLAG_DF | CMD_FLAG_FAST_ZERO
+            | CMD_FLAG_REQ_ONE;
 
     /**
      * Reads up to this size are tried on the event loop first (see {@link #readIfCached}). Measured with fio: 4k
@@ -43,6 +47,7 @@ public final class Dispatcher {
     private final boolean readOnly;
     private final BlockStore store;
     private final Executor io;
+    private final List<StatusContext> contexts;
     private volatile boolean fenced;
     private final AtomicInteger discarded = new AtomicInteger();
 
@@ -52,6 +57,12 @@ public final class Dispatcher {
 
     /** @param readOnly the connection only reads (rbd's READ_ONLY_INTENT): writes get EPERM as on a read-only export */
     public Dispatcher(Export export, Executor io, boolean readOnly) {
+        this(export, io, readOnly, List.of());
+    }
+
+    /** @param contexts the metadata contexts selected for BLOCK_STATUS (none: BLOCK_STATUS gets EINVAL) */
+    public Dispatcher(Export export, Executor io, boolean readOnly, List<StatusContext> contexts) {
+        this.contexts = List.copyOf(contexts);
         this.export = export;
         this.readOnly = readOnly || export.readOnly();
         this.store = export.store();
@@ -135,8 +146,13 @@ public final class Dispatcher {
     /** The spec's error for a request that must not reach the store, or {@code null} when it may. */
     Outcome validate(NbdRequest req, boolean structured) {
         NbdCommand cmd = req.command();
-        if (cmd == null || cmd == NbdCommand.DISC || cmd == NbdCommand.BLOCK_STATUS) {
+        if (cmd == null || cmd == NbdCommand.DISC) {
             return Outcome.error(NbdError.EINVAL, "unsupported command type " + req.type());
+        }
+        if (cmd == NbdCommand.BLOCK_STATUS && (contexts.isEmpty() || !structured)) {
+            // "Clients MUST NOT use this request unless metadata contexts have been negotiated"
+            return Outcome.error(NbdError.EINVAL, "BLOCK_STATUS without a metadata context selected by"
+                    + " SET_META_CONTEXT");
         }
         int flags = req.flags();
         if ((flags & ~ALL_FLAGS) != 0) {
@@ -144,6 +160,9 @@ public final class Dispatcher {
         }
         if ((flags & (CMD_FLAG_NO_HOLE | CMD_FLAG_FAST_ZERO)) != 0 && cmd != NbdCommand.WRITE_ZEROES) {
             return Outcome.error(NbdError.EINVAL, "NO_HOLE/FAST_ZERO are only valid on WRITE_ZEROES");
+        }
+        if ((flags & CMD_FLAG_REQ_ONE) != 0 && cmd != NbdCommand.BLOCK_STATUS) {
+            return Outcome.error(NbdError.EINVAL, "REQ_ONE is only valid on BLOCK_STATUS");
         }
         if ((flags & CMD_FLAG_DF) != 0 && (cmd != NbdCommand.READ || !structured)) {
             return Outcome.error(NbdError.EINVAL, "DF is only valid on READ with structured replies");
@@ -176,6 +195,10 @@ public final class Dispatcher {
             NbdError e = cmd == NbdCommand.WRITE || cmd == NbdCommand.WRITE_ZEROES ? NbdError.ENOSPC : NbdError.EINVAL;
             return Outcome.error(e, "range " + Long.toUnsignedString(offset) + "+" + length
                     + " is beyond the end of the export (size " + size + ")");
+        }
+        if (cmd == NbdCommand.BLOCK_STATUS) {
+            // any range is answered, aligned or not; an empty one has nothing to describe
+            return length == 0 ? Outcome.error(NbdError.EINVAL, "BLOCK_STATUS of length 0") : null;
         }
         if (!export.blockSizes().aligned(offset, length)) {
             return Outcome.error(NbdError.EINVAL, "range " + Long.toUnsignedString(offset) + "+" + length
@@ -249,6 +272,11 @@ public final class Dispatcher {
                 case TRIM -> store.trim(offset, req.length());
                 case WRITE_ZEROES -> store.writeZeroes(offset, req.length(), !req.hasFlag(CMD_FLAG_NO_HOLE),
                         req.hasFlag(CMD_FLAG_FAST_ZERO));
+                case BLOCK_STATUS -> {
+                    result.complete(Outcome.data(BlockStatusReplies.answer(store, contexts, offset, req.length(),
+                            req.hasFlag(CMD_FLAG_REQ_ONE), alloc)));
+                    return false;
+                }
                 case CACHE -> {
                     store.cache(offset, req.length());
                     result.complete(Outcome.OK);

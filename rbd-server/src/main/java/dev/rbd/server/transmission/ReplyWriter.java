@@ -11,6 +11,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPromise;
 import java.util.ArrayDeque;
+import java.util.List;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -57,6 +58,19 @@ final class ReplyWriter {
             return;
         }
         Object msg;
+        if (o.ok() && cmd == NbdCommand.BLOCK_STATUS) {
+            // structured, as the dispatcher answers BLOCK_STATUS only then: one chunk per context, DONE on the last
+            List<NbdStructuredReply> chunks = BlockStatusReplies.chunks(cookie, o.data());
+            for (int i = 0; i < chunks.size(); i++) {
+                Runnable done = i == chunks.size() - 1 ? written : () -> { };
+                if (streamingSimple) {
+                    held.add(new Held(chunks.get(i), done));
+                } else {
+                    emit(chunks.get(i), done);
+                }
+            }
+            return;
+        }
         if (o.ok()) {
             if (cmd == NbdCommand.READ && structured) {
                 msg = o.data().isReadable() ? NbdStructuredReply.offsetData(cookie, offset, o.data(), true)

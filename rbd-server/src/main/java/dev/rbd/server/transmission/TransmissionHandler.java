@@ -12,6 +12,7 @@ import dev.rbd.server.export.Export;
 import dev.rbd.server.export.Fenceable;
 import dev.rbd.server.export.Fenced;
 import dev.rbd.server.export.ServerContext;
+import dev.rbd.server.export.StatusContext;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
@@ -23,6 +24,7 @@ import io.netty.handler.codec.DecoderException;
 import io.netty.util.ReferenceCountUtil;
 import java.io.IOException;
 import java.util.ArrayDeque;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
@@ -108,11 +110,17 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     };
 
     public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured) {
+        this(server, export, conn, structured, List.of());
+    }
+
+    /** @param contexts the metadata contexts SET_META_CONTEXT selected, answered by BLOCK_STATUS */
+    public TransmissionHandler(ServerContext server, Export export, Connection conn, boolean structured,
+                               List<StatusContext> contexts) {
         this.server = server;
         this.export = export;
         this.conn = conn;
         this.structured = structured;
-        this.dispatcher = new Dispatcher(export, server.io(), conn.readOnly());
+        this.dispatcher = new Dispatcher(export, server.io(), conn.readOnly(), contexts);
         this.released = conn.readOnly(); // it never claimed the writer lock
     }
 

@@ -49,7 +49,7 @@ class HandshakeTest {
     @Test
     void unknownOptionsGetErrUnsupAndNegotiationContinues() throws Exception {
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
-            for (int opt : new int[] {NbdOption.EXTENDED_HEADERS.code(), NbdOption.SET_META_CONTEXT.code(),
+            for (int opt : new int[] {NbdOption.EXTENDED_HEADERS.code(), NbdOption.PEEK_EXPORT.code(),
                 NbdOption.STARTTLS.code(), 0x4000_0000, 0xffff_ffff}) {
                 List<OptReply> r = c.option(opt, new byte[] {1, 2, 3});
                 assertThat(r).hasSize(1);

@@ -135,6 +135,7 @@ class StartTlsTest {
         try (RawNbdClient c = new RawNbdClient(port).greet()) {
             for (int[] o : new int[][] {{NbdOption.INFO.code(), 1}, {NbdOption.LIST.code(), 0},
                 {NbdOption.GO.code(), 1}, {NbdOption.SET_META_CONTEXT.code(), 0},
+                {NbdOption.LIST_META_CONTEXT.code(), 0},
                 {NbdOption.STRUCTURED_REPLY.code(), 0}, {NbdOption.LIST.code(), 1}, {0x4000_0000, 0}}) {
                 byte[] data = o[1] == 1 ? RawNbdClient.infoData("disk", NbdInfo.NAME.code()) : new byte[0];
                 List<OptReply> r = c.option(o[0], data);
