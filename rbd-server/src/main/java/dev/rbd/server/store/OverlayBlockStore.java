@@ -159,6 +159,34 @@ public final class OverlayBlockStore implements BlockStore {
         }
     }
 
+    /**
+     * {@code base:allocation} of what this client sees: blocks it wrote are data, blocks it trimmed or zeroed are
+     * zero holes, and the rest is whatever the golden image says of itself.
+     */
+    @Override
+    public void allocation(Extents out) throws IOException {
+        long[] pos = {out.position()};
+        runs(pos[0], out.remaining(), (n, state) -> {
+            if (!out.full()) {
+                switch (state) {
+                    case DATA -> out.add(n, 0);
+                    case ZERO -> out.add(n, STATE_HOLE | STATE_ZERO);
+                    case GOLDEN -> {
+                        Extents golden = new Extents(pos[0], n, Integer.MAX_VALUE);
+                        this.golden.allocation(golden);
+                        for (int i = 0; i < golden.count(); i++) {
+                            out.add(golden.length(i), golden.flags(i));
+                        }
+                        if (golden.covered() < n) {
+                            out.add(n - golden.covered(), 0);   // what the golden left undescribed: data
+                        }
+                    }
+                }
+            }
+            pos[0] += n;
+        });
+    }
+
     @Override
     public void write(long offset, ByteBuf src) throws IOException {
         int length = src.readableBytes();

@@ -329,6 +329,42 @@ class OverlayBlockStoreTest {
         assertThat(runs(s, 0, 0)).isEmpty();
     }
 
+    /** base:allocation of a range as length, flags, length, flags, ... */
+    private static List<Long> allocation(BlockStore s, long offset, long length, int max) throws IOException {
+        Extents e = new Extents(offset, length, max);
+        s.allocation(e);
+        List<Long> out = new ArrayList<>();
+        for (int i = 0; i < e.count(); i++) {
+            out.add(e.length(i));
+            out.add((long) e.flags(i));
+        }
+        return out;
+    }
+
+    @Test
+    void allocationIsTheOverlaysStatesOverTheGoldensOwn() throws Exception {
+        Path sparse = dir.resolve("sparse.img");
+        FileBlockStore.createSparse(sparse, 64 * BLOCK);
+        try (FileBlockStore rw = FileBlockStore.open(sparse, false)) {
+            write(rw, 0, pattern(2 * BLOCK, 1));               // golden: data in blocks 0-1, a hole after
+            rw.sync();
+        }
+        long hz = BlockStore.STATE_HOLE | BlockStore.STATE_ZERO;
+        try (FileBlockStore g = FileBlockStore.open(sparse, true)) {
+            assertThat(allocation(g, 0, 64 * BLOCK, 100)).as("the golden's own allocation (SEEK_HOLE works here)")
+                    .containsExactly(2L * BLOCK, 0L, 62L * BLOCK, hz);
+            Path tmp = Files.createDirectories(dir.resolve("t"));
+            try (OverlayBlockStore s = OverlayBlockStore.temporary(g, false, tmp)) {
+                s.writeZeroes(0, BLOCK, true, false);           // block 0: ZERO over golden data
+                write(s, 5 * BLOCK, pattern(BLOCK, 2));         // block 5: DATA over a golden hole
+                assertThat(allocation(s, 0, 64 * BLOCK, 100)).containsExactly(BLOCK * 1L, hz, BLOCK * 1L, 0L,
+                        3L * BLOCK, hz, BLOCK * 1L, 0L, 58L * BLOCK, hz);
+                // from inside a block, and cut at the most extents asked for
+                assertThat(allocation(s, 100, 6 * BLOCK, 2)).containsExactly(BLOCK - 100L, hz, BLOCK * 1L, 0L);
+            }
+        }
+    }
+
     @Test
     void aGoldenWithAPartialLastBlockWorks() throws Exception {
         int size = 3 * BLOCK + 100;
