@@ -44,6 +44,7 @@ import picocli.CommandLine.Spec;
                 "  rbd-server export root=/dev/loop0 swap=/srv/swap.img --listen 127.0.0.1:10809 --unix /run/rbd.sock",
                 "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42",
                 "  rbd-server export 'usr=/srv/usr.img,ro,description=Shared /usr' root=/srv/root.img",
+                "  rbd-server export kiosk=/srv/kiosk.img,overlays=temp",
                 "  rbd-server export --config /etc/rbd/exports.conf",
                 "  rbd-server export disk.img --tls require --tls-certificates /etc/rbd/pki"})
 public final class ExportCommand implements Callable<Integer> {
@@ -57,12 +58,15 @@ public final class ExportCommand implements Callable<Integer> {
                     + "extension. Options: allow=RULE (repeatable): only peers a rule names may use this export, "
                     + "a rule being ADDRESS[/PREFIX], uid:N or cn:IDENTITY (a TLS client certificate's subject CN); "
                     + "ro: this export read-only; description=TEXT: what clients are told about it (default: its "
-                    + "name and size). A comma in the path or a value is written twice (a,,b).")
+                    + "name and size); overlays=temp: every connection writes to its own temporary overlay over "
+                    + "the image, which is never written, and what it wrote is gone when it disconnects "
+                    + "(kiosk mode; clients may open NAME or NAME/CLIENT). A comma in the path or a value is "
+                    + "written twice (a,,b).")
     List<String> images = new ArrayList<>();
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "More exports, from a file of [export NAME] sections with path = IMAGE, ro = true, "
-                    + "description = TEXT and allow = RULE lines (# comments); see docs/operations.md.")
+                    + "description = TEXT, allow = RULE and overlays = temp lines (# comments); see docs/operations.md.")
     Path config;
 
     @Option(names = "--readonly", description = "Export every image read-only (any number of clients).")
@@ -250,6 +254,7 @@ public final class ExportCommand implements Callable<Integer> {
             if (!names.add(s.name())) {
                 throw usage("two exports are named '" + NbdString.printable(s.name()) + "'");
             }
+            checkOverlays(s);
             specs.add(s);
         }
         if (config != null) {
@@ -264,6 +269,7 @@ public final class ExportCommand implements Callable<Integer> {
                     throw usage("export '" + NbdString.printable(s.name()) + "' is named both on the command line "
                             + "and in " + config);
                 }
+                checkOverlays(s);
                 specs.add(s);
             }
         }
@@ -272,6 +278,14 @@ public final class ExportCommand implements Callable<Integer> {
                     : "no export: " + config + " holds no [export NAME] section and the command line names none");
         }
         return specs;
+    }
+
+    /** Overlays are written: an export with them cannot be read-only, not even by --readonly. */
+    private void checkOverlays(ExportSpec s) {
+        if (readOnly && s.temporaryOverlays()) {
+            throw usage("export '" + NbdString.printable(s.name()) + "': overlays=temp with --readonly (every export "
+                    + "read-only); clients write to their overlays, the image itself is never written");
+        }
     }
 
     /**
@@ -330,7 +344,8 @@ public final class ExportCommand implements Callable<Integer> {
             log.info("created sparse image {} of {} bytes", path, create);
         }
         boolean ro = readOnly || image.readOnly();
-        FileBlockStore store = FileBlockStore.open(path, ro);
+        // the golden image of temporary overlays is opened read-only: it is never written
+        FileBlockStore store = FileBlockStore.open(path, ro || image.temporaryOverlays());
         if (store.size() % sizes.minimum() != 0) {
             log.warn("export '{}': size {} is not a multiple of the minimum block size {}; the tail is unreachable",
                     name, store.size(), sizes.minimum());
@@ -341,6 +356,8 @@ public final class ExportCommand implements Callable<Integer> {
         String description = image.description() != null ? image.description()
                 : defaultDescription(name, store.size(), ro);
         return Export.builder(name, store).description(description).readOnly(ro).shared(shared).syncMode(mode)
-                .blockSizes(sizes).sessionGrace(sessionGrace).access(image.access()).build();
+                .blockSizes(sizes).sessionGrace(sessionGrace).access(image.access())
+                .temporaryOverlays(image.temporaryOverlays() ? Path.of(System.getProperty("java.io.tmpdir")) : null)
+                .build();
     }
 }

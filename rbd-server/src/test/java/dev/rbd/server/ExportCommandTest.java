@@ -148,7 +148,8 @@ class ExportCommandTest {
     @ParameterizedTest
     @ValueSource(strings = {",allow=", ",allow", ",allow=cn:", ",allow=localhost", ",allow=10.0.0.0/33",
         ",allow=uid:x", ",allow=::1/129", ",ro=yes", ",ro=", ",ro,ro", ",description", ",description=a,description=b",
-        ",description=bell\u0007", ",description=two\nlines", ",overlays=/tmp", ",allow=::1,bogus=1", ","})
+        ",description=bell\u0007", ",description=two\nlines", ",overlays=/tmp", ",overlays=temp,ro", ",overlays=",
+        ",allow=::1,bogus=1", ","})
     void aBadExportOptionIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");
         assertThat(run("export", "x=" + image + options, "--listen", "127.0.0.1:0", "--create", "1M")).as(options)
@@ -157,6 +158,15 @@ class ExportCommandTest {
                 .contains("export 'x'").endsWith(" (see rbd-server export --help)\n");
         assertThat(out.toString()).isEmpty();
         assertThat(image).as("nothing is created before the arguments are checked").doesNotExist();
+    }
+
+    @Test
+    void overlaysTempWithReadonlyIsAUsageError(@TempDir Path dir) {
+        Path image = dir.resolve("x.img");
+        assertThat(run("export", "x=" + image + ",overlays=temp", "--readonly", "--listen", "127.0.0.1:0", "--create",
+                "1M")).isEqualTo(2);
+        assertThat(err.toString()).hasLineCount(1).contains("export 'x': overlays=temp with --readonly");
+        assertThat(image).doesNotExist();
     }
 
     @Test

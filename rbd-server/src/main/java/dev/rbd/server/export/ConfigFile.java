@@ -29,6 +29,7 @@ import java.util.Map;
  * description = Root image, hosts 1-40
  * allow = 10.0.0.0/8            repeatable
  * allow = cn:host42
+ * overlays = temp               a temporary overlay per connection (not with ro = true)
  * </pre>
  * Keys and values are trimmed of surrounding blanks. A bad line is an {@link IllegalArgumentException} whose
  * message starts with {@code FILE:LINE:}; a file that cannot be read is an {@link IOException}.
@@ -135,6 +136,7 @@ public final class ConfigFile {
             });
             case "description" -> options.description(value);
             case "allow" -> options.allow(value);
+            case "overlays" -> options.overlays(value);
             default -> throw options.bad("unknown key '" + NbdString.printable(key) + "' (known: path, "
                     + ExportSpec.Options.KNOWN.replace("=", "") + ")");
         }
@@ -176,7 +178,11 @@ public final class ConfigFile {
             throw new IllegalArgumentException(file + ":" + nameLine + ": export '" + NbdString.printable(name)
                     + "' has no 'path = IMAGE'");
         }
-        exports.add(options.build(path));
+        try {
+            exports.add(options.build(path));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(file + ":" + nameLine + ": " + e.getMessage(), e);
+        }
         options = null;
     }
 }

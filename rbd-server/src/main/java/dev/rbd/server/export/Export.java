@@ -13,17 +13,26 @@ import static dev.rbd.protocol.NbdConstants.FLAG_SEND_WRITE_ZEROES;
 
 import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.GroupCommit;
+import dev.rbd.server.store.OverlayBlockStore;
 import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
+import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * One exported image: its store and group commit, its block size constraints, its {@link WriterLock} (a
  * read-write export serves one client at a time unless it is shared) and its rbd session slots.
+ *
+ * <p>An export with temporary overlays ({@code overlays=temp}) serves its store, the golden image opened read-only,
+ * to no one directly: each connection opens {@link #openTemporaryOverlay()}, an export of its own over a fresh
+ * {@link OverlayBlockStore}, which the connection closes (and so discards) when it ends.
  */
 public final class Export implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Export.class);
+    /** What may follow the '/' of {@code NAME/CLIENT}. */
+    public static final Pattern CLIENT_NAME = Pattern.compile("[A-Za-z0-9._-]{1,64}");
 
     private final String name;
     private final String description;
@@ -35,6 +44,10 @@ public final class Export implements AutoCloseable {
     private final WriterLock writerLock;
     private final SessionSlots sessions = new SessionSlots();
     private final AccessRules access;
+    /** Where temporary overlays are made, or {@code null}: the export is served as it is. */
+    private final Path overlayDir;
+    /** One connection's own view (see {@link #openTemporaryOverlay()}). */
+    private final boolean connectionView;
 
     private Export(Builder b) {
         this.access = b.access;
@@ -44,7 +57,11 @@ public final class Export implements AutoCloseable {
         this.readOnly = b.readOnly;
         this.syncMode = b.syncMode;
         this.blockSizes = b.blockSizes;
-        this.writerLock = new WriterLock(name, b.readOnly || b.shared, b.sessionGrace);
+        this.overlayDir = b.overlayDir;
+        this.connectionView = b.connectionView;
+        // overlays are private: their clients never exclude each other
+        this.writerLock = new WriterLock(name, b.readOnly || b.shared || b.overlayDir != null || b.connectionView,
+                b.sessionGrace);
         this.commit = new GroupCommit(store, name);
     }
 
@@ -93,6 +110,34 @@ public final class Export implements AutoCloseable {
         return sessions;
     }
 
+    /** Whether each connection gets its own temporary overlay ({@code overlays=temp}). */
+    public boolean temporaryOverlays() {
+        return overlayDir != null;
+    }
+
+    /** Whether this is one connection's view of an export, closed when the connection ends. */
+    public boolean connectionView() {
+        return connectionView;
+    }
+
+    /**
+     * A connection's own export: a fresh temporary overlay over this export's golden image, with this export's name,
+     * description, sizes and rules. Closing it discards the overlay; the golden image stays open.
+     *
+     * @throws IllegalStateException this export has no temporary overlays
+     * @throws IOException           the overlay file cannot be made
+     */
+    public Export openTemporaryOverlay() throws IOException {
+        if (overlayDir == null) {
+            throw new IllegalStateException("export " + name + " has no temporary overlays");
+        }
+        OverlayBlockStore overlay = OverlayBlockStore.temporary(store, false, overlayDir);
+        Builder b = builder(name, overlay).description(description).syncMode(syncMode).blockSizes(blockSizes)
+                .access(access);
+        b.connectionView = true;
+        return b.build();
+    }
+
     /** Who may use this export beyond the server's own rules ({@link AccessRules#OPEN}: everyone let in). */
     public AccessRules access() {
         return access;
@@ -108,14 +153,18 @@ public final class Export implements AutoCloseable {
 
     /**
      * The transmission flags for a connection. CAN_MULTI_CONN holds because every connection shares one file
-     * handle and one sync: a FLUSH on any connection covers the writes replied to on all of them.
+     * handle and one sync: a FLUSH on any connection covers the writes replied to on all of them. Not for temporary
+     * overlays: each connection sees its own data, so a client must not spread one image over several connections.
      *
      * @param readOnlyConnection the connection only reads (rbd's READ_ONLY_INTENT): READ_ONLY is added to the
      *                           export's own flags, which stay as they are so the client still learns what the
      *                           export can do
      */
     public int transmissionFlags(boolean structuredReplies, boolean readOnlyConnection) {
-        int flags = FLAG_HAS_FLAGS | FLAG_SEND_FLUSH | FLAG_SEND_FUA | FLAG_SEND_CACHE | FLAG_CAN_MULTI_CONN;
+        int flags = FLAG_HAS_FLAGS | FLAG_SEND_FLUSH | FLAG_SEND_FUA | FLAG_SEND_CACHE;
+        if (overlayDir == null && !connectionView) {
+            flags |= FLAG_CAN_MULTI_CONN;
+        }
         if (readOnlyConnection) {
             flags |= FLAG_READ_ONLY;
         }
@@ -123,10 +172,11 @@ public final class Export implements AutoCloseable {
             flags |= FLAG_READ_ONLY;
         } else {
             flags |= FLAG_SEND_WRITE_ZEROES;
-            if (store.canTrim()) {
+            // what each connection's overlay will offer (OverlayBlockStore can both)
+            if (overlayDir != null || store.canTrim()) {
                 flags |= FLAG_SEND_TRIM;
             }
-            if (store.canFastZero()) {
+            if (overlayDir != null || store.canFastZero()) {
                 flags |= FLAG_SEND_FAST_ZERO;
             }
         }
@@ -136,19 +186,22 @@ public final class Export implements AutoCloseable {
         return flags;
     }
 
-    /** Syncs (unless read-only) and closes the store. */
+    /**
+     * Syncs (unless read-only, or its writes are discarded anyway: a temporary overlay) and closes the store. The
+     * golden image of an export with temporary overlays is read-only: it is closed, never synced.
+     */
     @Override
     public void close() {
         try {
             commit.close();
-            if (commit.syncs() > 0) {
+            if (commit.syncs() > 0 && !connectionView) {
                 long n = commit.syncs();
                 log.info("export {}: {} durable requests were served by {} syncs ({} per sync; {} µs per sync,"
                         + " {} µs gathering before it)", name, commit.requests(), n,
                         String.format("%.1f", (double) commit.requests() / n), commit.syncingNanos() / n / 1000,
                         commit.gatheringNanos() / n / 1000);
             }
-            if (!readOnly && commit.failure() == null) {
+            if (!readOnly && overlayDir == null && !connectionView && commit.failure() == null) {
                 store.sync();
             }
         } catch (IOException e) {
@@ -175,6 +228,8 @@ public final class Export implements AutoCloseable {
         private BlockSizes blockSizes = BlockSizes.DEFAULT;
         private Duration sessionGrace = Duration.ofSeconds(60);
         private AccessRules access = AccessRules.OPEN;
+        private Path overlayDir;
+        private boolean connectionView;
 
         private Builder(String name, BlockStore store) {
             this.name = name;
@@ -217,6 +272,15 @@ public final class Export implements AutoCloseable {
         /** Who may use the export (default: everyone the server lets in). */
         public Builder access(AccessRules rules) {
             access = rules;
+            return this;
+        }
+
+        /**
+         * Each connection gets its own temporary overlay over the store (which must be opened read-only), made in
+         * {@code dir}; {@code null} (the default) serves the store itself.
+         */
+        public Builder temporaryOverlays(Path dir) {
+            overlayDir = dir;
             return this;
         }
 

@@ -19,6 +19,9 @@ import java.util.Objects;
  *   <li>{@code ro}: this export is read-only, whatever {@code --readonly} says for the others.</li>
  *   <li>{@code description=TEXT}: what {@code NBD_INFO_DESCRIPTION} and {@code LIST} say about the export, instead
  *       of the default (its name and size); at most 4096 bytes of UTF-8, no control characters.</li>
+ *   <li>{@code overlays=temp}: every connection gets its own temporary overlay over the image, which is opened
+ *       read-only and never written; what a client writes is discarded when its connection ends (kiosk mode). Not
+ *       with {@code ro}. {@code overlays=DIR} (persistent per-client overlays) is not supported yet.</li>
  * </ul>
  * {@link ConfigFile} gives the same options in a file; both go through {@link Options}, so an option added there is
  * checked the same way in both places.
@@ -28,8 +31,10 @@ import java.util.Objects;
  * @param access      who may use it ({@link AccessRules#OPEN} without {@code allow=})
  * @param readOnly    whether this export alone is read-only ({@code ro})
  * @param description the description it asked for, or {@code null} for the default
+ * @param temporaryOverlays whether each connection gets its own temporary overlay ({@code overlays=temp})
  */
-public record ExportSpec(String name, Path path, AccessRules access, boolean readOnly, String description) {
+public record ExportSpec(String name, Path path, AccessRules access, boolean readOnly, String description,
+                         boolean temporaryOverlays) {
     /** The longest description, in UTF-8 bytes: the longest string NBD carries. */
     public static final int MAX_DESCRIPTION_BYTES = NbdConstants.MAX_STRING_LENGTH;
 
@@ -79,6 +84,7 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
                     }
                     options.description(value);
                 }
+                case "overlays" -> options.overlays(value);
                 case "" -> throw options.bad("an empty option (a comma in the path is written twice: a,,b)");
                 default -> throw options.bad("unknown option '" + NbdString.printable(key) + "' (known: "
                         + Options.KNOWN + "; a comma in the path is written twice: a,,b)");
@@ -113,12 +119,13 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
      */
     static final class Options {
         /** The options, for messages that list them. */
-        static final String KNOWN = "allow=, description=, ro";
+        static final String KNOWN = "allow=, description=, overlays=, ro";
 
         private final String name;
         private final List<AccessRules.Rule> allow = new ArrayList<>();
         private Boolean readOnly;
         private String description;
+        private Boolean temporaryOverlays;
 
         Options(String name) {
             this.name = name;
@@ -191,8 +198,29 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
             description = text;
         }
 
+        /** {@code overlays=temp}; a directory (persistent overlays) is refused until it is supported. */
+        void overlays(String value) {
+            if (temporaryOverlays != null) {
+                throw bad("overlays= is given twice");
+            }
+            if (value == null || value.isEmpty()) {
+                throw bad("overlays= needs a value: overlays=temp");
+            }
+            if (!value.equals("temp")) {
+                throw bad("overlays=" + NbdString.printable(value) + ": persistent overlays in a directory are not"
+                        + " supported yet (overlays=temp is: a temporary overlay per connection)");
+            }
+            temporaryOverlays = true;
+        }
+
         ExportSpec build(Path path) {
-            return new ExportSpec(name, path, AccessRules.of(allow), readOnly != null && readOnly, description);
+            boolean ro = readOnly != null && readOnly;
+            boolean temp = temporaryOverlays != null && temporaryOverlays;
+            if (ro && temp) {
+                throw bad("ro and overlays=temp exclude each other (clients write to their overlays; the image"
+                        + " itself is never written)");
+            }
+            return new ExportSpec(name, path, AccessRules.of(allow), ro, description, temp);
         }
     }
 }

@@ -59,12 +59,36 @@ public final class ServerContext {
         this.tls = tls;
     }
 
-    /** The export of that name; the empty name is the default export (the first one). */
+    /**
+     * The export of that name; the empty name is the default export (the first one). {@code NAME/CLIENT} is the
+     * export NAME when it has overlays and CLIENT is a client name ({@link Export#CLIENT_NAME}); export names never
+     * hold a '/'.
+     */
     public Export export(String name) {
         if (name.isEmpty()) {
             return exports.values().iterator().next();
         }
-        return exports.get(name);
+        Export e = exports.get(name);
+        int slash = name.indexOf('/');
+        if (e != null || slash < 0) {
+            return e;
+        }
+        Export base = exports.get(name.substring(0, slash));
+        return base != null && base.temporaryOverlays()
+                && Export.CLIENT_NAME.matcher(name.substring(slash + 1)).matches() ? base : null;
+    }
+
+    /**
+     * The export an {@code NAME/CLIENT} with a CLIENT that is not a client name asks for, when NAME has overlays;
+     * else {@code null}.
+     */
+    public Export overlayExportOf(String name) {
+        int slash = name.indexOf('/');
+        if (slash < 0) {
+            return null;
+        }
+        Export base = exports.get(name.substring(0, slash));
+        return base != null && base.temporaryOverlays() ? base : null;
     }
 
     public Collection<Export> exports() {

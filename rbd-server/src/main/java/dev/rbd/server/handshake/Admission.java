@@ -38,6 +38,11 @@ final class Admission {
      */
     static Refusal find(ServerContext server, Connection conn, String option, String name, Export export) {
         if (export == null) {
+            Export overlays = server.overlayExportOf(name);
+            if (overlays != null && overlays.allows(conn)) {
+                return new Refusal(NbdReplyType.ERR_UNKNOWN, "export '" + NbdString.printable(name) + "': the client"
+                        + " name after '" + overlays.name() + "/' must be 1 to 64 of A-Z a-z 0-9 . _ -");
+            }
             return new Refusal(NbdReplyType.ERR_UNKNOWN, "unknown export '" + NbdString.printable(name) + "'");
         }
         if (!export.allows(conn)) {

@@ -26,6 +26,7 @@ import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
+import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
@@ -204,8 +205,13 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             ctx.close();
             return;
         }
-        ctx.write(new ExportNameReply(export.size(), export.transmissionFlags(false, conn.readOnly()), noZeroes));
-        enterTransmission(ctx, export, false, List.of());
+        Export served = serve(export);
+        if (served == null) {
+            ctx.close();
+            return;
+        }
+        ctx.write(new ExportNameReply(served.size(), served.transmissionFlags(false, conn.readOnly()), noZeroes));
+        enterTransmission(ctx, served, false, List.of());
     }
 
     private void list(ChannelHandlerContext ctx, int code, ByteBuf data) {
@@ -247,13 +253,39 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             error(ctx, code, refusal.type(), refusal.message());
             return;
         }
-        writeInfoReplies(ctx, code, export, request.requests(NbdInfo.NAME), request.requests(NbdInfo.DESCRIPTION));
+        Export served = export;
+        if (option == NbdOption.GO) {
+            served = serve(export);
+            if (served == null) {
+                error(ctx, code, NbdReplyType.ERR_UNKNOWN, "export '" + NbdString.printable(request.name())
+                        + "' is not available: its temporary overlay cannot be made (the server's log says why)");
+                return;
+            }
+        }
+        writeInfoReplies(ctx, code, served, request.requests(NbdInfo.NAME), request.requests(NbdInfo.DESCRIPTION));
         if (option == NbdOption.INFO) {
             ctx.writeAndFlush(OptionReply.ack(code));
             return;
         }
         ctx.write(OptionReply.ack(code));
-        enterTransmission(ctx, export, structured, structured ? metaContexts.selectedFor(request.name()) : List.of());
+        enterTransmission(ctx, served, structured, structured ? metaContexts.selectedFor(request.name()) : List.of());
+    }
+
+    /**
+     * What the connection is served of an export it may open: the export itself, or for one with temporary overlays
+     * a fresh overlay of its own, which the transmission handler closes when the connection ends; {@code null},
+     * logged, when that overlay cannot be made.
+     */
+    private Export serve(Export export) {
+        if (!export.temporaryOverlays()) {
+            return export;
+        }
+        try {
+            return export.openTemporaryOverlay();
+        } catch (IOException | RuntimeException e) {
+            log.error("[{}] export {}: cannot make a temporary overlay: {}", conn.id(), export.name(), e.toString());
+            return null;
+        }
     }
 
     /** The INFO replies of INFO and GO: EXPORT, NAME and DESCRIPTION when asked, and BLOCK_SIZE. */

@@ -130,6 +130,11 @@ public final class FileBlockStore implements BlockStore {
         return path;
     }
 
+    /** Whether it was opened read-only (the file is never written). */
+    public boolean isReadOnly() {
+        return readOnly;
+    }
+
     @Override
     public long size() {
         return size;

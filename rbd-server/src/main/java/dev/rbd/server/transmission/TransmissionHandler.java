@@ -26,6 +26,7 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -344,11 +345,21 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
     }
 
-    /** The writer lock goes once the connection is closed and none of its requests still runs. */
+    /**
+     * The writer lock goes once the connection is closed and none of its requests still runs; so does the
+     * connection's own export (a temporary overlay), closed on an I/O thread.
+     */
     private void releaseIfClosed() {
         if (closed && conn.inFlight() == 0 && !released) {
             released = true;
             export.writerLock().release(conn.client(), disconnecting);
+            if (export.connectionView()) {
+                try {
+                    server.io().execute(export::close);
+                } catch (RejectedExecutionException e) {
+                    export.close();     // the server is stopping
+                }
+            }
         }
     }
 

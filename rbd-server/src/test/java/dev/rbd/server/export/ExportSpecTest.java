@@ -72,16 +72,36 @@ class ExportSpecTest {
     void anUnknownOptionIsNamed() {
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,readonly"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("export 'root'")
-                .hasMessageContaining("unknown option 'readonly'").hasMessageContaining("allow=, description=, ro");
-        // overlays= is not an option yet
-        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/srv/o"))
-                .hasMessageContaining("unknown option 'overlays'");
+                .hasMessageContaining("unknown option 'readonly'").hasMessageContaining("allow=, description=, overlays=, ro");
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,allow=10.0.0.0/8,colour=blue"))
                 .hasMessageContaining("unknown option 'colour'");
         // a single comma in a path reads as an option: the error says how to write it
         assertThatThrownBy(() -> ExportSpec.parse("/srv/a,b.img")).hasMessageContaining("unknown option 'b.img'")
                 .hasMessageContaining("a,,b");
         assertThatThrownBy(() -> ExportSpec.parse("x=/a,bad\noption")).hasMessageContaining("'bad\\noption'");
+    }
+
+    @Test
+    void overlaysTempAskForATemporaryOverlayPerConnection() {
+        ExportSpec s = ExportSpec.parse("kiosk=/srv/kiosk.img,overlays=temp");
+        assertThat(s.temporaryOverlays()).isTrue();
+        assertThat(s.readOnly()).isFalse();
+        assertThat(ExportSpec.parse("kiosk=/srv/kiosk.img").temporaryOverlays()).isFalse();
+    }
+
+    @Test
+    void overlaysInADirectoryAreNotSupportedYetAndTempIsNotReadOnly() {
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/srv/o"))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("export 'root'")
+                .hasMessageContaining("not supported yet");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays"))
+                .hasMessageContaining("overlays= needs a value");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=temp,overlays=temp"))
+                .hasMessageContaining("overlays= is given twice");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=temp,ro"))
+                .hasMessageContaining("export 'root': ro and overlays=temp exclude each other");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,ro,overlays=temp"))
+                .hasMessageContaining("ro and overlays=temp exclude each other");
     }
 
     @Test
