@@ -68,7 +68,7 @@ class AllocationDepthTest {
         return c;
     }
 
-    /** The BLOCK_STATUS chunks for a range, one per selected context, by id order of arrival. */
+    /** The BLOCK_STATUS chunks for a range, one per selected context, in the order they arrive. */
     private static List<Chunk> status(RawNbdClient c, long offset, long length, int contexts) throws Exception {
         c.request(0, BLOCK_STATUS, 7, offset, length, null);
         List<Chunk> chunks = new ArrayList<>();
