@@ -128,6 +128,11 @@ public final class OverlayBlockStore implements BlockStore {
         }
     }
 
+    /** The golden image this overlay is over (read-only: never write to it). */
+    public BlockStore golden() {
+        return golden;
+    }
+
     /**
      * Gives {@code [offset, offset + length)} as runs of one state, in order; the lengths add up to {@code length}.
      * What block status reports: {@code base:allocation} DATA as data, ZERO as a zero hole, GOLDEN as the golden
