@@ -1,5 +1,7 @@
 package dev.rbd.cli;
 
+import static dev.rbd.cli.ToolRun.ok;
+import static dev.rbd.cli.ToolRun.run;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
@@ -10,7 +12,6 @@ import java.net.InetAddress;
 import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -102,29 +103,6 @@ class BlockStatusRealClientsTest {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    private record Result(int exit, String output) {
-    }
-
-    /** Runs a tool to its end (at most a minute, then killed by its pid). */
-    private static Result run(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        byte[] out;
-        try (var in = p.getInputStream()) {
-            out = in.readAllBytes();
-        }
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail(String.join(" ", cmd) + " did not finish in a minute");
-        }
-        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
-    }
-
-    private static String ok(String... cmd) throws Exception {
-        Result r = run(cmd);
-        assertThat(r.exit()).as("%s:\n%s", String.join(" ", cmd), r.output()).isZero();
-        return r.output();
     }
 
     @Test

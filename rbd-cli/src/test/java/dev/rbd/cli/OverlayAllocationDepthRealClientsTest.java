@@ -1,5 +1,7 @@
 package dev.rbd.cli;
 
+import static dev.rbd.cli.ToolRun.ok;
+import static dev.rbd.cli.ToolRun.run;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
@@ -7,13 +9,11 @@ import dev.rbd.cli.hostile.ServerUnderTest;
 import dev.rbd.cli.hostile.Tools;
 import java.io.IOException;
 import java.io.RandomAccessFile;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -71,29 +71,6 @@ class OverlayAllocationDepthRealClientsTest {
                 rbd.close();
             }
         }
-    }
-
-    private record Result(int exit, String output) {
-    }
-
-    /** Runs a tool to its end (at most a minute, then killed by its pid). */
-    private static Result run(String... cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        byte[] out;
-        try (var in = p.getInputStream()) {
-            out = in.readAllBytes();
-        }
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail(String.join(" ", cmd) + " did not finish in a minute");
-        }
-        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
-    }
-
-    private static String ok(String... cmd) throws Exception {
-        Result r = run(cmd);
-        assertThat(r.exit()).as("%s:\n%s", String.join(" ", cmd), r.output()).isZero();
-        return r.output();
     }
 
     /**

@@ -1,22 +1,20 @@
 package dev.rbd.cli.tls;
 
+import static dev.rbd.cli.ToolRun.run;
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.fail;
 import static org.awaitility.Awaitility.await;
 
+import dev.rbd.cli.ToolRun.Result;
 import dev.rbd.cli.hostile.ServerUnderTest;
 import dev.rbd.cli.hostile.Tools;
 import dev.rbd.protocol.tls.TestPki;
 import dev.rbd.protocol.tls.TlsDirectory;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -86,27 +84,6 @@ class RealClientsTlsTest {
 
     private static String qemuImage(ServerUnderTest s) {
         return "driver=nbd,host=127.0.0.1,port=" + s.port() + ",export=disk,tls-creds=tls0";
-    }
-
-    /** Runs a tool to its end (at most a minute, then killed by its pid); returns its exit status and output. */
-    private static Result run(List<String> cmd) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
-        byte[] out;
-        try (var in = p.getInputStream()) {
-            out = in.readAllBytes();
-        }
-        if (!p.waitFor(60, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail(cmd + " did not finish in a minute");
-        }
-        return new Result(p.exitValue(), new String(out, StandardCharsets.UTF_8));
-    }
-
-    private static Result run(String... cmd) throws IOException, InterruptedException {
-        return run(List.of(cmd));
-    }
-
-    private record Result(int exit, String output) {
     }
 
     @Test
