@@ -36,13 +36,15 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbd-interop.XXXXXX") || { echo "FAIL setup: mkt
 server_pids=()   # every server process started (stopped on exit)
 live_servers=()  # the ones that became ready
 fuse_pid=
+fleet_pids=()    # nbdfuse processes of the overlay check
+fleet_dirs=()
 loop_dev=
 mnt_dir=
 fuse_dir=
 
 # ---------------------------------------------------------------- cleanup --
 cleanup() {
-  local i
+  local i d pid
   if [ -n "$mnt_dir" ] && timeout 10 mountpoint -q "$mnt_dir" 2>/dev/null; then
     timeout 20 umount "$mnt_dir" 2>/dev/null || timeout 10 umount -l "$mnt_dir" 2>/dev/null
   fi
@@ -58,6 +60,10 @@ cleanup() {
     timeout 10 mountpoint -q "$fuse_dir" 2>/dev/null && { timeout 10 fusermount3 -uz "$fuse_dir" 2>/dev/null || timeout 10 umount -l "$fuse_dir" 2>/dev/null; }
   fi
   [ -n "$fuse_pid" ] && stop_pid "$fuse_pid"
+  for d in "${fleet_dirs[@]}"; do
+    timeout 10 mountpoint -q "$d" 2>/dev/null && { timeout 10 fusermount3 -u "$d" 2>/dev/null || timeout 10 fusermount3 -uz "$d" 2>/dev/null; }
+  done
+  for pid in "${fleet_pids[@]}"; do stop_pid "$pid"; done
   for pid in "${server_pids[@]}"; do stop_pid "$pid"; done
   if [ "${RBD_INTEROP_KEEP:-0}" = 1 ]; then
     echo "interop: kept $tmp" >&2
@@ -455,6 +461,86 @@ check_filesystem() {
   pass $name
 }
 
+# --------------------------------------------- ext4 golden, 8 temp overlays --
+# The diskless-room case in kiosk mode: one ext4 golden image served with overlays=temp, 8 clients at once, each
+# through its own nbdfuse (one connection, so one overlay of its own) writing its own file with debugfs. Each
+# client's view must pass fsck.ext4 -fn, hold its own file and none of the others', and the golden file must
+# not change (bytes and mtime). Needs FUSE but no loop device or mount: like check_filesystem, an environment
+# without /dev/fuse skips.
+check_overlay_fleet() {
+  local name=ext4-overlays-temp-8-clients out=$tmp/fleet.txt golden=$tmp/golden.img i j d t missing=()
+  local sum0 mtime0 uri
+  for t in nbdfuse fusermount3 mkfs.ext4 fsck.ext4 debugfs sha256sum mountpoint; do
+    command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then skip_missing $name "missing tool: ${missing[*]}"; return; fi
+  if [ ! -c /dev/fuse ]; then skip $name "/dev/fuse is not available"; return; fi
+  if ! { exec 9<>/dev/fuse; } 2>/dev/null; then skip $name "/dev/fuse cannot be opened (no permission)"; return; fi
+  exec 9>&-
+
+  if ! { truncate -s $((64 * MiB)) "$golden" && timeout "$TMO" mkfs.ext4 -q -F "$golden" >"$out" 2>&1; }; then
+    fail $name "mkfs.ext4 on the golden image failed: $(why "$out")"; return
+  fi
+  echo "from the golden image" >"$tmp/golden.txt"
+  timeout "$TMO" debugfs -w -R "write $tmp/golden.txt golden.txt" "$golden" >"$out" 2>&1 ||
+    { fail $name "debugfs could not write into the golden image: $(why "$out")"; return; }
+  sum0=$(sha256sum <"$golden") mtime0=$(stat -c %Y "$golden")
+  if ! start_server fleet kiosk "kiosk=$golden,overlays=temp" --sync flush; then
+    fail $name "rbd-server with overlays=temp did not become ready: $(why "$tmp/fleet.log")"; return
+  fi
+  uri=nbd://127.0.0.1:$PORT/kiosk
+
+  for ((i = 1; i <= 8; i++)); do
+    d=$tmp/fleet-$i
+    mkdir -p "$d"
+    nbdfuse "$d" "$uri/host$i" >"$tmp/fleet-nbdfuse-$i.log" 2>&1 &
+    fleet_pids+=($!)
+    fleet_dirs+=("$d")
+  done
+  for ((i = 1; i <= 8; i++)); do
+    d=$tmp/fleet-$i
+    for ((j = 0; j < 100; j++)); do
+      [ -e "$d/nbd" ] && break
+      kill -0 "${fleet_pids[i - 1]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    [ -e "$d/nbd" ] || { skip $name "nbdfuse could not mount (FUSE unavailable?): $(why "$tmp/fleet-nbdfuse-$i.log")"; return; }
+  done
+  # every client writes its file while all 8 are connected
+  for ((i = 1; i <= 8; i++)); do
+    echo "written by host$i" >"$tmp/host$i.txt"
+    timeout "$TMO" debugfs -w -R "write $tmp/host$i.txt host$i.txt" "$tmp/fleet-$i/nbd" >"$out" 2>&1 ||
+      { fail $name "debugfs write through host$i's overlay failed: $(why "$out")"; return; }
+  done
+  for ((i = 1; i <= 8; i++)); do
+    d=$tmp/fleet-$i/nbd
+    timeout "$TMO" fsck.ext4 -fn "$d" >"$out" 2>&1 || { fail $name "fsck.ext4 -fn of host$i's view: $(why "$out")"; return; }
+    timeout "$TMO" debugfs -R "cat host$i.txt" "$d" >"$out" 2>/dev/null
+    grep -qx "written by host$i" "$out" || { fail $name "host$i does not read its own file back: $(why "$out")"; return; }
+    timeout "$TMO" debugfs -R "cat golden.txt" "$d" >"$out" 2>/dev/null
+    grep -qx "from the golden image" "$out" || { fail $name "host$i does not see the golden's file: $(why "$out")"; return; }
+    timeout "$TMO" debugfs -R "ls -l" "$d" >"$out" 2>&1
+    for ((j = 1; j <= 8; j++)); do
+      [ $j -eq $i ] && continue
+      if grep -q "host$j.txt" "$out"; then fail $name "host$i sees host$j's file"; return; fi
+    done
+  done
+  for d in "${fleet_dirs[@]}"; do
+    for ((j = 0; j < 20; j++)); do timeout 10 fusermount3 -u "$d" >"$out" 2>&1 && break; sleep 0.2; done
+  done
+  for pid in "${fleet_pids[@]}"; do
+    for ((j = 0; j < 50; j++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    stop_pid "$pid"
+  done
+  fleet_pids=() fleet_dirs=()
+  # a new client sees the golden image alone
+  timeout "$TMO" nbdcopy "$uri/host1" "$tmp/fresh.img" >"$out" 2>&1 || { fail $name "nbdcopy of a fresh view: $(why "$out")"; return; }
+  cmp -s "$tmp/fresh.img" "$golden" || { fail $name "a fresh connection does not read the golden image"; return; }
+  [ "$(sha256sum <"$golden")" = "$sum0" ] || { fail $name "the golden image changed"; return; }
+  [ "$(stat -c %Y "$golden")" = "$mtime0" ] || { fail $name "the golden image's mtime changed"; return; }
+  pass $name
+}
+
 check_nbdinfo_json
 check_nbdinfo_list
 check_qemu_img_info
@@ -464,6 +550,7 @@ check_fio
 check_readonly
 check_out_of_range
 check_filesystem
+check_overlay_fleet
 
 # The server must still be alive after all of the above.
 for pid in "${live_servers[@]}"; do
