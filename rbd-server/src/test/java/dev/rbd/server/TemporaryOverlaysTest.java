@@ -45,6 +45,8 @@ class TemporaryOverlaysTest {
 
     @BeforeEach
     void start() throws Exception {
+        // overlays count across the JVM: those of an earlier test's connections may still be closing
+        await().atMost(Duration.ofSeconds(10)).until(() -> openOverlays() == 0);
         golden = dir.resolve("kiosk.img");
         goldenBytes = new byte[SIZE];
         new Random(1).nextBytes(goldenBytes);
