@@ -17,6 +17,8 @@ import dev.rbd.server.store.OverlayBlockStore;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -118,6 +120,20 @@ public final class Export implements AutoCloseable {
     /** Whether this is one connection's view of an export, closed when the connection ends. */
     public boolean connectionView() {
         return connectionView;
+    }
+
+    /**
+     * A connection that used this export has ended and none of its requests still runs: a connection's own export
+     * (a temporary overlay) is closed on {@code io}, or here if the server is stopping; other exports stay open.
+     */
+    public void connectionEnded(Executor io) {
+        if (connectionView) {
+            try {
+                io.execute(this::close);
+            } catch (RejectedExecutionException e) {
+                close();
+            }
+        }
     }
 
     /**

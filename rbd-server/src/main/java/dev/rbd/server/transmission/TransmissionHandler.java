@@ -26,7 +26,6 @@ import java.io.IOException;
 import java.util.ArrayDeque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.RejectedExecutionException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,9 +60,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
     private boolean paused;
     /** The streamed write whose parts are arriving, or {@code null}. */
     private StreamedWrite receiving;
-    /** Without structured replies, the streamed read being sent; others wait, since simple replies cannot interleave. */
-    private StreamedRead sendingSimple;
-    private final ArrayDeque<StreamedRead> waitingSimple = new ArrayDeque<>();
+    private final ReadStreams streams;
     /** Closes the connection when idle or stalled, or {@code null} when both timeouts are off. */
     private ConnectionTimeouts timeouts;
 
@@ -102,10 +99,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
 
         @Override
         public void streamDone() {
-            sendingSimple = waitingSimple.poll();
-            if (sendingSimple != null) {
-                sendingSimple.next();
-            }
+            streams.done();
         }
     };
 
@@ -120,6 +114,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         this.export = export;
         this.conn = conn;
         this.structured = structured;
+        this.streams = new ReadStreams(structured);
         this.dispatcher = new Dispatcher(export, server.io(), conn.readOnly(), contexts);
         this.released = conn.readOnly(); // it never claimed the writer lock
     }
@@ -256,7 +251,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
             if (invalid != null) {
                 completed(cmd, cookie, offset, weight, invalid); // a refused write's parts are dropped as they come
             } else if (cmd == NbdCommand.READ) {
-                stream(new StreamedRead(owner, dispatcher, conn, ctx, replies, cookie, offset, length, weight));
+                streams.start(new StreamedRead(owner, dispatcher, conn, ctx, replies, cookie, offset, length, weight));
             } else {
                 receiving = new StreamedWrite(owner, dispatcher, conn, cookie, offset, length, fua, weight);
             }
@@ -333,18 +328,6 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         }
     }
 
-    /** Starts a streamed read, or queues it behind the one being sent when replies are simple. */
-    private void stream(StreamedRead r) {
-        if (structured) {
-            r.next();
-        } else if (sendingSimple != null) {
-            waitingSimple.add(r);
-        } else {
-            sendingSimple = r;
-            r.next();
-        }
-    }
-
     /**
      * The writer lock goes once the connection is closed and none of its requests still runs; so does the
      * connection's own export (a temporary overlay), closed on an I/O thread.
@@ -353,13 +336,7 @@ public final class TransmissionHandler extends ChannelInboundHandlerAdapter impl
         if (closed && conn.inFlight() == 0 && !released) {
             released = true;
             export.writerLock().release(conn.client(), disconnecting);
-            if (export.connectionView()) {
-                try {
-                    server.io().execute(export::close);
-                } catch (RejectedExecutionException e) {
-                    export.close();     // the server is stopping
-                }
-            }
+            export.connectionEnded(server.io());
         }
     }
 
