@@ -57,10 +57,7 @@ public final class MetaContexts {
 
     /** Greets, negotiates structured replies, selects the contexts for {@code setFor}, and GOes to {@code export}. */
     public static RawNbdClient open(int port, String setFor, String export, String... queries) throws IOException {
-        RawNbdClient c = new RawNbdClient(port).greet();
-        if (c.option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0).type() != NbdReplyType.ACK.code()) {
-            throw new IOException("STRUCTURED_REPLY refused");
-        }
+        RawNbdClient c = new RawNbdClient(port).greet().structuredReplies();
         contexts(c.option(NbdOption.SET_META_CONTEXT.code(), data(setFor, queries)));
         OptReply r = c.go(export);
         if (r.type() != NbdReplyType.ACK.code()) {

@@ -169,14 +169,20 @@ public final class RawNbdClient implements AutoCloseable {
         return replies.get(replies.size() - 1);
     }
 
+    /** Negotiates structured replies (after {@link #greet}); fails unless the server acknowledges them. */
+    public RawNbdClient structuredReplies() throws IOException {
+        OptReply r = option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0);
+        if (r.type() != NbdReplyType.ACK.code()) {
+            throw new IOException("STRUCTURED_REPLY refused: " + r.text());
+        }
+        return this;
+    }
+
     /** Negotiates structured replies (or not) and GOes; fails the test on refusal. */
     public RawNbdClient open(String name, boolean structured) throws IOException {
         greet();
         if (structured) {
-            OptReply r = option(NbdOption.STRUCTURED_REPLY.code(), new byte[0]).get(0);
-            if (r.type() != NbdReplyType.ACK.code()) {
-                throw new IOException("STRUCTURED_REPLY refused: " + r.text());
-            }
+            structuredReplies();
         }
         OptReply r = go(name);
         if (r.type() != NbdReplyType.ACK.code()) {
