@@ -12,6 +12,8 @@ import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.SyncMode;
 import dev.rbd.server.export.TlsConfig;
 import dev.rbd.server.store.FileBlockStore;
+import dev.rbd.server.store.GoldenFingerprint;
+import dev.rbd.server.store.PersistentOverlay;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -45,6 +47,8 @@ import picocli.CommandLine.Spec;
                 "  rbd-server export root=/srv/root.img,allow=10.0.0.0/8,allow=cn:host42",
                 "  rbd-server export 'usr=/srv/usr.img,ro,description=Shared /usr' root=/srv/root.img",
                 "  rbd-server export kiosk=/srv/kiosk.img,overlays=temp",
+                "  rbd-server export root=/srv/root-golden.img,overlays=/srv/overlays",
+                "  rbd-server overlays list /srv/overlays",
                 "  rbd-server export --config /etc/rbd/exports.conf",
                 "  rbd-server export disk.img --tls require --tls-certificates /etc/rbd/pki"})
 public final class ExportCommand implements Callable<Integer> {
@@ -60,13 +64,16 @@ public final class ExportCommand implements Callable<Integer> {
                     + "ro: this export read-only; description=TEXT: what clients are told about it (default: its "
                     + "name and size); overlays=temp: every connection writes to its own temporary overlay over "
                     + "the image, which is never written, and what it wrote is gone when it disconnects "
-                    + "(kiosk mode; clients may open NAME or NAME/CLIENT). A comma in the path or a value is "
+                    + "(kiosk mode; clients may open NAME or NAME/CLIENT); overlays=DIR: a client opening "
+                    + "NAME/CLIENT (CLIENT: 1-64 of A-Z a-z 0-9 . _ -) gets its own persistent overlay in DIR over "
+                    + "the image, which is never written, and NAME alone serves the image read-only (see "
+                    + "'rbd-server overlays'). A comma in the path or a value is "
                     + "written twice (a,,b).")
     List<String> images = new ArrayList<>();
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "More exports, from a file of [export NAME] sections with path = IMAGE, ro = true, "
-                    + "description = TEXT, allow = RULE and overlays = temp lines (# comments); see docs/operations.md.")
+                    + "description = TEXT, allow = RULE and overlays = temp|DIR lines (# comments); see docs/operations.md.")
     Path config;
 
     @Option(names = "--readonly", description = "Export every image read-only (any number of clients).")
@@ -282,8 +289,8 @@ public final class ExportCommand implements Callable<Integer> {
 
     /** Overlays are written: an export with them cannot be read-only, not even by --readonly. */
     private void checkOverlays(ExportSpec s) {
-        if (readOnly && s.temporaryOverlays()) {
-            throw usage("export '" + NbdString.printable(s.name()) + "': overlays=temp with --readonly (every export "
+        if (readOnly && (s.temporaryOverlays() || s.overlayDir() != null)) {
+            throw usage("export '" + NbdString.printable(s.name()) + "': overlays= with --readonly (every export "
                     + "read-only); clients write to their overlays, the image itself is never written");
         }
     }
@@ -345,7 +352,11 @@ public final class ExportCommand implements Callable<Integer> {
         }
         boolean ro = readOnly || image.readOnly();
         // the golden image of temporary overlays is opened read-only: it is never written
-        FileBlockStore store = FileBlockStore.open(path, ro || image.temporaryOverlays());
+        Path overlays = image.overlayDir();
+        if (overlays != null) {
+            PersistentOverlay.checkDirectory(overlays);
+        }
+        FileBlockStore store = FileBlockStore.open(path, ro || image.temporaryOverlays() || overlays != null);
         if (store.size() % sizes.minimum() != 0) {
             log.warn("export '{}': size {} is not a multiple of the minimum block size {}; the tail is unreachable",
                     name, store.size(), sizes.minimum());
@@ -354,10 +365,20 @@ public final class ExportCommand implements Callable<Integer> {
             log.info("export '{}': only for {}", name, image.access().rules());
         }
         String description = image.description() != null ? image.description()
-                : defaultDescription(name, store.size(), ro);
-        return Export.builder(name, store).description(description).readOnly(ro).shared(shared).syncMode(mode)
-                .blockSizes(sizes).sessionGrace(sessionGrace).access(image.access())
-                .temporaryOverlays(image.temporaryOverlays() ? Path.of(System.getProperty("java.io.tmpdir")) : null)
-                .build();
+                : defaultDescription(name, store.size(), ro) + (overlays != null ? ", an overlay per client" : "");
+        Export.Builder b = Export.builder(name, store).description(description).readOnly(ro).shared(shared)
+                .syncMode(mode).blockSizes(sizes).sessionGrace(sessionGrace).access(image.access())
+                .temporaryOverlays(image.temporaryOverlays() ? Path.of(System.getProperty("java.io.tmpdir")) : null);
+        if (overlays != null) {
+            try {
+                b.persistentOverlays(overlays, path, GoldenFingerprint.of(path))
+                        .overlayIdle(Duration.ofSeconds(30).plus(handshakeTimeout));
+            } catch (IOException | RuntimeException e) {
+                store.close();
+                throw e;
+            }
+            log.info("export '{}': a persistent overlay per client in {} (open {}/CLIENT)", name, overlays, name);
+        }
+        return b.build();
     }
 }

@@ -129,7 +129,8 @@ public final class RbdServer implements AutoCloseable {
         }
         for (Export e : exports) {
             log.info("export '{}': {} size={} {} sync={}", e.name(), e.store().describe(), e.size(),
-                    e.readOnly() ? "read-only"
+                    e.persistentOverlays() ? "read-only; NAME/CLIENT: read-write, a persistent overlay per client"
+                            : e.readOnly() ? "read-only"
                             : e.temporaryOverlays() ? "read-write, a temporary overlay per connection" : "read-write",
                     e.syncMode().name().toLowerCase());
         }

@@ -29,7 +29,8 @@ import java.util.Map;
  * description = Root image, hosts 1-40
  * allow = 10.0.0.0/8            repeatable
  * allow = cn:host42
- * overlays = temp               a temporary overlay per connection (not with ro = true)
+ * overlays = /srv/overlays      a persistent overlay per client (NAME/CLIENT), relative like path;
+ *                               or temp: a temporary overlay per connection (neither with ro = true)
  * </pre>
  * Keys and values are trimmed of surrounding blanks. A bad line is an {@link IllegalArgumentException} whose
  * message starts with {@code FILE:LINE:}; a file that cannot be read is an {@link IOException}.
@@ -136,7 +137,7 @@ public final class ConfigFile {
             });
             case "description" -> options.description(value);
             case "allow" -> options.allow(value);
-            case "overlays" -> options.overlays(value);
+            case "overlays" -> options.overlays(value, file.toAbsolutePath().getParent());
             default -> throw options.bad("unknown key '" + NbdString.printable(key) + "' (known: path, "
                     + ExportSpec.Options.KNOWN.replace("=", "") + ")");
         }

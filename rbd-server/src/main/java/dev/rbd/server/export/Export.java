@@ -13,12 +13,24 @@ import static dev.rbd.protocol.NbdConstants.FLAG_SEND_WRITE_ZEROES;
 
 import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.GroupCommit;
+import dev.rbd.server.store.CorruptOverlayException;
+import dev.rbd.server.store.GoldenChangedException;
+import dev.rbd.server.store.GoldenFingerprint;
 import dev.rbd.server.store.OverlayBlockStore;
+import dev.rbd.server.store.PersistentOverlay;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Map;
 import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,6 +42,11 @@ import org.slf4j.LoggerFactory;
  * <p>An export with temporary overlays ({@code overlays=temp}) serves its store, the golden image opened read-only,
  * to no one directly: each connection opens {@link #openTemporaryOverlay()}, an export of its own over a fresh
  * {@link OverlayBlockStore}, which the connection closes (and so discards) when it ends.
+ *
+ * <p>An export with persistent overlays ({@code overlays=DIR}) serves its golden image read-only under its own name;
+ * {@code NAME/CLIENT} is {@link #clientExport(String) the client's own export} over its {@link PersistentOverlay},
+ * opened at first use and shared by all of that client's connections, with its own writer lock, sessions and group
+ * commit, as a plain read-write export has. It is closed once it has been unused for a while.
  */
 public final class Export implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(Export.class);
@@ -50,6 +67,14 @@ public final class Export implements AutoCloseable {
     private final Path overlayDir;
     /** One connection's own view (see {@link #openTemporaryOverlay()}). */
     private final boolean connectionView;
+    /** The overlays of {@code overlays=DIR}, or {@code null}. */
+    private final Overlays overlays;
+    /** For a client's own export: the export with persistent overlays it belongs to, else {@code null}. */
+    private final Export parent;
+    /** For a client's own export: its connections in transmission; guarded by the parent's {@link Overlays}. */
+    private int users;
+    private long lastUsedNanos = System.nanoTime();
+    private boolean retired;
 
     private Export(Builder b) {
         this.access = b.access;
@@ -61,11 +86,19 @@ public final class Export implements AutoCloseable {
         this.blockSizes = b.blockSizes;
         this.overlayDir = b.overlayDir;
         this.connectionView = b.connectionView;
+        this.parent = b.parent;
+        this.sessionGrace = b.sessionGrace;
+        this.shared = b.shared;
+        this.overlays = b.persistentDir == null ? null : new Overlays(b.persistentDir, b.goldenPath, b.fingerprint,
+                b.overlayIdle, b.maxOpenOverlays);
         // overlays are private: their clients never exclude each other
         this.writerLock = new WriterLock(name, b.readOnly || b.shared || b.overlayDir != null || b.connectionView,
                 b.sessionGrace);
         this.commit = new GroupCommit(store, name);
     }
+
+    private final Duration sessionGrace;
+    private final boolean shared;
 
     /** An export of {@code store} named {@code name}: read-write, not shared, syncing always, default sizes. */
     public static Builder builder(String name, BlockStore store) {
@@ -117,6 +150,16 @@ public final class Export implements AutoCloseable {
         return overlayDir != null;
     }
 
+    /** Whether clients have persistent overlays here ({@code overlays=DIR}): {@code NAME/CLIENT} opens one. */
+    public boolean persistentOverlays() {
+        return overlays != null;
+    }
+
+    /** Whether {@code NAME/CLIENT} names a client's overlay of this export (temporary or persistent). */
+    public boolean hasOverlays() {
+        return overlayDir != null || overlays != null;
+    }
+
     /** Whether this is one connection's view of an export, closed when the connection ends. */
     public boolean connectionView() {
         return connectionView;
@@ -127,6 +170,9 @@ public final class Export implements AutoCloseable {
      * (a temporary overlay) is closed on {@code io}, or here if the server is stopping; other exports stay open.
      */
     public void connectionEnded(Executor io) {
+        if (parent != null) {
+            parent.overlays.release(this);
+        }
         if (connectionView) {
             try {
                 io.execute(this::close);
@@ -152,6 +198,54 @@ public final class Export implements AutoCloseable {
                 .access(access);
         b.connectionView = true;
         return b.build();
+    }
+
+    /**
+     * A connection is about to be served this export: a client's own export counts it, so that it stays open while
+     * in use. Returns {@code false} when the export was closed meanwhile (unused too long): look it up again.
+     */
+    public boolean connectionStarted() {
+        return parent == null || parent.overlays.acquire(this);
+    }
+
+    /**
+     * Thrown when a client's overlay cannot be opened; {@link #getMessage()} is for the client (it reveals no path),
+     * {@link #detail()} for the server's log.
+     */
+    public static final class Unavailable extends Exception {
+        private final String detail;
+
+        Unavailable(String message, String detail) {
+            super(message, null, false, false);
+            this.detail = detail;
+        }
+
+        public String detail() {
+            return detail;
+        }
+    }
+
+    /**
+     * The export of {@code client}'s persistent overlay ({@code NAME/CLIENT}), opened (and the overlay made) if it is
+     * not open yet.
+     *
+     * @throws IllegalStateException this export has no persistent overlays, or {@code client} is not a client name
+     * @throws Unavailable           the overlay cannot be opened: its golden image changed, it is damaged, in use
+     *                               by another process, or cannot be made
+     */
+    public Export clientExport(String client) throws Unavailable {
+        if (overlays == null) {
+            throw new IllegalStateException("export " + name + " has no persistent overlays");
+        }
+        if (!CLIENT_NAME.matcher(client).matches()) {
+            throw new IllegalStateException("not a client name: " + client);
+        }
+        return overlays.open(client);
+    }
+
+    /** The persistent overlays open now, for tests and status. */
+    public List<String> openOverlays() {
+        return overlays == null ? List.of() : overlays.openClients();
     }
 
     /** Who may use this export beyond the server's own rules ({@link AccessRules#OPEN}: everyone let in). */
@@ -208,6 +302,9 @@ public final class Export implements AutoCloseable {
      */
     @Override
     public void close() {
+        if (overlays != null) {
+            overlays.closeAll();
+        }
         try {
             commit.close();
             if (commit.syncs() > 0 && !connectionView) {
@@ -233,6 +330,131 @@ public final class Export implements AutoCloseable {
         }
     }
 
+    /** How many clients' persistent overlays one export keeps open at most, by default. */
+    public static final int DEFAULT_MAX_OPEN_OVERLAYS = 1024;
+
+    /**
+     * The clients' exports of an export with persistent overlays: opened on demand, shared by a client's
+     * connections, closed (synced) once unused for {@code idle}, at most {@code max} open at once.
+     */
+    private final class Overlays {
+        private final Path dir;
+        private final Path goldenPath;
+        private final GoldenFingerprint fingerprint;
+        private final long idleNanos;
+        private final int max;
+        private final Map<String, Export> open = new HashMap<>();
+        private final ScheduledExecutorService sweeper;
+        private boolean closed;
+
+        Overlays(Path dir, Path goldenPath, GoldenFingerprint fingerprint, Duration idle, int max) {
+            this.dir = dir;
+            this.goldenPath = goldenPath;
+            this.fingerprint = fingerprint;
+            this.idleNanos = idle.toNanos();
+            this.max = max;
+            this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "rbd-overlays-" + name);
+                t.setDaemon(true);
+                return t;
+            });
+            long period = Math.max(100, Math.min(1000, idle.toMillis() / 2));
+            sweeper.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.MILLISECONDS);
+        }
+
+        Export open(String client) throws Unavailable {
+            synchronized (this) {
+                if (closed) {
+                    throw new Unavailable("the server is shutting down", "closed");
+                }
+                Export e = open.get(client);
+                if (e != null) {
+                    e.lastUsedNanos = System.nanoTime();
+                    return e;
+                }
+                if (open.size() >= max) {
+                    throw new Unavailable("too many clients' overlays are open (" + max + "); try again later",
+                            max + " overlays open already");
+                }
+                // opened under the lock: a client's overlay is opened once, and opening is a few small reads
+                OverlayBlockStore store;
+                try {
+                    store = PersistentOverlay.open(dir, client, Export.this.store, goldenPath, fingerprint);
+                } catch (GoldenChangedException x) {
+                    throw new Unavailable("its overlay was made over a golden image that has changed since;"
+                            + " it must be reset or committed (the server's log says more)", x.getMessage());
+                } catch (CorruptOverlayException x) {
+                    throw new Unavailable("its overlay is damaged (the server's log says more)", x.getMessage());
+                } catch (IOException | RuntimeException x) {
+                    throw new Unavailable("its overlay cannot be opened (the server's log says why)", x.toString());
+                }
+                Builder b = builder(name + "/" + client, store).description(description).syncMode(syncMode)
+                        .blockSizes(blockSizes).access(access).sessionGrace(sessionGrace);
+                b.parent = Export.this;
+                e = b.build();
+                open.put(client, e);
+                log.info("export {}: opened the overlay of client {}", name, client);
+                return e;
+            }
+        }
+
+        synchronized boolean acquire(Export e) {
+            if (e.retired) {
+                return false;
+            }
+            e.users++;
+            e.lastUsedNanos = System.nanoTime();
+            return true;
+        }
+
+        synchronized void release(Export e) {
+            e.users--;
+            e.lastUsedNanos = System.nanoTime();
+        }
+
+        synchronized List<String> openClients() {
+            List<String> names = new ArrayList<>(open.keySet());
+            names.sort(null);
+            return names;
+        }
+
+        /** Closes the overlays unused for {@code idle}: no connection, no session holding the writer lock. */
+        private void sweep() {
+            List<Export> idle = new ArrayList<>();
+            synchronized (this) {
+                long now = System.nanoTime();
+                for (Iterator<Export> it = open.values().iterator(); it.hasNext(); ) {
+                    Export e = it.next();
+                    if (e.users == 0 && now - e.lastUsedNanos >= idleNanos && !e.writerLock.held()) {
+                        e.retired = true;
+                        it.remove();
+                        idle.add(e);
+                    }
+                }
+            }
+            for (Export e : idle) {
+                e.close();
+                log.info("export {}: closed the overlay of {}, unused for {} s", name, e.name(),
+                        TimeUnit.NANOSECONDS.toSeconds(idleNanos));
+            }
+        }
+
+        /** At the server's end: every overlay is synced and closed, whoever still uses it. */
+        void closeAll() {
+            List<Export> all;
+            synchronized (this) {
+                closed = true;
+                all = new ArrayList<>(open.values());
+                all.forEach(e -> e.retired = true);
+                open.clear();
+            }
+            sweeper.shutdownNow();
+            for (Export e : all) {
+                e.close();
+            }
+        }
+    }
+
     /** Settings of an {@link Export}, named; unset ones keep the defaults {@link #builder} lists. */
     public static final class Builder {
         private final String name;
@@ -246,6 +468,12 @@ public final class Export implements AutoCloseable {
         private AccessRules access = AccessRules.OPEN;
         private Path overlayDir;
         private boolean connectionView;
+        private Path persistentDir;
+        private Path goldenPath;
+        private GoldenFingerprint fingerprint;
+        private Duration overlayIdle = Duration.ofSeconds(30);
+        private int maxOpenOverlays = DEFAULT_MAX_OPEN_OVERLAYS;
+        private Export parent;
 
         private Builder(String name, BlockStore store) {
             this.name = name;
@@ -297,6 +525,34 @@ public final class Export implements AutoCloseable {
          */
         public Builder temporaryOverlays(Path dir) {
             overlayDir = dir;
+            return this;
+        }
+
+        /**
+         * Each client ({@code NAME/CLIENT}) gets its own persistent overlay in {@code dir} over the store, the golden
+         * image at {@code goldenPath} (opened read-only), whose fingerprint is {@code fingerprint}. The export itself
+         * serves the golden image read-only.
+         */
+        public Builder persistentOverlays(Path dir, Path goldenPath, GoldenFingerprint fingerprint) {
+            persistentDir = dir;
+            this.goldenPath = goldenPath;
+            this.fingerprint = fingerprint;
+            readOnly = true;
+            return this;
+        }
+
+        /**
+         * How long a client's overlay stays open once none of its connections is left and no session holds its writer
+         * lock (default 30 s): longer than a handshake may take, so one that looked it up still finds it open.
+         */
+        public Builder overlayIdle(Duration d) {
+            overlayIdle = d;
+            return this;
+        }
+
+        /** At most this many clients' overlays open at once (default {@value #DEFAULT_MAX_OPEN_OVERLAYS}). */
+        public Builder maxOpenOverlays(int n) {
+            maxOpenOverlays = n;
             return this;
         }
 

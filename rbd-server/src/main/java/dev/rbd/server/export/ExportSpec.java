@@ -21,7 +21,10 @@ import java.util.Objects;
  *       of the default (its name and size); at most 4096 bytes of UTF-8, no control characters.</li>
  *   <li>{@code overlays=temp}: every connection gets its own temporary overlay over the image, which is opened
  *       read-only and never written; what a client writes is discarded when its connection ends (kiosk mode). Not
- *       with {@code ro}. {@code overlays=DIR} (persistent per-client overlays) is not supported yet.</li>
+ *       with {@code ro}.</li>
+ *   <li>{@code overlays=DIR}: every client, opening {@code NAME/CLIENT}, gets its own persistent overlay in the
+ *       directory DIR (see {@code PersistentOverlay}); plain {@code NAME} serves the image read-only. Not with
+ *       {@code ro}.</li>
  * </ul>
  * {@link ConfigFile} gives the same options in a file; both go through {@link Options}, so an option added there is
  * checked the same way in both places.
@@ -32,9 +35,10 @@ import java.util.Objects;
  * @param readOnly    whether this export alone is read-only ({@code ro})
  * @param description the description it asked for, or {@code null} for the default
  * @param temporaryOverlays whether each connection gets its own temporary overlay ({@code overlays=temp})
+ * @param overlayDir  where clients' persistent overlays are ({@code overlays=DIR}), or {@code null}
  */
 public record ExportSpec(String name, Path path, AccessRules access, boolean readOnly, String description,
-                         boolean temporaryOverlays) {
+                         boolean temporaryOverlays, Path overlayDir) {
     /** The longest description, in UTF-8 bytes: the longest string NBD carries. */
     public static final int MAX_DESCRIPTION_BYTES = NbdConstants.MAX_STRING_LENGTH;
 
@@ -84,7 +88,7 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
                     }
                     options.description(value);
                 }
-                case "overlays" -> options.overlays(value);
+                case "overlays" -> options.overlays(value, null);
                 case "" -> throw options.bad("an empty option (a comma in the path is written twice: a,,b)");
                 default -> throw options.bad("unknown option '" + NbdString.printable(key) + "' (known: "
                         + Options.KNOWN + "; a comma in the path is written twice: a,,b)");
@@ -126,6 +130,7 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
         private Boolean readOnly;
         private String description;
         private Boolean temporaryOverlays;
+        private Path overlayDir;
 
         Options(String name) {
             this.name = name;
@@ -198,29 +203,39 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
             description = text;
         }
 
-        /** {@code overlays=temp}; a directory (persistent overlays) is refused until it is supported. */
-        void overlays(String value) {
+        /**
+         * {@code overlays=temp}, or {@code overlays=DIR}; a relative DIR is taken from {@code base} when it is not
+         * {@code null} (a config file's directory).
+         */
+        void overlays(String value, Path base) {
             if (temporaryOverlays != null) {
                 throw bad("overlays= is given twice");
             }
             if (value == null || value.isEmpty()) {
-                throw bad("overlays= needs a value: overlays=temp");
+                throw bad("overlays= needs a value: overlays=temp or overlays=DIR");
             }
-            if (!value.equals("temp")) {
-                throw bad("overlays=" + NbdString.printable(value) + ": persistent overlays in a directory are not"
-                        + " supported yet (overlays=temp is: a temporary overlay per connection)");
+            if (value.equals("temp")) {
+                temporaryOverlays = true;
+                return;
             }
-            temporaryOverlays = true;
+            Path dir;
+            try {
+                dir = Path.of(value);
+            } catch (InvalidPathException e) {
+                throw bad("overlays=" + NbdString.printable(value) + " is not a path");
+            }
+            temporaryOverlays = false;
+            overlayDir = dir.isAbsolute() || base == null ? dir : base.resolve(dir);
         }
 
         ExportSpec build(Path path) {
             boolean ro = readOnly != null && readOnly;
             boolean temp = temporaryOverlays != null && temporaryOverlays;
-            if (ro && temp) {
-                throw bad("ro and overlays=temp exclude each other (clients write to their overlays; the image"
+            if (ro && (temp || overlayDir != null)) {
+                throw bad("ro and overlays= exclude each other (clients write to their overlays; the image"
                         + " itself is never written)");
             }
-            return new ExportSpec(name, path, AccessRules.of(allow), ro, description, temp);
+            return new ExportSpec(name, path, AccessRules.of(allow), ro, description, temp, overlayDir);
         }
     }
 }

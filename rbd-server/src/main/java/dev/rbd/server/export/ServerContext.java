@@ -62,7 +62,8 @@ public final class ServerContext {
     /**
      * The export of that name; the empty name is the default export (the first one). {@code NAME/CLIENT} is the
      * export NAME when it has overlays and CLIENT is a client name ({@link Export#CLIENT_NAME}); export names never
-     * hold a '/'.
+     * hold a '/'. For persistent overlays, the client's own export is {@link Export#clientExport(String)}: looked up
+     * only once the connection is known to be allowed (it makes the overlay).
      */
     public Export export(String name) {
         if (name.isEmpty()) {
@@ -74,7 +75,7 @@ public final class ServerContext {
             return e;
         }
         Export base = exports.get(name.substring(0, slash));
-        return base != null && base.temporaryOverlays()
+        return base != null && base.hasOverlays()
                 && Export.CLIENT_NAME.matcher(name.substring(slash + 1)).matches() ? base : null;
     }
 
@@ -88,7 +89,7 @@ public final class ServerContext {
             return null;
         }
         Export base = exports.get(name.substring(0, slash));
-        return base != null && base.temporaryOverlays() ? base : null;
+        return base != null && base.hasOverlays() ? base : null;
     }
 
     public Collection<Export> exports() {

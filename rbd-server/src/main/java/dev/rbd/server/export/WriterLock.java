@@ -76,6 +76,11 @@ public final class WriterLock {
         }
     }
 
+    /** Whether a client holds the lock: it has connections, or its session's hold has not run out. */
+    public synchronized boolean held() {
+        return owner != null && (ownerConnections > 0 || System.nanoTime() - ownerHeldUntil < 0);
+    }
+
     /** The client that holds the lock, or {@code null}. */
     public synchronized String owner() {
         return owner;

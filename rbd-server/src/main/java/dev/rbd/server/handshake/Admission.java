@@ -17,6 +17,7 @@ final class Admission {
     private static final Logger log = LoggerFactory.getLogger(Admission.class);
     static final RefusalLog NOT_ALLOWED = new RefusalLog(log, "request(s) for an export refused by its allow"
             + " rules");
+    static final RefusalLog UNAVAILABLE = new RefusalLog(log, "request(s) for an overlay that cannot be opened");
 
     /**
      * A refusal: the option error to reply with, and why.
@@ -58,6 +59,35 @@ final class Admission {
         return null;
     }
 
+    /** What {@link #lookup} found: the export, or why there is none for the connection. */
+    record Found(Export export, Refusal refusal) {
+    }
+
+    /**
+     * {@link ServerContext#export} and {@link #find}, and for {@code NAME/CLIENT} of an export with persistent
+     * overlays, once the connection may use it, the client's own export (opening its overlay; a failure is logged
+     * here with the details, and the client told what it may know).
+     */
+    static Found lookup(ServerContext server, Connection conn, String option, String name) {
+        Export e = server.export(name);
+        Refusal refusal = find(server, conn, option, name, e);
+        if (refusal != null) {
+            return new Found(null, refusal);
+        }
+        int slash = name.indexOf('/');
+        if (slash < 0 || !e.persistentOverlays()) {
+            return new Found(e, null);
+        }
+        try {
+            return new Found(e.clientExport(name.substring(slash + 1)), null);
+        } catch (Export.Unavailable u) {
+            UNAVAILABLE.warn("[{}] {}: {} of export '{}' refused: {}", conn.id(), conn.who(), option, NbdString.printable(name),
+                    u.detail());
+            return new Found(null, new Refusal(NbdReplyType.ERR_UNKNOWN, "export '" + NbdString.printable(name)
+                    + "' is not available: " + u.getMessage(), true));
+        }
+    }
+
     /** Whether LIST shows the export to the connection: only the exports it may use. */
     static boolean listed(Export export, Connection conn) {
         return export.allows(conn);
@@ -82,5 +112,12 @@ final class Admission {
      */
     static String claim(Export export, Connection conn) {
         return conn.readOnly() ? null : export.writerLock().claim(conn.client(), conn.label());
+    }
+
+    /** Gives back what {@link #claim} took, when the export is not served after all. */
+    static void release(Export export, Connection conn) {
+        if (!conn.readOnly()) {
+            export.writerLock().release(conn.client(), true);
+        }
     }
 }

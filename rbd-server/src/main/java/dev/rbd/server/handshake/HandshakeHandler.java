@@ -195,8 +195,9 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
     private void exportName(ChannelHandlerContext ctx, ByteBuf data) {
         // EXPORT_NAME has no error reply: on failure the server can only close the connection.
         String name = NbdString.decode(data);
-        Export export = server.export(name);
-        Admission.Refusal refusal = Admission.find(server, conn, "EXPORT_NAME", name, export);
+        Admission.Found found = Admission.lookup(server, conn, "EXPORT_NAME", name);
+        Admission.Refusal refusal = found.refusal();
+        Export export = found.export();
         String why = refusal != null ? refusal.message() : Admission.claim(export, conn);
         if (why != null) {
             if (refusal == null || !refusal.logged()) {
@@ -241,8 +242,9 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             error(ctx, code, NbdReplyType.ERR_INVALID, malformed.getMessage());
             return;
         }
-        Export export = server.export(request.name());
-        Admission.Refusal refusal = Admission.find(server, conn, option.name(), request.name(), export);
+        Admission.Found found = Admission.lookup(server, conn, option.name(), request.name());
+        Admission.Refusal refusal = found.refusal();
+        Export export = found.export();
         if (refusal == null && option == NbdOption.GO) {
             refusal = Admission.open(export, session.export(), conn);
             if (refusal != null && refusal.type() == NbdReplyType.ERR_POLICY) {
@@ -258,7 +260,8 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
             served = serve(export);
             if (served == null) {
                 error(ctx, code, NbdReplyType.ERR_UNKNOWN, "export '" + NbdString.printable(request.name())
-                        + "' is not available: its temporary overlay cannot be made (the server's log says why)");
+                        + "' is not available: its " + (export.temporaryOverlays() ? "temporary overlay cannot be made"
+                        : "overlay was closed meanwhile; try again") + " (the server's log says why)");
                 return;
             }
         }
@@ -278,7 +281,13 @@ public final class HandshakeHandler extends ChannelInboundHandlerAdapter {
      */
     private Export serve(Export export) {
         if (!export.temporaryOverlays()) {
-            return export;
+            if (export.connectionStarted()) {
+                return export;
+            }
+            // a client's overlay, closed as unused after this connection looked it up
+            Admission.release(export, conn);
+            log.warn("[{}] export {}: closed while the handshake went on", conn.id(), export.name());
+            return null;
         }
         try {
             return export.openTemporaryOverlay();

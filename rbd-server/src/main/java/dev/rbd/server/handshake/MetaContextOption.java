@@ -65,8 +65,9 @@ final class MetaContextOption {
             error(ctx, code, NbdReplyType.ERR_INVALID, e.getMessage());
             return;
         }
-        Export export = server.export(request.export());
-        Admission.Refusal refusal = Admission.find(server, conn, option.name(), request.export(), export);
+        Admission.Found lookup = Admission.lookup(server, conn, option.name(), request.export());
+        Admission.Refusal refusal = lookup.refusal();
+        Export export = lookup.export();
         if (refusal != null) {
             error(ctx, code, refusal.type(), refusal.message());
             return;

@@ -51,8 +51,9 @@ final class SessionOption {
             OptionErrors.send(ctx, conn, code, NbdReplyType.ERR_INVALID, "the rbd session option was already sent");
             return null;
         }
-        Export e = server.export(r.export());
-        Admission.Refusal refusal = Admission.find(server, conn, "rbd session option", r.export(), e);
+        Admission.Found found = Admission.lookup(server, conn, "rbd session option", r.export());
+        Admission.Refusal refusal = found.refusal();
+        Export e = found.export();
         if (refusal != null) {
             OptionErrors.send(ctx, conn, code, refusal.type(), refusal.message());
             return null;

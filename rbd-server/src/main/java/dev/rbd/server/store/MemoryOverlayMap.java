@@ -135,6 +135,22 @@ public final class MemoryOverlayMap implements OverlayMap {
         }
     }
 
+    /** The DATA bits of blocks {@code [64 w, 64 w + 64)}. */
+    long dataWord(int w) {
+        return data.get(w);
+    }
+
+    /** The ZERO bits of blocks {@code [64 w, 64 w + 64)}. */
+    long zeroWord(int w) {
+        return zero.get(w);
+    }
+
+    /** Sets the bits of blocks {@code [64 w, 64 w + 64)} as loaded from a file, before the map is shared. */
+    void loadWord(int w, long dataBits, long zeroBits) {
+        data.set(w, dataBits);
+        zero.set(w, zeroBits & ~dataBits);
+    }
+
     private static void or(AtomicLongArray a, int w, long mask) {
         long v;
         do {

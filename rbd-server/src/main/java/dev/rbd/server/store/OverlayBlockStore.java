@@ -251,7 +251,7 @@ public final class OverlayBlockStore implements BlockStore {
 
     @Override
     public void sync() throws IOException {
-        overlay.sync();
+        map.sync(overlay::sync);
     }
 
     /** Like {@link #writeZeroes}: the golden image must not show through a trimmed range, so it reads as zeroes. */
@@ -332,12 +332,8 @@ public final class OverlayBlockStore implements BlockStore {
 
     @Override
     public void close() throws IOException {
-        try {
+        try (BlockStore g = closeGolden ? golden : null; OverlayMap m = map) {
             overlay.close();
-        } finally {
-            if (closeGolden) {
-                golden.close();
-            }
         }
     }
 

@@ -7,7 +7,7 @@ package dev.rbd.server.store;
  * each block either before or after a concurrent {@code set}. The in-memory map lives as long as the store; a
  * durable one can take its place behind this interface.
  */
-public interface OverlayMap {
+public interface OverlayMap extends java.io.Closeable {
     /** Bytes per block. */
     int BLOCK = 4096;
 
@@ -34,6 +34,26 @@ public interface OverlayMap {
 
     /** Sets blocks {@code [first, first + count)} to {@code state}. */
     void set(long first, long count, State state);
+
+    /** Makes the overlay's data durable: fdatasync of its file. */
+    @FunctionalInterface
+    interface DataSync {
+        void run() throws java.io.IOException;
+    }
+
+    /**
+     * Makes every completed {@link #set} durable along with the data it describes: an in-memory map only runs
+     * {@code dataSync}; a durable map runs it, then writes the states set before it started, so a state on disk
+     * never says DATA for a block whose bytes are not on disk too.
+     */
+    default void sync(DataSync dataSync) throws java.io.IOException {
+        dataSync.run();
+    }
+
+    /** Releases the map's file, if it has one. */
+    @Override
+    default void close() throws java.io.IOException {
+    }
 
     /** Visits blocks {@code [first, first + count)} as maximal runs of one state. */
     void runs(long first, long count, RunVisitor visitor);

@@ -1,0 +1,208 @@
+package dev.rbd.server.store;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLongArray;
+
+/**
+ * An {@link OverlayMap} kept in a file: reads and sets work on a {@link MemoryOverlayMap}; {@link #sync} writes the
+ * 4 KiB pages of the file whose blocks changed. On disk each block has 2 bits, 4 blocks a byte (block {@code i} in
+ * bits {@code 2 (i % 4)} of byte {@code i / 4}): 0 GOLDEN, 1 DATA, 2 ZERO; 3 is never written, and reading one means
+ * the file is corrupt. A block's two bits share a byte, so a crash that tears a page write still leaves each block
+ * in its old state or its new one.
+ *
+ * <p>{@link #sync} first copies the changed pages (a state set before that is described there), then syncs the
+ * overlay's data, then writes and syncs the pages: a page on disk never says DATA for a block whose data is not
+ * durable. A set that happens during a sync marks its page again, for the next one. No lock is taken on the way of
+ * sets: the page copy may see a set half done (both bits of a block on), which reads as DATA, the state a set to
+ * DATA ends in and the one a set to ZERO starts from.
+ */
+final class FileOverlayMap implements OverlayMap {
+    static final int PAGE = 4096;
+    /** Blocks per page of the file: 4 per byte. */
+    static final int PAGE_BLOCKS = PAGE * 4;
+    private static final int WORDS_PER_PAGE = PAGE_BLOCKS / 64;
+
+    private final MemoryOverlayMap live;
+    private final FileChannel channel;
+    /** Where the map starts in the file. */
+    private final long offset;
+    private final int pages;
+    /** One bit per page: changed since it was last copied for writing. */
+    private final AtomicLongArray dirty;
+
+    private FileOverlayMap(MemoryOverlayMap live, FileChannel channel, long offset) {
+        this.live = live;
+        this.channel = channel;
+        this.offset = offset;
+        this.pages = pages(live.blocks());
+        this.dirty = new AtomicLongArray((pages + 63) / 64);
+    }
+
+    /** Pages of a map of {@code blocks} blocks. */
+    static int pages(long blocks) {
+        long p = (blocks + PAGE_BLOCKS - 1) / PAGE_BLOCKS;
+        if (p > Integer.MAX_VALUE / PAGE) {
+            throw new IllegalArgumentException("blocks: " + blocks + " (too many for one overlay map)");
+        }
+        return (int) p;
+    }
+
+    /** Bytes of a map of {@code blocks} blocks on disk (whole pages). */
+    static long bytes(long blocks) {
+        return (long) pages(blocks) * PAGE;
+    }
+
+    /**
+     * Loads the map of {@code blocks} blocks at {@code offset} of {@code channel}, which it then owns (closes).
+     *
+     * @throws CorruptOverlayException a block has the state 3, or the padding after the last block is not 0
+     */
+    static FileOverlayMap load(FileChannel channel, long offset, long blocks, String what) throws IOException {
+        MemoryOverlayMap live = new MemoryOverlayMap(blocks);
+        int pages = pages(blocks);
+        ByteBuffer page = ByteBuffer.allocate(PAGE);
+        for (int p = 0; p < pages; p++) {
+            page.clear();
+            long at = offset + (long) p * PAGE;
+            while (page.hasRemaining()) {
+                if (channel.read(page, at + page.position()) < 0) {
+                    throw new CorruptOverlayException(what + ": the block map ends early, at byte "
+                            + (at + page.position()));
+                }
+            }
+            byte[] b = page.array();
+            for (int wi = 0; wi < WORDS_PER_PAGE; wi++) {
+                long w = (long) p * WORDS_PER_PAGE + wi;
+                long d = 0;
+                long z = 0;
+                for (int j = 0; j < 64; j++) {
+                    int code = (b[wi * 16 + j / 4] >>> ((j & 3) * 2)) & 3;
+                    long block = w * 64 + j;
+                    if (code == 0) {
+                        continue;
+                    }
+                    if (code == 3 || block >= blocks) {
+                        throw new CorruptOverlayException(what + ": the block map is corrupt ("
+                                + (code == 3 ? "an invalid state" : "a state past the image's end") + " for block "
+                                + block + ")");
+                    }
+                    if (code == 1) {
+                        d |= 1L << j;
+                    } else {
+                        z |= 1L << j;
+                    }
+                }
+                if ((d | z) != 0) {
+                    live.loadWord((int) w, d, z);
+                }
+            }
+        }
+        return new FileOverlayMap(live, channel, offset);
+    }
+
+    @Override
+    public long blocks() {
+        return live.blocks();
+    }
+
+    @Override
+    public State get(long block) {
+        return live.get(block);
+    }
+
+    @Override
+    public void set(long first, long count, State state) {
+        live.set(first, count, state);
+        if (count > 0) {
+            markDirty(first / PAGE_BLOCKS, (first + count - 1) / PAGE_BLOCKS);
+        }
+    }
+
+    @Override
+    public void runs(long first, long count, RunVisitor visitor) {
+        live.runs(first, count, visitor);
+    }
+
+    /** Counts the blocks in each state: {GOLDEN, DATA, ZERO}. */
+    long[] counts() {
+        long[] n = new long[3];
+        live.runs(0, live.blocks(), (b, c, s) -> n[s.ordinal()] += c);
+        return n;
+    }
+
+    @Override
+    public synchronized void sync(DataSync dataSync) throws IOException {
+        List<Integer> taken = new ArrayList<>();
+        List<ByteBuffer> copies = new ArrayList<>();
+        for (int w = 0; w < dirty.length(); w++) {
+            long bits = dirty.get(w) == 0 ? 0 : dirty.getAndSet(w, 0);
+            while (bits != 0) {
+                int p = w * 64 + Long.numberOfTrailingZeros(bits);
+                bits &= bits - 1;
+                taken.add(p);
+                copies.add(encode(p));
+            }
+        }
+        try {
+            dataSync.run();
+            if (taken.isEmpty()) {
+                return;
+            }
+            for (int i = 0; i < taken.size(); i++) {
+                ByteBuffer b = copies.get(i);
+                long at = offset + (long) taken.get(i) * PAGE;
+                while (b.hasRemaining()) {
+                    channel.write(b, at + b.position());
+                }
+            }
+            channel.force(false);
+        } catch (IOException | RuntimeException e) {
+            for (int p : taken) {
+                markDirty(p, p);
+            }
+            throw e;
+        }
+    }
+
+    /** Page {@code p} as the file holds it, from the live map. */
+    private ByteBuffer encode(int p) {
+        byte[] b = new byte[PAGE];
+        long words = (live.blocks() + 63) / 64;
+        for (int wi = 0; wi < WORDS_PER_PAGE; wi++) {
+            long w = (long) p * WORDS_PER_PAGE + wi;
+            if (w >= words) {
+                break;
+            }
+            long d = live.dataWord((int) w);
+            long z = live.zeroWord((int) w) & ~d;   // both on: a set half done, reads as DATA
+            if ((d | z) == 0) {
+                continue;
+            }
+            for (int j = 0; j < 64; j++) {
+                int code = (d >>> j & 1) != 0 ? 1 : (z >>> j & 1) != 0 ? 2 : 0;
+                b[wi * 16 + j / 4] |= (byte) (code << ((j & 3) * 2));
+            }
+        }
+        return ByteBuffer.wrap(b);
+    }
+
+    private void markDirty(long firstPage, long lastPage) {
+        for (long p = firstPage; p <= lastPage; p++) {
+            int w = (int) (p >>> 6);
+            long bit = 1L << p;
+            long v;
+            do {
+                v = dirty.get(w);
+            } while ((v & bit) == 0 && !dirty.compareAndSet(w, v, v | bit));
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        channel.close();
+    }
+}
