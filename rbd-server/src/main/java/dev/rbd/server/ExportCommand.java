@@ -290,7 +290,9 @@ public final class ExportCommand implements Callable<Integer> {
     /** Overlays are written: an export with them cannot be read-only, not even by --readonly. */
     private void checkOverlays(ExportSpec s) {
         if (readOnly && (s.temporaryOverlays() || s.overlayDir() != null)) {
-            throw usage("export '" + NbdString.printable(s.name()) + "': overlays= with --readonly (every export "
+            throw usage("export '" + NbdString.printable(s.name()) + "': overlays="
+                    + (s.temporaryOverlays() ? "temp" : NbdString.printable(s.overlayDir().toString()))
+                    + " with --readonly (every export "
                     + "read-only); clients write to their overlays, the image itself is never written");
         }
     }

@@ -232,8 +232,8 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
             boolean ro = readOnly != null && readOnly;
             boolean temp = temporaryOverlays != null && temporaryOverlays;
             if (ro && (temp || overlayDir != null)) {
-                throw bad("ro and overlays= exclude each other (clients write to their overlays; the image"
-                        + " itself is never written)");
+                throw bad("ro and overlays=" + (temp ? "temp" : NbdString.printable(overlayDir.toString()))
+                        + " exclude each other (clients write to their overlays; the image itself is never written)");
             }
             return new ExportSpec(name, path, AccessRules.of(allow), ro, description, temp, overlayDir);
         }

@@ -38,6 +38,7 @@ class ConfigFileTest {
                 [export rel]
                 path = images/rel.img
                 description =
+                overlays = overlays/rel
                 """);
         List<ExportSpec> specs = ConfigFile.read(file);
         assertThat(specs).extracting(ExportSpec::name).containsExactly("usr", "root", "rel");
@@ -56,6 +57,9 @@ class ConfigFileTest {
         assertThat(rel.path()).as("relative to the file's directory").isEqualTo(dir.toAbsolutePath()
                 .resolve("images/rel.img"));
         assertThat(rel.description()).isEmpty();
+        assertThat(rel.overlayDir()).as("relative to the file's directory").isEqualTo(dir.toAbsolutePath()
+                .resolve("overlays/rel"));
+        assertThat(root.overlayDir()).isNull();
     }
 
     @Test
@@ -73,7 +77,7 @@ class ConfigFileTest {
         "[export x]\\npath = /a\\nro = true\\nro = true  | 4 | export 'x': ro is given twice",
         "[export x]\\npath = /a\\npath = /b              | 3 | export 'x': path is given twice",
         "[export x]\\npath =                            | 2 | no image path",
-        "[export x]\\npath = /a\\noverlays = /srv/o      | 3 | export 'x': overlays=/srv/o: persistent overlays in a directory are not supported yet",
+        "[export x]\\npath = /a\\noverlays = /srv/o\\nro = true | 1 | export 'x': ro and overlays=/srv/o exclude each other",
         "[export x]\\npath = /a\\ncolour = blue          | 3 | export 'x': unknown key 'colour' (known: path, allow, description, overlays, ro)",
         "[export x]\\npath = /a\\noverlays = temp\\nro = true | 1 | export 'x': ro and overlays=temp exclude each other",
         "[export x]\\npath = /a\\nallow = localhost      | 3 | export 'x', allow=",

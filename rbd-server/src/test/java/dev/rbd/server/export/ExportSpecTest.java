@@ -90,10 +90,19 @@ class ExportSpecTest {
     }
 
     @Test
-    void overlaysInADirectoryAreNotSupportedYetAndTempIsNotReadOnly() {
-        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/srv/o"))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("export 'root'")
-                .hasMessageContaining("not supported yet");
+    void overlaysInADirectoryAskForAPersistentOverlayPerClient() {
+        ExportSpec s = ExportSpec.parse("root=/srv/root.img,overlays=/srv/o");
+        assertThat(s.overlayDir()).isEqualTo(Path.of("/srv/o"));
+        assertThat(s.temporaryOverlays()).isFalse();
+        assertThat(s.readOnly()).isFalse();
+        assertThat(ExportSpec.parse("root=/srv/root.img,overlays=o,,x").overlayDir()).isEqualTo(Path.of("o,x"));
+        assertThat(ExportSpec.parse("root=/srv/root.img,overlays=temp").overlayDir()).isNull();
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/srv/o,ro"))
+                .hasMessageContaining("export 'root': ro and overlays=/srv/o exclude each other");
+    }
+
+    @Test
+    void overlaysNeedOneValueAndTempIsNotReadOnly() {
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays"))
                 .hasMessageContaining("overlays= needs a value");
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=temp,overlays=temp"))
