@@ -67,13 +67,14 @@ public final class ExportCommand implements Callable<Integer> {
                     + "(kiosk mode; clients may open NAME or NAME/CLIENT); overlays=DIR: a client opening "
                     + "NAME/CLIENT (CLIENT: 1-64 of A-Z a-z 0-9 . _ -) gets its own persistent overlay in DIR over "
                     + "the image, which is never written, and NAME alone serves the image read-only (see "
-                    + "'rbd-server overlays'). A comma in the path or a value is "
+                    + "'rbd-server overlays'); clients=cn: NAME/CLIENT only for the TLS client certificate whose CN is "
+                    + "CLIENT (needs --tls-verify-peer). A comma in the path or a value is "
                     + "written twice (a,,b).")
     List<String> images = new ArrayList<>();
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "More exports, from a file of [export NAME] sections with path = IMAGE, ro = true, "
-                    + "description = TEXT, allow = RULE and overlays = temp|DIR lines (# comments); see docs/operations.md.")
+                    + "description = TEXT, allow = RULE, overlays = temp|DIR and clients = cn lines (# comments); see docs/operations.md.")
     Path config;
 
     @Option(names = "--readonly", description = "Export every image read-only (any number of clients).")
@@ -289,6 +290,10 @@ public final class ExportCommand implements Callable<Integer> {
 
     /** Overlays are written: an export with them cannot be read-only, not even by --readonly. */
     private void checkOverlays(ExportSpec s) {
+        if (s.clientsByIdentity() && !tlsVerifyPeer) {
+            throw usage("export '" + NbdString.printable(s.name()) + "': clients=cn needs --tls-verify-peer (the "
+                    + "client's certificate CN names its overlay)");
+        }
         if (readOnly && (s.temporaryOverlays() || s.overlayDir() != null)) {
             throw usage("export '" + NbdString.printable(s.name()) + "': overlays="
                     + (s.temporaryOverlays() ? "temp" : NbdString.printable(s.overlayDir().toString()))
@@ -374,6 +379,7 @@ public final class ExportCommand implements Callable<Integer> {
         if (overlays != null) {
             try {
                 b.persistentOverlays(overlays, path, GoldenFingerprint.of(path))
+                        .clientsByIdentity(image.clientsByIdentity())
                         .overlayIdle(Duration.ofSeconds(30).plus(handshakeTimeout));
             } catch (IOException | RuntimeException e) {
                 store.close();

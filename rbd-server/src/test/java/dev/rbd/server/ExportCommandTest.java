@@ -148,7 +148,7 @@ class ExportCommandTest {
     @ParameterizedTest
     @ValueSource(strings = {",allow=", ",allow", ",allow=cn:", ",allow=localhost", ",allow=10.0.0.0/33",
         ",allow=uid:x", ",allow=::1/129", ",ro=yes", ",ro=", ",ro,ro", ",description", ",description=a,description=b",
-        ",description=bell\u0007", ",description=two\nlines", ",overlays=/tmp,ro", ",overlays=temp,ro", ",overlays=",
+        ",description=bell\u0007", ",description=two\nlines", ",overlays=/tmp,ro", ",overlays=/tmp,clients=cn", ",overlays=temp,ro", ",overlays=",
         ",allow=::1,bogus=1", ","})
     void aBadExportOptionIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");

@@ -31,6 +31,7 @@ import java.util.Map;
  * allow = cn:host42
  * overlays = /srv/overlays      a persistent overlay per client (NAME/CLIENT), relative like path;
  *                               or temp: a temporary overlay per connection (neither with ro = true)
+ * clients = cn                  root/CLIENT only for the TLS certificate whose CN is CLIENT
  * </pre>
  * Keys and values are trimmed of surrounding blanks. A bad line is an {@link IllegalArgumentException} whose
  * message starts with {@code FILE:LINE:}; a file that cannot be read is an {@link IOException}.
@@ -138,6 +139,7 @@ public final class ConfigFile {
             case "description" -> options.description(value);
             case "allow" -> options.allow(value);
             case "overlays" -> options.overlays(value, file.toAbsolutePath().getParent());
+            case "clients" -> options.clients(value);
             default -> throw options.bad("unknown key '" + NbdString.printable(key) + "' (known: path, "
                     + ExportSpec.Options.KNOWN.replace("=", "") + ")");
         }

@@ -89,6 +89,7 @@ public final class Export implements AutoCloseable {
         this.parent = b.parent;
         this.sessionGrace = b.sessionGrace;
         this.shared = b.shared;
+        this.clientsByIdentity = b.clientsByIdentity;
         this.overlays = b.persistentDir == null ? null : new Overlays(b.persistentDir, b.goldenPath, b.fingerprint,
                 b.overlayIdle, b.maxOpenOverlays);
         // overlays are private: their clients never exclude each other
@@ -99,6 +100,7 @@ public final class Export implements AutoCloseable {
 
     private final Duration sessionGrace;
     private final boolean shared;
+    private final boolean clientsByIdentity;
 
     /** An export of {@code store} named {@code name}: read-write, not shared, syncing always, default sizes. */
     public static Builder builder(String name, BlockStore store) {
@@ -153,6 +155,14 @@ public final class Export implements AutoCloseable {
     /** Whether clients have persistent overlays here ({@code overlays=DIR}): {@code NAME/CLIENT} opens one. */
     public boolean persistentOverlays() {
         return overlays != null;
+    }
+
+    /**
+     * Whether a connection may open {@code NAME/CLIENT} only when its verified TLS identity (certificate CN) is CLIENT
+     * ({@code clients=cn}).
+     */
+    public boolean clientsByIdentity() {
+        return clientsByIdentity;
     }
 
     /** Whether {@code NAME/CLIENT} names a client's overlay of this export (temporary or persistent). */
@@ -474,6 +484,7 @@ public final class Export implements AutoCloseable {
         private Duration overlayIdle = Duration.ofSeconds(30);
         private int maxOpenOverlays = DEFAULT_MAX_OPEN_OVERLAYS;
         private Export parent;
+        private boolean clientsByIdentity;
 
         private Builder(String name, BlockStore store) {
             this.name = name;
@@ -547,6 +558,12 @@ public final class Export implements AutoCloseable {
          */
         public Builder overlayIdle(Duration d) {
             overlayIdle = d;
+            return this;
+        }
+
+        /** {@code NAME/CLIENT} only for the connection whose verified TLS identity is CLIENT. */
+        public Builder clientsByIdentity(boolean b) {
+            clientsByIdentity = b;
             return this;
         }
 

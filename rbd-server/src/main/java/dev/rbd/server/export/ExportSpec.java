@@ -25,6 +25,8 @@ import java.util.Objects;
  *   <li>{@code overlays=DIR}: every client, opening {@code NAME/CLIENT}, gets its own persistent overlay in the
  *       directory DIR (see {@code PersistentOverlay}); plain {@code NAME} serves the image read-only. Not with
  *       {@code ro}.</li>
+ *   <li>{@code clients=cn}: with {@code overlays=DIR}, a connection may open {@code NAME/CLIENT} only when its
+ *       verified TLS client certificate's CN is CLIENT, so a machine reaches its own overlay and no other's.</li>
  * </ul>
  * {@link ConfigFile} gives the same options in a file; both go through {@link Options}, so an option added there is
  * checked the same way in both places.
@@ -36,9 +38,10 @@ import java.util.Objects;
  * @param description the description it asked for, or {@code null} for the default
  * @param temporaryOverlays whether each connection gets its own temporary overlay ({@code overlays=temp})
  * @param overlayDir  where clients' persistent overlays are ({@code overlays=DIR}), or {@code null}
+ * @param clientsByIdentity {@code NAME/CLIENT} only for the connection whose TLS identity is CLIENT ({@code clients=cn})
  */
 public record ExportSpec(String name, Path path, AccessRules access, boolean readOnly, String description,
-                         boolean temporaryOverlays, Path overlayDir) {
+                         boolean temporaryOverlays, Path overlayDir, boolean clientsByIdentity) {
     /** The longest description, in UTF-8 bytes: the longest string NBD carries. */
     public static final int MAX_DESCRIPTION_BYTES = NbdConstants.MAX_STRING_LENGTH;
 
@@ -89,6 +92,7 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
                     options.description(value);
                 }
                 case "overlays" -> options.overlays(value, null);
+                case "clients" -> options.clients(value);
                 case "" -> throw options.bad("an empty option (a comma in the path is written twice: a,,b)");
                 default -> throw options.bad("unknown option '" + NbdString.printable(key) + "' (known: "
                         + Options.KNOWN + "; a comma in the path is written twice: a,,b)");
@@ -123,7 +127,7 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
      */
     static final class Options {
         /** The options, for messages that list them. */
-        static final String KNOWN = "allow=, description=, overlays=, ro";
+        static final String KNOWN = "allow=, clients=, description=, overlays=, ro";
 
         private final String name;
         private final List<AccessRules.Rule> allow = new ArrayList<>();
@@ -131,6 +135,7 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
         private String description;
         private Boolean temporaryOverlays;
         private Path overlayDir;
+        private Boolean clientsByIdentity;
 
         Options(String name) {
             this.name = name;
@@ -228,6 +233,18 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
             overlayDir = dir.isAbsolute() || base == null ? dir : base.resolve(dir);
         }
 
+        /** {@code clients=cn}: a client's overlay only for the TLS identity of its name. */
+        void clients(String value) {
+            if (clientsByIdentity != null) {
+                throw bad("clients= is given twice");
+            }
+            if (!"cn".equals(value)) {
+                throw bad("clients=" + (value == null ? "" : NbdString.printable(value)) + " (expected: clients=cn, "
+                        + "NAME/CLIENT only for the TLS client certificate whose CN is CLIENT)");
+            }
+            clientsByIdentity = true;
+        }
+
         ExportSpec build(Path path) {
             boolean ro = readOnly != null && readOnly;
             boolean temp = temporaryOverlays != null && temporaryOverlays;
@@ -235,7 +252,11 @@ public record ExportSpec(String name, Path path, AccessRules access, boolean rea
                 throw bad("ro and overlays=" + (temp ? "temp" : NbdString.printable(overlayDir.toString()))
                         + " exclude each other (clients write to their overlays; the image itself is never written)");
             }
-            return new ExportSpec(name, path, AccessRules.of(allow), ro, description, temp, overlayDir);
+            boolean byIdentity = clientsByIdentity != null && clientsByIdentity;
+            if (byIdentity && overlayDir == null) {
+                throw bad("clients=cn needs overlays=DIR (it says who may open which client's overlay)");
+            }
+            return new ExportSpec(name, path, AccessRules.of(allow), ro, description, temp, overlayDir, byIdentity);
         }
     }
 }

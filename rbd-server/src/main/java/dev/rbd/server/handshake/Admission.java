@@ -78,8 +78,16 @@ final class Admission {
         if (slash < 0 || !e.persistentOverlays()) {
             return new Found(e, null);
         }
+        String client = name.substring(slash + 1);
+        if (e.clientsByIdentity() && !client.equals(conn.identity())) {
+            NOT_ALLOWED.warn("[{}] {}: {} for export '{}' refused: clients=cn, and the connection's TLS identity is "
+                    + "{}", conn.id(), conn.who(), option, NbdString.printable(name),
+                    conn.identity() == null ? "none" : "'" + NbdString.printable(conn.identity()) + "'");
+            return new Found(null, new Refusal(NbdReplyType.ERR_POLICY, "export '" + NbdString.printable(name)
+                    + "' is only for the client whose TLS certificate names '" + client + "'", true));
+        }
         try {
-            return new Found(e.clientExport(name.substring(slash + 1)), null);
+            return new Found(e.clientExport(client), null);
         } catch (Export.Unavailable u) {
             UNAVAILABLE.warn("[{}] {}: {} of export '{}' refused: {}", conn.id(), conn.who(), option, NbdString.printable(name),
                     u.detail());

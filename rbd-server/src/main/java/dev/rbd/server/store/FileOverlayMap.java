@@ -2,6 +2,7 @@ package dev.rbd.server.store;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -74,31 +75,26 @@ final class FileOverlayMap implements OverlayMap {
                             + (at + page.position()));
                 }
             }
-            byte[] b = page.array();
+            page.flip().order(ByteOrder.LITTLE_ENDIAN);
             for (int wi = 0; wi < WORDS_PER_PAGE; wi++) {
                 long w = (long) p * WORDS_PER_PAGE + wi;
-                long d = 0;
-                long z = 0;
-                for (int j = 0; j < 64; j++) {
-                    int code = (b[wi * 16 + j / 4] >>> ((j & 3) * 2)) & 3;
-                    long block = w * 64 + j;
-                    if (code == 0) {
-                        continue;
-                    }
-                    if (code == 3 || block >= blocks) {
-                        throw new CorruptOverlayException(what + ": the block map is corrupt ("
-                                + (code == 3 ? "an invalid state" : "a state past the image's end") + " for block "
-                                + block + ")");
-                    }
-                    if (code == 1) {
-                        d |= 1L << j;
-                    } else {
-                        z |= 1L << j;
-                    }
+                long lo = page.getLong();
+                long hi = page.getLong();
+                if ((lo | hi) == 0) {
+                    continue;
                 }
-                if ((d | z) != 0) {
-                    live.loadWord((int) w, d, z);
+                long invalid = (lo & (lo >>> 1) & EVEN) | (hi & (hi >>> 1) & EVEN);
+                long d = compact(lo & EVEN) | compact(hi & EVEN) << 32;
+                long z = compact(lo >>> 1 & EVEN) | compact(hi >>> 1 & EVEN) << 32;
+                long past = w * 64 + 64 <= blocks ? 0 : w * 64 >= blocks ? -1L : -1L << (blocks - w * 64);
+                if (invalid != 0 || ((d | z) & past) != 0) {
+                    long bad = invalid != 0 ? w * 64 + Long.numberOfTrailingZeros(invalid) / 2
+                            : w * 64 + Long.numberOfTrailingZeros((d | z) & past);
+                    throw new CorruptOverlayException(what + ": the block map is corrupt ("
+                            + (invalid != 0 ? "an invalid state" : "a state past the image's end") + " for block "
+                            + bad + ")");
                 }
+                live.loadWord((int) w, d, z);
             }
         }
         return new FileOverlayMap(live, channel, offset);
@@ -170,7 +166,7 @@ final class FileOverlayMap implements OverlayMap {
 
     /** Page {@code p} as the file holds it, from the live map. */
     private ByteBuffer encode(int p) {
-        byte[] b = new byte[PAGE];
+        ByteBuffer b = ByteBuffer.allocate(PAGE).order(ByteOrder.LITTLE_ENDIAN);
         long words = (live.blocks() + 63) / 64;
         for (int wi = 0; wi < WORDS_PER_PAGE; wi++) {
             long w = (long) p * WORDS_PER_PAGE + wi;
@@ -179,15 +175,37 @@ final class FileOverlayMap implements OverlayMap {
             }
             long d = live.dataWord((int) w);
             long z = live.zeroWord((int) w) & ~d;   // both on: a set half done, reads as DATA
-            if ((d | z) == 0) {
-                continue;
-            }
-            for (int j = 0; j < 64; j++) {
-                int code = (d >>> j & 1) != 0 ? 1 : (z >>> j & 1) != 0 ? 2 : 0;
-                b[wi * 16 + j / 4] |= (byte) (code << ((j & 3) * 2));
+            if ((d | z) != 0) {
+                b.putLong(wi * 16, spread(d) | spread(z) << 1);
+                b.putLong(wi * 16 + 8, spread(d >>> 32) | spread(z >>> 32) << 1);
             }
         }
-        return ByteBuffer.wrap(b);
+        return b;
+    }
+
+    /** The even bits of a 2-bit-per-block long. */
+    private static final long EVEN = 0x5555555555555555L;
+
+    /** Bit i of the low 32 bits of {@code x} to bit 2i. */
+    static long spread(long x) {
+        x &= 0xFFFFFFFFL;
+        x = (x | x << 16) & 0x0000FFFF0000FFFFL;
+        x = (x | x << 8) & 0x00FF00FF00FF00FFL;
+        x = (x | x << 4) & 0x0F0F0F0F0F0F0F0FL;
+        x = (x | x << 2) & 0x3333333333333333L;
+        x = (x | x << 1) & EVEN;
+        return x;
+    }
+
+    /** Bit 2i of {@code x} (its odd bits clear) to bit i: the inverse of {@link #spread}. */
+    static long compact(long x) {
+        x &= EVEN;
+        x = (x | x >>> 1) & 0x3333333333333333L;
+        x = (x | x >>> 2) & 0x0F0F0F0F0F0F0F0FL;
+        x = (x | x >>> 4) & 0x00FF00FF00FF00FFL;
+        x = (x | x >>> 8) & 0x0000FFFF0000FFFFL;
+        x = (x | x >>> 16) & 0x00000000FFFFFFFFL;
+        return x;
     }
 
     private void markDirty(long firstPage, long lastPage) {

@@ -95,11 +95,11 @@ public record GoldenFingerprint(long size, long mtime, byte[] sample) {
         if (size != now.size) {
             return "its size is " + now.size + " bytes, not " + size;
         }
+        if (!Arrays.equals(sample, now.sample)) {
+            return "its contents differ (it was rewritten, or another image was put in its place)";
+        }
         if (mtime != now.mtime) {
             return "it was modified (its modification time changed)";
-        }
-        if (!Arrays.equals(sample, now.sample)) {
-            return "its contents differ (another image was put in its place)";
         }
         return null;
     }

@@ -5,7 +5,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -62,11 +63,15 @@ public final class GroupCommit implements AutoCloseable {
         this.name = name;
         this.maxGatherNanos = maxGatherNanos;
         this.syncNanos = maxGatherNanos;
-        this.thread = Executors.newSingleThreadExecutor(r -> {
-            Thread t = new Thread(r, "rbd-sync-" + name);
-            t.setDaemon(true);
-            return t;
+        // its one thread ends after a while without syncs: a room of clients' overlays, each an export with its own
+        // group commit, keeps threads only for the clients that write
+        ThreadPoolExecutor t = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
+            Thread th = new Thread(r, "rbd-sync-" + name);
+            th.setDaemon(true);
+            return th;
         });
+        t.allowCoreThreadTimeOut(true);
+        this.thread = t;
     }
 
     /**

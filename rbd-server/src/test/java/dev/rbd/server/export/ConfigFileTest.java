@@ -78,7 +78,7 @@ class ConfigFileTest {
         "[export x]\\npath = /a\\npath = /b              | 3 | export 'x': path is given twice",
         "[export x]\\npath =                            | 2 | no image path",
         "[export x]\\npath = /a\\noverlays = /srv/o\\nro = true | 1 | export 'x': ro and overlays=/srv/o exclude each other",
-        "[export x]\\npath = /a\\ncolour = blue          | 3 | export 'x': unknown key 'colour' (known: path, allow, description, overlays, ro)",
+        "[export x]\\npath = /a\\ncolour = blue          | 3 | export 'x': unknown key 'colour' (known: path, allow, clients, description, overlays, ro)",
         "[export x]\\npath = /a\\noverlays = temp\\nro = true | 1 | export 'x': ro and overlays=temp exclude each other",
         "[export x]\\npath = /a\\nallow = localhost      | 3 | export 'x', allow=",
         "[export x]\\npath = /a\\nallow =                | 3 | allow= needs a rule",

@@ -72,7 +72,7 @@ class ExportSpecTest {
     void anUnknownOptionIsNamed() {
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,readonly"))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("export 'root'")
-                .hasMessageContaining("unknown option 'readonly'").hasMessageContaining("allow=, description=, overlays=, ro");
+                .hasMessageContaining("unknown option 'readonly'").hasMessageContaining("allow=, clients=, description=, overlays=, ro");
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,allow=10.0.0.0/8,colour=blue"))
                 .hasMessageContaining("unknown option 'colour'");
         // a single comma in a path reads as an option: the error says how to write it
@@ -99,6 +99,18 @@ class ExportSpecTest {
         assertThat(ExportSpec.parse("root=/srv/root.img,overlays=temp").overlayDir()).isNull();
         assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/srv/o,ro"))
                 .hasMessageContaining("export 'root': ro and overlays=/srv/o exclude each other");
+    }
+
+    @Test
+    void clientsCnBindsClientNamesToTlsIdentitiesAndNeedsOverlaysInADirectory() {
+        assertThat(ExportSpec.parse("root=/srv/root.img,overlays=/srv/o,clients=cn").clientsByIdentity()).isTrue();
+        assertThat(ExportSpec.parse("root=/srv/root.img,overlays=/srv/o").clientsByIdentity()).isFalse();
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,clients=cn"))
+                .hasMessageContaining("export 'root': clients=cn needs overlays=DIR");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/o,clients=ip"))
+                .hasMessageContaining("clients=ip (expected: clients=cn");
+        assertThatThrownBy(() -> ExportSpec.parse("root=/srv/root.img,overlays=/o,clients=cn,clients=cn"))
+                .hasMessageContaining("clients= is given twice");
     }
 
     @Test
