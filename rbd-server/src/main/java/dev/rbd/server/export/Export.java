@@ -354,6 +354,8 @@ public final class Export implements AutoCloseable {
         private final long idleNanos;
         private final int max;
         private final Map<String, Export> open = new HashMap<>();
+        /** The golden file's inode when the export opened it (null where the file system has none). */
+        private final Object goldenIno;
         private final ScheduledExecutorService sweeper;
         private boolean closed;
 
@@ -363,6 +365,13 @@ public final class Export implements AutoCloseable {
             this.fingerprint = fingerprint;
             this.idleNanos = idle.toNanos();
             this.max = max;
+            Object ino;
+            try {
+                ino = java.nio.file.Files.getAttribute(goldenPath, "unix:ino");
+            } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+                ino = null;
+            }
+            this.goldenIno = ino;
             this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
                 Thread t = new Thread(r, "rbd-overlays-" + name);
                 t.setDaemon(true);
@@ -381,6 +390,14 @@ public final class Export implements AutoCloseable {
                 if (e != null) {
                     e.lastUsedNanos = System.nanoTime();
                     return e;
+                }
+                String changed = goldenChangedInPlace();
+                if (changed != null) {
+                    throw new Unavailable("its golden image was modified while served; the server must be"
+                            + " restarted (the server's log says more)", "the golden image " + goldenPath + " "
+                            + changed + " since the server opened it: every client's view over it is now"
+                            + " undefined. Stop the server, put the image back or reset the overlays (rbd-server"
+                            + " overlays reset), and start it again");
                 }
                 if (open.size() >= max) {
                     throw new Unavailable("too many clients' overlays are open (" + max + "); try again later",
@@ -405,6 +422,28 @@ public final class Export implements AutoCloseable {
                 open.put(client, e);
                 log.info("export {}: opened the overlay of client {}", name, client);
                 return e;
+            }
+        }
+
+        /**
+         * Whether the golden image file was written since the export opened it: the same file (inode) with another
+         * modification time or size. A file put in its place (another inode) is not: the export still reads the
+         * one it opened, and a restart checks the overlays against the new one.
+         */
+        private String goldenChangedInPlace() {
+            try {
+                Object ino = java.nio.file.Files.getAttribute(goldenPath, "unix:ino");
+                if (!ino.equals(goldenIno)) {
+                    return null;
+                }
+                long mtime = java.nio.file.Files.getLastModifiedTime(goldenPath).to(TimeUnit.NANOSECONDS);
+                long size = java.nio.file.Files.size(goldenPath);
+                if (fingerprint.mtime() != 0 && mtime != fingerprint.mtime()) {
+                    return "was modified (its modification time changed)";
+                }
+                return fingerprint.mtime() != 0 && size != fingerprint.size() ? "changed size" : null;
+            } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
+                return null;   // gone or unreadable: the open file is what is served
             }
         }
 

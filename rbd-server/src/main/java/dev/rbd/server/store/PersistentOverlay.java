@@ -131,6 +131,9 @@ public final class PersistentOverlay {
             // none yet, or one a crash left half made: its data file means nothing without a map
             Files.deleteIfExists(data);
             FileBlockStore.createSparse(data, golden.size());
+        } else if (!Files.exists(data)) {
+            throw new CorruptOverlayException(what(client) + ": " + map.getFileName() + " is there but "
+                    + data.getFileName() + ", the data it maps, is missing");
         }
         FileBlockStore overlay = FileBlockStore.open(data, false);   // takes the lock: one user at a time
         FileChannel ch = null;
