@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rbd.server.store.OverlayMap.State;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufUtil;
 import io.netty.buffer.Unpooled;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -308,6 +309,30 @@ class OverlayBlockStoreTest {
             }
         }
         assertThat(read(s, 0, expected.length)).isEqualTo(expected);
+    }
+
+    @Test
+    void readsInMemoryAreAnsweredWithoutWaitingAndMatchReads() throws Exception {
+        OverlayBlockStore s = open(16 * BLOCK);
+        write(s, 2 * BLOCK, pattern(BLOCK, 2));
+        write(s, 9 * BLOCK + 100, pattern(50, 9));
+        s.writeZeroes(5 * BLOCK, 2 * BLOCK, true, false);
+        byte[] expected = read(s, 0, 16 * BLOCK);   // and every page is now in memory
+        ByteBuf b = Unpooled.directBuffer(16 * BLOCK);
+        try {
+            assertThat(s.readIfCached(0, b, 16 * BLOCK)).isTrue();
+            byte[] got = new byte[16 * BLOCK];
+            b.getBytes(0, got);
+            assertThat(got).isEqualTo(expected);
+            b.clear();
+            assertThat(s.readIfCached(BLOCK + 7, b, 6 * BLOCK)).isTrue();
+            assertThat(ByteBufUtil.getBytes(b)).isEqualTo(Arrays.copyOfRange(expected, BLOCK + 7, 7 * BLOCK + 7));
+            b.clear().writerIndex(b.capacity() - 10);
+            assertThat(s.readIfCached(0, b, BLOCK)).as("no room: not read").isFalse();
+            assertThat(b.writerIndex()).isEqualTo(b.capacity() - 10);
+        } finally {
+            b.release();
+        }
     }
 
     @Test
