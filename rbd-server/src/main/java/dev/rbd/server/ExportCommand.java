@@ -122,6 +122,13 @@ public final class ExportCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}; 0 releases it at once).")
     Duration sessionGrace;
 
+    @Option(names = "--overlay-idle", paramLabel = "DURATION", defaultValue = "30s", converter = DurationConverter.class,
+            description = "overlays=DIR: close a client's overlay once no connection has used it for this long; "
+                    + "until then 'rbd-server overlays reset/commit' refuse it. Never less than the handshake "
+                    + "timeout + 1 s, so an overlay is not closed under a client still negotiating. "
+                    + "(default: ${DEFAULT-VALUE})")
+    Duration overlayIdle;
+
     @Option(names = "--max-connections", paramLabel = "N", defaultValue = "256",
             description = "Connections open at once, handshaking ones included; more are refused. "
                     + "(default: ${DEFAULT-VALUE})")
@@ -346,6 +353,12 @@ public final class ExportCommand implements Callable<Integer> {
         return new Limits(maxConnections, maxConnectionsPerAddress, idleTimeout, stallTimeout);
     }
 
+    /** How long a client's unused overlay stays open: {@code --overlay-idle}, at least the handshake timeout + 1 s. */
+    Duration overlayIdle() {
+        Duration floor = handshakeTimeout.plusSeconds(1);
+        return overlayIdle.compareTo(floor) < 0 ? floor : overlayIdle;
+    }
+
     private ParameterException usage(String message) {
         return new ParameterException(spec.commandLine(), message);
     }
@@ -380,7 +393,7 @@ public final class ExportCommand implements Callable<Integer> {
             try {
                 b.persistentOverlays(overlays, path, GoldenFingerprint.of(path))
                         .clientsByIdentity(image.clientsByIdentity())
-                        .overlayIdle(Duration.ofSeconds(30).plus(handshakeTimeout));
+                        .overlayIdle(overlayIdle());
             } catch (IOException | RuntimeException e) {
                 store.close();
                 throw e;

@@ -11,9 +11,10 @@ import picocli.CommandLine.Spec;
  * is one line on stderr.
  */
 @Command(name = "rbd-server", mixinStandardHelpOptions = true, versionProvider = RbdServerVersion.class,
-        description = "Serve block images over NBD.", subcommands = ExportCommand.class,
+        description = "Serve block images over NBD.", subcommands = {ExportCommand.class, OverlaysCommand.class},
         footer = {"", "Exit status: 0 done, 1 the server failed, 2 usage error.", "", "Example:",
-            "  rbd-server export --create 4G disk.img"})
+            "  rbd-server export --create 4G disk.img",
+            "  rbd-server overlays list /srv/overlays"})
 public final class RbdServerMain implements Runnable {
     @Spec
     CommandSpec spec;
@@ -24,7 +25,7 @@ public final class RbdServerMain implements Runnable {
 
     @Override
     public void run() {
-        throw new ParameterException(spec.commandLine(), "missing command (export)");
+        throw new ParameterException(spec.commandLine(), "missing command (export, overlays)");
     }
 
     /** The command line with rbd-server's error handling: a usage error or a failure is reported in one line. */

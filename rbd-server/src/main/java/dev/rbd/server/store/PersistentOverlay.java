@@ -331,23 +331,38 @@ public final class PersistentOverlay {
     public record Info(String client, Header header, long blocksWritten, long bytesUsed, boolean inUse) {
     }
 
-    /** Reads {@code client}'s overlay in {@code dir} without opening it for use. */
+    /**
+     * Reads {@code client}'s overlay in {@code dir} without opening it for use.
+     *
+     * @throws CorruptOverlayException its files are damaged, or its data file is missing
+     */
     public static Info info(Path dir, String client) throws IOException {
         Path map = mapFile(dir, client);
         Path data = dataFile(dir, client);
         try (FileChannel ch = FileChannel.open(map, StandardOpenOption.READ)) {
             Header h = readHeader(ch, what(client));
+            if (!h.client().equals(client)) {
+                throw new CorruptOverlayException(what(client) + ": its map belongs to client '"
+                        + dev.rbd.protocol.NbdString.printable(h.client()) + "'");
+            }
             long blocks = (h.golden().size() + OverlayMap.BLOCK - 1) / OverlayMap.BLOCK;
             long expected = MAP_OFFSET + FileOverlayMap.bytes(blocks);
             if (ch.size() != expected) {
                 throw new CorruptOverlayException(what(client) + ": " + map.getFileName() + " is " + ch.size()
                         + " bytes, not " + expected);
             }
+            if (!Files.exists(data)) {
+                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is missing");
+            }
+            if (Files.size(data) != h.golden().size()) {
+                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is "
+                        + Files.size(data) + " bytes, not the golden image's " + h.golden().size());
+            }
             long[] counts;
             try (FileOverlayMap m = FileOverlayMap.load(ch, MAP_OFFSET, blocks, what(client))) {
                 counts = m.counts();
             }
-            long used = allocated(map) + (Files.exists(data) ? allocated(data) : 0);
+            long used = allocated(map) + allocated(data);
             return new Info(client, h, counts[1] + counts[2], used, inUse(data));
         }
     }
