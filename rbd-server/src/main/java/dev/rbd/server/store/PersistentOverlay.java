@@ -325,7 +325,7 @@ public final class PersistentOverlay {
      * What {@code rbd-server overlays list} shows of one overlay.
      *
      * @param blocksWritten blocks that read from the overlay (written or zeroed by the client)
-     * @param bytesUsed     disk space the two files take
+     * @param bytesUsed     bytes of data in the two files, their holes left out
      * @param inUse         a server (or another command) has it open
      */
     public record Info(String client, Header header, long blocksWritten, long bytesUsed, boolean inUse) {
@@ -367,9 +367,43 @@ public final class PersistentOverlay {
         }
     }
 
-    private static long allocated(Path p) throws IOException {
-        Object blocks = Files.getAttribute(p, "unix:blocks");
-        return blocks instanceof Long l ? l * 512 : Files.size(p);
+    /**
+     * Bytes of {@code p} that hold data, its holes left out (lseek SEEK_DATA/SEEK_HOLE; Java 17 has no view of
+     * st_blocks); where holes cannot be found, its size.
+     */
+    static long allocated(Path p) throws IOException {
+        long size = Files.size(p);
+        if (!NativeIo.available()) {
+            return size;
+        }
+        int fd;
+        try {
+            fd = NativeIo.open(p.toString(), NativeIo.O_RDONLY | NativeIo.O_CLOEXEC);
+        } catch (com.sun.jna.LastErrorException e) {
+            throw new IOException(p + ": cannot open (errno " + e.getErrorCode() + ")");
+        }
+        long used = 0;
+        try {
+            for (long pos = 0; pos < size; ) {
+                long data;
+                try {
+                    data = NativeIo.lseek(fd, pos, NativeIo.SEEK_DATA);
+                } catch (com.sun.jna.LastErrorException e) {
+                    if (e.getErrorCode() == NativeIo.ENXIO) {
+                        break;   // no data after pos
+                    }
+                    throw e;
+                }
+                long hole = NativeIo.lseek(fd, data, NativeIo.SEEK_HOLE);
+                used += Math.min(hole, size) - data;
+                pos = hole;
+            }
+            return used;
+        } catch (com.sun.jna.LastErrorException e) {
+            return size;   // holes cannot be found here
+        } finally {
+            NativeIo.close(fd);
+        }
     }
 
     /** Whether a process holds the lock of the overlay's data file (a server serving it). */
