@@ -368,8 +368,8 @@ public final class PersistentOverlay {
     }
 
     /**
-     * Bytes of {@code p} that hold data, its holes left out (lseek SEEK_DATA/SEEK_HOLE; Java 17 has no view of
-     * st_blocks); where holes cannot be found, its size.
+     * Bytes of {@code p} that hold data: its data ranges found with lseek SEEK_DATA/SEEK_HOLE (Java has no st_blocks:
+     * there is no "unix:blocks" attribute), or its size where that cannot be asked.
      */
     static long allocated(Path p) throws IOException {
         long size = Files.size(p);
@@ -380,27 +380,21 @@ public final class PersistentOverlay {
         try {
             fd = NativeIo.open(p.toString(), NativeIo.O_RDONLY | NativeIo.O_CLOEXEC);
         } catch (com.sun.jna.LastErrorException e) {
-            throw new IOException(p + ": cannot open (errno " + e.getErrorCode() + ")");
+            return size;
         }
         long used = 0;
         try {
-            for (long pos = 0; pos < size; ) {
-                long data;
-                try {
-                    data = NativeIo.lseek(fd, pos, NativeIo.SEEK_DATA);
-                } catch (com.sun.jna.LastErrorException e) {
-                    if (e.getErrorCode() == NativeIo.ENXIO) {
-                        break;   // no data after pos
-                    }
-                    throw e;
-                }
+            long pos = 0;
+            while (pos < size) {
+                long data = NativeIo.lseek(fd, pos, NativeIo.SEEK_DATA);
                 long hole = NativeIo.lseek(fd, data, NativeIo.SEEK_HOLE);
-                used += Math.min(hole, size) - data;
+                used += hole - data;
                 pos = hole;
             }
             return used;
         } catch (com.sun.jna.LastErrorException e) {
-            return size;   // holes cannot be found here
+            // ENXIO: no data past pos; anything else (no SEEK_DATA here): count it all
+            return e.getErrorCode() == NativeIo.ENXIO ? used : size;
         } finally {
             NativeIo.close(fd);
         }
