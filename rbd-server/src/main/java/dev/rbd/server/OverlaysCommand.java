@@ -7,6 +7,7 @@ import dev.rbd.server.store.OverlayMap;
 import dev.rbd.server.store.PersistentOverlay;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
@@ -84,8 +85,14 @@ public final class OverlaysCommand implements Runnable {
 
         @Override
         public Integer call() throws IOException {
-            List<String> clients = PersistentOverlay.clients(directory(dir));
-            Map<String, String> goldenStates = new HashMap<>();
+            List<String> clients;
+            try {
+                clients = PersistentOverlay.clients(directory(dir));
+            } catch (AccessDeniedException e) {
+                throw new AccessDeniedException(dir.toString(), null, "cannot read the overlay directory");
+            }
+            // golden images as they are now, once each: many overlays share one
+            Map<String, Object> goldens = new HashMap<>();
             List<String[]> rows = new ArrayList<>();
             List<String> objects = new ArrayList<>();
             for (String client : clients) {
@@ -100,8 +107,7 @@ public final class OverlaysCommand implements Runnable {
                 }
                 PersistentOverlay.Header h = info.header();
                 String golden = NbdString.printable(h.goldenPath());
-                String state = goldenStates.computeIfAbsent(h.goldenPath() + "\0" + h.golden(),
-                        k -> goldenState(h));
+                String state = goldenState(h, goldens.computeIfAbsent(h.goldenPath(), ListOverlays::fingerprint));
                 String created = time(h.created());
                 String opened = time(h.lastOpened());
                 String inUse = info.inUse() ? "yes" : "no";
@@ -123,17 +129,25 @@ public final class OverlaysCommand implements Runnable {
             return 0;
         }
 
-        /** ok, changed or missing: the golden image now against the one the overlay was made over. */
-        private static String goldenState(PersistentOverlay.Header h) {
-            Path golden = Path.of(h.goldenPath());
+        /** The golden image at {@code path} now: its fingerprint, or "missing" or "unreadable". */
+        private static Object fingerprint(String path) {
+            Path golden = Path.of(path);
             if (!Files.exists(golden)) {
                 return "missing";
             }
             try {
-                return h.golden().difference(GoldenFingerprint.of(golden)) == null ? "ok" : "changed";
+                return GoldenFingerprint.of(golden);
             } catch (IOException e) {
                 return "unreadable";
             }
+        }
+
+        /** ok or changed: the golden image now against the one the overlay was made over; else missing, unreadable. */
+        private static String goldenState(PersistentOverlay.Header h, Object now) {
+            if (now instanceof GoldenFingerprint f) {
+                return h.golden().difference(f) == null ? "ok" : "changed";
+            }
+            return (String) now;
         }
 
         private static void table(PrintWriter out, List<String[]> rows) {

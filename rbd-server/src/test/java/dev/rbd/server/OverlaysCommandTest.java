@@ -212,6 +212,9 @@ class OverlaysCommandTest {
         assertThat(run("overlays", "commit", overlays.toString(), "host1", next.toString())).isEqualTo(1);
         assertThat(err.toString()).contains("exists already");
         assertThat(Files.readAllBytes(next)).isEqualTo(nextBytes);
+        assertThat(run("overlays", "commit", overlays.toString(), "host1", tmp.resolve("no/x.img").toString()))
+                .isEqualTo(1);
+        assertThat(err.toString()).contains("no such directory for the new image");
     }
 
     @Test

@@ -10,6 +10,7 @@ import java.nio.channels.FileLock;
 import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -59,7 +60,11 @@ public final class OverlayCommit {
         if (!Files.exists(map)) {
             throw new NoSuchFileException(map.toString(), null, "no overlay of client '" + client + "'");
         }
-        if (Files.exists(newImage, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+        Path parent = newImage.toAbsolutePath().getParent();
+        if (!Files.isDirectory(parent)) {
+            throw new NoSuchFileException(parent.toString(), null, "no such directory for the new image");
+        }
+        if (Files.exists(newImage, LinkOption.NOFOLLOW_LINKS)) {
             throw new FileAlreadyExistsException(newImage.toString(), null, "exists already (a commit writes a new "
                     + "image; remove it first or choose another name)");
         }
@@ -70,6 +75,10 @@ public final class OverlayCommit {
             FileLock lock = lockShared(dataCh, what);
             try (FileChannel mapCh = FileChannel.open(map, StandardOpenOption.READ)) {
                 PersistentOverlay.Header h = PersistentOverlay.readHeader(mapCh, what);
+                if (!h.client().equals(client)) {
+                    throw new CorruptOverlayException(what + ": its map belongs to client '"
+                            + NbdString.printable(h.client()) + "'");
+                }
                 long size = h.golden().size();
                 long blocks = (size + OverlayMap.BLOCK - 1) / OverlayMap.BLOCK;
                 long expected = PersistentOverlay.MAP_OFFSET + FileOverlayMap.bytes(blocks);
@@ -90,7 +99,6 @@ public final class OverlayCommit {
                 try (FileBlockStore g = FileBlockStore.open(goldenPath, true);
                      FileOverlayMap m = FileOverlayMap.load(mapCh, PersistentOverlay.MAP_OFFSET, blocks, what)) {
                     checkGolden(h, goldenPath, what, "changed since");
-                    Path parent = newImage.toAbsolutePath().getParent();
                     Path tmp = parent.resolve(newImage.getFileName() + ".tmp-"
                             + String.format("%08x", ThreadLocalRandom.current().nextInt()));
                     try {
