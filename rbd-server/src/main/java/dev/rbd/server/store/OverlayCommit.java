@@ -72,7 +72,7 @@ public final class OverlayCommit {
             throw new CorruptOverlayException(what + ": " + data.getFileName() + " is missing");
         }
         try (FileChannel dataCh = FileChannel.open(data, StandardOpenOption.READ)) {
-            FileLock lock = lockShared(dataCh, what);
+            FileLock lock = lockShared(dataCh, data, client);
             try (FileChannel mapCh = FileChannel.open(map, StandardOpenOption.READ)) {
                 PersistentOverlay.Header h = PersistentOverlay.readHeader(mapCh, what);
                 if (!h.client().equals(client)) {
@@ -120,7 +120,7 @@ public final class OverlayCommit {
     }
 
     /** The shared lock a server's exclusive one excludes; refused while a server (or a reset) has it. */
-    private static FileLock lockShared(FileChannel ch, String what) throws IOException {
+    private static FileLock lockShared(FileChannel ch, Path data, String client) throws IOException {
         FileLock lock;
         try {
             lock = ch.tryLock(0, Long.MAX_VALUE, true);
@@ -128,8 +128,7 @@ public final class OverlayCommit {
             lock = null;   // this process has it open
         }
         if (lock == null) {
-            throw new FileAlreadyExistsException(what, null, "in use (a server has it open); disconnect the "
-                    + "client, then wait until the server closes it (rbd-server export --overlay-idle)");
+            throw new FileAlreadyExistsException(data.toString(), null, PersistentOverlay.inUse(client));
         }
         return lock;
     }

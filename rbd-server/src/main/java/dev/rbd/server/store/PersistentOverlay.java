@@ -400,6 +400,12 @@ public final class PersistentOverlay {
         }
     }
 
+    /** What reset and commit say of an overlay a server has open. */
+    static String inUse(String client) {
+        return what(client) + " is in use (a server has it open); disconnect the client first, then wait until the "
+                + "server closes it (rbd-server export --overlay-idle after its last connection)";
+    }
+
     /** Whether a process holds the lock of the overlay's data file (a server serving it). */
     public static boolean inUse(Path data) throws IOException {
         if (!Files.exists(data)) {
@@ -437,8 +443,7 @@ public final class PersistentOverlay {
                 l = null;
             }
             if (l == null) {
-                throw new FileAlreadyExistsException(data.toString(), null, what(client)
-                        + " is in use (a server has it open); disconnect the client first");
+                throw new FileAlreadyExistsException(data.toString(), null, inUse(client));
             }
             Files.delete(map);
             syncDirectory(dir);
