@@ -351,7 +351,7 @@ class ExportCommandTest {
     @Test
     void noCommandIsAUsageError() {
         assertThat(run()).isEqualTo(2);
-        assertThat(err.toString()).isEqualTo("rbd-server: missing command (export) (see rbd-server --help)\n");
+        assertThat(err.toString()).isEqualTo("rbd-server: missing command (export, overlays) (see rbd-server --help)\n");
     }
 
     @ParameterizedTest
