@@ -279,6 +279,8 @@ class OverlaysCommandTest {
             f.seek(2048 + 100);
             f.write(new byte[] {1, 2, 3});
         }
+        overlay("nodata", o -> { });
+        Files.delete(overlays.resolve("nodata.overlay"));
         overlay("cut", o -> { });
         try (RandomAccessFile f = new RandomAccessFile(overlays.resolve("cut.map").toFile(), "rw")) {
             f.setLength(5000);
@@ -286,11 +288,13 @@ class OverlaysCommandTest {
 
         assertThat(run("overlays", "list", overlays.toString())).as(err.toString()).isZero();
         String[] lines = out.toString().split("\n");
-        assertThat(lines).hasSize(4);
+        assertThat(lines).hasSize(5);
         assertThat(lines[1]).matches("bad +damaged: overlay of client 'bad': no valid header \\(header checksum "
                 + "mismatch\\)");
         assertThat(lines[2]).matches("cut +damaged: .*cut.map is 5000 bytes, not \\d+");
         assertThat(lines[3]).startsWith("good").endsWith(" ok");
+        assertThat(lines[4]).matches("nodata +damaged: .*nodata.map is there but nodata.overlay, the data it maps, "
+                + "is missing");
         assertThat(run("overlays", "list", overlays.toString(), "--json")).isZero();
         assertThat(out.toString()).contains("{\"client\":\"bad\",\"damaged\":\"overlay of client 'bad': no valid "
                 + "header (header checksum mismatch)\"}").contains("\"client\":\"good\",\"used\":");
@@ -299,9 +303,16 @@ class OverlaysCommandTest {
                 .isEqualTo(1);
         assertThat(err.toString()).contains("no valid header");
         assertThat(tmp.resolve("b.img")).doesNotExist();
+        assertThat(run("overlays", "commit", overlays.toString(), "nodata", tmp.resolve("n.img").toString()))
+                .isEqualTo(1);
+        assertThat(err.toString()).contains("the data it maps, is missing");
         // a damaged overlay can be reset
-        assertThat(run("overlays", "reset", overlays.toString(), "bad")).isZero();
-        assertThat(overlays.resolve("bad.map")).doesNotExist();
+        for (String client : List.of("bad", "nodata", "cut")) {
+            assertThat(run("overlays", "reset", overlays.toString(), client)).as(err.toString()).isZero();
+            assertThat(overlays.resolve(client + ".map")).doesNotExist();
+        }
+        assertThat(run("overlays", "list", overlays.toString())).isZero();
+        assertThat(out.toString()).doesNotContain("damaged");
     }
 
     @Test

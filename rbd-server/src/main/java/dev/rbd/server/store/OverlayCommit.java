@@ -69,7 +69,8 @@ public final class OverlayCommit {
                     + "image; remove it first or choose another name)");
         }
         if (!Files.exists(data)) {
-            throw new CorruptOverlayException(what + ": " + data.getFileName() + " is missing");
+            throw new CorruptOverlayException(what + ": " + map.getFileName() + " is there but "
+                    + data.getFileName() + ", the data it maps, is missing");
         }
         try (FileChannel dataCh = FileChannel.open(data, StandardOpenOption.READ)) {
             FileLock lock = lockShared(dataCh, data, client);

@@ -352,7 +352,8 @@ public final class PersistentOverlay {
                         + " bytes, not " + expected);
             }
             if (!Files.exists(data)) {
-                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is missing");
+                throw new CorruptOverlayException(what(client) + ": " + map.getFileName() + " is there but "
+                        + data.getFileName() + ", the data it maps, is missing");
             }
             if (Files.size(data) != h.golden().size()) {
                 throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is "
