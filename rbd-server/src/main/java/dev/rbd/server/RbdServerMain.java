@@ -12,7 +12,8 @@ import picocli.CommandLine.Spec;
  */
 @Command(name = "rbd-server", mixinStandardHelpOptions = true, versionProvider = RbdServerVersion.class,
         description = "Serve block images over NBD.", subcommands = {ExportCommand.class, OverlaysCommand.class},
-        footer = {"", "Exit status: 0 done, 1 the server failed, 2 usage error.", "", "Example:",
+        footer = {"", "Exit status: 0 done, 1 failed (the server, or an overlays command), 2 usage error.", "",
+            "Examples:",
             "  rbd-server export --create 4G disk.img",
             "  rbd-server overlays list /srv/overlays"})
 public final class RbdServerMain implements Runnable {
