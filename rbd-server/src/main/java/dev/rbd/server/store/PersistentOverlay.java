@@ -1,5 +1,6 @@
 package dev.rbd.server.store;
 
+import com.sun.jna.LastErrorException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -322,7 +323,7 @@ public final class PersistentOverlay {
      * What {@code rbd-server overlays list} shows of one overlay.
      *
      * @param blocksWritten blocks that read from the overlay (written or zeroed by the client)
-     * @param bytesUsed     disk space the two files take
+     * @param bytesUsed     disk space the two files take (the bytes of them that hold data)
      * @param inUse         a server (or another command) has it open
      */
     public record Info(String client, Header header, long blocksWritten, long bytesUsed, boolean inUse) {
@@ -349,9 +350,47 @@ public final class PersistentOverlay {
         }
     }
 
+    /**
+     * Bytes of {@code p} that hold data, as lseek SEEK_DATA/SEEK_HOLE finds them (Java reads no st_blocks: there is
+     * no "unix:blocks" attribute); its size where holes cannot be found.
+     */
     private static long allocated(Path p) throws IOException {
-        Object blocks = Files.getAttribute(p, "unix:blocks");
-        return blocks instanceof Long l ? l * 512 : Files.size(p);
+        long size = Files.size(p);
+        if (!NativeIo.available()) {
+            return size;
+        }
+        int fd;
+        try {
+            fd = NativeIo.open(p.toString(), NativeIo.O_RDONLY | NativeIo.O_CLOEXEC);
+        } catch (LastErrorException e) {
+            throw new IOException(p + ": cannot open it, errno " + e.getErrorCode());
+        }
+        try {
+            long used = 0;
+            long pos = 0;
+            while (pos < size) {
+                long data;
+                try {
+                    data = NativeIo.lseek(fd, pos, NativeIo.SEEK_DATA);
+                } catch (LastErrorException e) {
+                    if (e.getErrorCode() == NativeIo.ENXIO) {
+                        break;   // no data follows
+                    }
+                    throw e;
+                }
+                long hole = NativeIo.lseek(fd, data, NativeIo.SEEK_HOLE);   // the end of the file is a hole
+                used += hole - data;
+                pos = hole;
+            }
+            return used;
+        } catch (LastErrorException e) {
+            if (NativeIo.isUnsupported(e.getErrorCode())) {
+                return size;
+            }
+            throw new IOException(p + ": lseek failed, errno " + e.getErrorCode());
+        } finally {
+            NativeIo.close(fd);
+        }
     }
 
     /** Whether a process holds the lock of the overlay's data file (a server serving it). */
