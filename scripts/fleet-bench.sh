@@ -169,7 +169,7 @@ done
 # kib FILE: "N KiB" (and "in M files" when FILE has a second count), or "?" when the sample is missing.
 kib() {
   local b n
-  read -r b n <"$1" 2>/dev/null && [ -n "$b" ] || { echo "?"; return; }
+  if ! read -r b n <"$1" 2>/dev/null || [ -z "$b" ]; then echo "?"; return; fi
   echo "$((b / 1024)) KiB${n:+ in $n files}"
 }
 echo "overlay data on disk after the boot storm ($CLIENTS clients; golden reads must not be copied into overlays):"
