@@ -8,6 +8,11 @@
 # followed by exactly one summary line "N passed, N failed, N skipped".
 # Exit status is non-zero when anything failed.
 #
+# Usage: interop-test.sh [--only NAME]...
+#   --only NAME   run only the check that prints NAME (repeatable), e.g.
+#                 --only ext4-overlays-dir-8-clients; the names are in the
+#                 table below
+#
 # A check whose tool is missing is skipped (never passed). With
 # RBD_INTEROP_REQUIRE_ALL=1 (CI) such a skip counts as a failure instead --
 # except the nbdfuse + loop + ext4 check, which needs /dev/fuse, loop devices
@@ -30,6 +35,42 @@ LOG_PREFIX=interop
 TMO=${RBD_INTEROP_TIMEOUT:-60}
 IMG_SIZE=268435456            # 256 MiB, what --create 256M makes
 MiB=1048576
+
+# Each check function, then the names of the results it prints (what --only selects by).
+checks=(
+  "check_nbdinfo_json nbdinfo-json"
+  "check_nbdinfo_list nbdinfo-list"
+  "check_qemu_img_info qemu-img-info"
+  "check_qemu_io qemu-io-patterns"
+  "check_nbdcopy nbdcopy-roundtrip"
+  "check_fio fio-verify"
+  "check_readonly readonly-server readonly-nbdinfo readonly-qemu-io readonly-nbdsh readonly-nbdsh-server"
+  "check_out_of_range out-of-range"
+  "check_filesystem ext4-on-nbdfuse"
+  "check_overlay_fleet ext4-overlays-temp-8-clients"
+  "check_overlay_fleet_dir ext4-overlays-dir-8-clients"
+)
+only=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --only) [ $# -ge 2 ] || { echo "interop: --only needs a check name" >&2; exit 2; }; only+=("$2"); shift 2 ;;
+    *) echo "interop: unknown argument '$1' (usage: interop-test.sh [--only NAME]...)" >&2; exit 2 ;;
+  esac
+done
+# selected "FUNCTION NAME...": whether that check runs (every one without --only).
+selected() {
+  local want
+  [ ${#only[@]} -eq 0 ] && return 0
+  for want in "${only[@]}"; do
+    [[ " ${1#* } " == *" $want "* ]] && return 0
+  done
+  return 1
+}
+for want in "${only[@]}"; do
+  known=0
+  for c in "${checks[@]}"; do [[ " ${c#* } " == *" $want "* ]] && known=1; done
+  [ $known = 1 ] || { echo "interop: --only $want: no such check (the names: ${checks[*]#* })" >&2; exit 2; }
+done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbd-interop.XXXXXX") || { echo "FAIL setup: mktemp failed"; exit 1; }
 
@@ -118,6 +159,14 @@ start_server() {
     stop_pid "$pid"
   done
   return 1
+}
+
+# stop_server PID: a clean stop of a server start_server started (no longer expected alive at the end).
+stop_server() {
+  local p kept=()
+  stop_pid "$1"
+  for p in "${live_servers[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  live_servers=("${kept[@]}")
 }
 
 [ -n "$NBDSH_NOTE" ] && echo "interop: note: $NBDSH_NOTE" >&2
@@ -461,35 +510,49 @@ check_filesystem() {
   pass $name
 }
 
-# --------------------------------------------- ext4 golden, 8 temp overlays --
-# The diskless-room case in kiosk mode: one ext4 golden image served with overlays=temp, 8 clients at once, each
-# through its own nbdfuse (one connection, so one overlay of its own) writing its own file with debugfs. Each
-# client's view must pass fsck.ext4 -fn, hold its own file and none of the others', and the golden file must
-# not change (bytes and mtime). Needs FUSE but no loop device or mount: like check_filesystem, an environment
-# without /dev/fuse skips.
-check_overlay_fleet() {
-  local name=ext4-overlays-temp-8-clients out=$tmp/fleet.txt golden=$tmp/golden.img i j d t missing=()
-  local sum0 mtime0 uri
-  for t in nbdfuse fusermount3 mkfs.ext4 fsck.ext4 debugfs sha256sum mountpoint; do
+# ------------------------------------------- ext4 golden, 8 clients' overlays --
+# The diskless-room case: one ext4 golden image served with overlays, 8 clients at once, each through its own
+# nbdfuse (one connection) opening NAME/hostN and writing its own file with debugfs. Each client's view must pass
+# fsck.ext4 -fn, hold its own file and none of the others', and the golden file must not change (bytes and mtime).
+# Needs FUSE but no loop device or mount: like check_filesystem, an environment without /dev/fuse skips. The
+# fleet_* helpers below are the steps both overlay checks share; each returns non-zero once it has printed the
+# check's result.
+
+# fleet_ready NAME: the tools and /dev/fuse are there (else a skip).
+fleet_ready() {
+  local name=$1 t missing=()
+  for t in nbdfuse fusermount3 mkfs.ext4 fsck.ext4 debugfs sha256sum mountpoint nbdcopy; do
     command -v "$t" >/dev/null 2>&1 || missing+=("$t")
   done
-  if [ ${#missing[@]} -gt 0 ]; then skip_missing $name "missing tool: ${missing[*]}"; return; fi
-  if [ ! -c /dev/fuse ]; then skip $name "/dev/fuse is not available"; return; fi
-  if ! { exec 9<>/dev/fuse; } 2>/dev/null; then skip $name "/dev/fuse cannot be opened (no permission)"; return; fi
+  if [ ${#missing[@]} -gt 0 ]; then skip_missing "$name" "missing tool: ${missing[*]}"; return 1; fi
+  if [ ! -c /dev/fuse ]; then skip "$name" "/dev/fuse is not available"; return 1; fi
+  if ! { exec 9<>/dev/fuse; } 2>/dev/null; then skip "$name" "/dev/fuse cannot be opened (no permission)"; return 1; fi
   exec 9>&-
+}
 
+# fleet_golden NAME GOLDEN: a 64 MiB ext4 image holding golden.txt; sets GOLDEN_SUM and GOLDEN_MTIME.
+fleet_golden() {
+  local name=$1 golden=$2 out=$tmp/$1.txt
   if ! { truncate -s $((64 * MiB)) "$golden" && timeout "$TMO" mkfs.ext4 -q -F "$golden" >"$out" 2>&1; }; then
-    fail $name "mkfs.ext4 on the golden image failed: $(why "$out")"; return
+    fail "$name" "mkfs.ext4 on the golden image failed: $(why "$out")"; return 1
   fi
   echo "from the golden image" >"$tmp/golden.txt"
   timeout "$TMO" debugfs -w -R "write $tmp/golden.txt golden.txt" "$golden" >"$out" 2>&1 ||
-    { fail $name "debugfs could not write into the golden image: $(why "$out")"; return; }
-  sum0=$(sha256sum <"$golden") mtime0=$(stat -c %Y "$golden")
-  if ! start_server fleet kiosk "kiosk=$golden,overlays=temp" --sync flush; then
-    fail $name "rbd-server with overlays=temp did not become ready: $(why "$tmp/fleet.log")"; return
-  fi
-  uri=nbd://127.0.0.1:$PORT/kiosk
+    { fail "$name" "debugfs could not write into the golden image: $(why "$out")"; return 1; }
+  GOLDEN_SUM=$(sha256sum <"$golden") GOLDEN_MTIME=$(stat -c %Y "$golden")
+}
 
+# fleet_golden_unchanged NAME GOLDEN: its bytes and mtime are what fleet_golden saw.
+fleet_golden_unchanged() {
+  [ "$(sha256sum <"$2")" = "$GOLDEN_SUM" ] || { fail "$1" "the golden image changed"; return 1; }
+  [ "$(stat -c %Y "$2")" = "$GOLDEN_MTIME" ] || { fail "$1" "the golden image's mtime changed"; return 1; }
+}
+
+# fleet_mount NAME URI: nbdfuse of URI/host1..URI/host8 on $tmp/fleet-1..8, all 8 at once (after unmounting
+# what a failed check left there).
+fleet_mount() {
+  local name=$1 uri=$2 i j d
+  [ ${#fleet_pids[@]} -eq 0 ] || fleet_unmount
   for ((i = 1; i <= 8; i++)); do
     d=$tmp/fleet-$i
     mkdir -p "$d"
@@ -504,27 +567,42 @@ check_overlay_fleet() {
       kill -0 "${fleet_pids[i - 1]}" 2>/dev/null || break
       sleep 0.1
     done
-    [ -e "$d/nbd" ] || { skip $name "nbdfuse could not mount (FUSE unavailable?): $(why "$tmp/fleet-nbdfuse-$i.log")"; return; }
+    [ -e "$d/nbd" ] || { skip "$name" "nbdfuse could not mount (FUSE unavailable?): $(why "$tmp/fleet-nbdfuse-$i.log")"; return 1; }
   done
-  # every client writes its file while all 8 are connected
+}
+
+# fleet_write NAME: every client writes its file while all 8 are connected.
+fleet_write() {
+  local name=$1 out=$tmp/$1.txt i
   for ((i = 1; i <= 8; i++)); do
     echo "written by host$i" >"$tmp/host$i.txt"
     timeout "$TMO" debugfs -w -R "write $tmp/host$i.txt host$i.txt" "$tmp/fleet-$i/nbd" >"$out" 2>&1 ||
-      { fail $name "debugfs write through host$i's overlay failed: $(why "$out")"; return; }
+      { fail "$name" "debugfs write through host$i's overlay failed: $(why "$out")"; return 1; }
   done
+}
+
+# fleet_verify NAME [WHEN]: each client's view is clean, with its own file and the golden's, and no other
+# client's; WHEN goes into the messages.
+fleet_verify() {
+  local name=$1 when=${2:+ $2} out=$tmp/$1.txt i j d
   for ((i = 1; i <= 8; i++)); do
     d=$tmp/fleet-$i/nbd
-    timeout "$TMO" fsck.ext4 -fn "$d" >"$out" 2>&1 || { fail $name "fsck.ext4 -fn of host$i's view: $(why "$out")"; return; }
+    timeout "$TMO" fsck.ext4 -fn "$d" >"$out" 2>&1 || { fail "$name" "fsck.ext4 -fn of host$i's view$when: $(why "$out")"; return 1; }
     timeout "$TMO" debugfs -R "cat host$i.txt" "$d" >"$out" 2>/dev/null
-    grep -qx "written by host$i" "$out" || { fail $name "host$i does not read its own file back: $(why "$out")"; return; }
+    grep -qx "written by host$i" "$out" || { fail "$name" "host$i does not read its own file back$when: $(why "$out")"; return 1; }
     timeout "$TMO" debugfs -R "cat golden.txt" "$d" >"$out" 2>/dev/null
-    grep -qx "from the golden image" "$out" || { fail $name "host$i does not see the golden's file: $(why "$out")"; return; }
+    grep -qx "from the golden image" "$out" || { fail "$name" "host$i does not see the golden's file$when: $(why "$out")"; return 1; }
     timeout "$TMO" debugfs -R "ls -l" "$d" >"$out" 2>&1
     for ((j = 1; j <= 8; j++)); do
       [ $j -eq $i ] && continue
-      if grep -q "host$j.txt" "$out"; then fail $name "host$i sees host$j's file"; return; fi
+      if grep -q "host$j.txt" "$out"; then fail "$name" "host$i sees host$j's file$when"; return 1; fi
     done
   done
+}
+
+# fleet_unmount: unmounts the 8 clients and ends their nbdfuse processes.
+fleet_unmount() {
+  local out=$tmp/fleet-umount.txt d pid j
   for d in "${fleet_dirs[@]}"; do
     for ((j = 0; j < 20; j++)); do timeout 10 fusermount3 -u "$d" >"$out" 2>&1 && break; sleep 0.2; done
   done
@@ -533,24 +611,60 @@ check_overlay_fleet() {
     stop_pid "$pid"
   done
   fleet_pids=() fleet_dirs=()
-  # a new client sees the golden image alone
-  timeout "$TMO" nbdcopy "$uri/host1" "$tmp/fresh.img" >"$out" 2>&1 || { fail $name "nbdcopy of a fresh view: $(why "$out")"; return; }
-  cmp -s "$tmp/fresh.img" "$golden" || { fail $name "a fresh connection does not read the golden image"; return; }
-  [ "$(sha256sum <"$golden")" = "$sum0" ] || { fail $name "the golden image changed"; return; }
-  [ "$(stat -c %Y "$golden")" = "$mtime0" ] || { fail $name "the golden image's mtime changed"; return; }
+}
+
+# fleet_fresh_view NAME GOLDEN URI WHAT: URI (a client never seen, or plain NAME) reads as the golden image.
+fleet_fresh_view() {
+  local out=$tmp/$1.txt
+  rm -f "$tmp/fresh.img"
+  timeout "$TMO" nbdcopy "$3" "$tmp/fresh.img" >"$out" 2>&1 || { fail "$1" "nbdcopy of $4: $(why "$out")"; return 1; }
+  cmp -s "$tmp/fresh.img" "$2" || { fail "$1" "$4 does not read the golden image"; return 1; }
+}
+
+# Kiosk mode: overlays=temp, so every connection starts from the golden image.
+check_overlay_fleet() {
+  local name=ext4-overlays-temp-8-clients golden=$tmp/golden.img uri
+  fleet_ready $name && fleet_golden $name "$golden" || return
+  if ! start_server fleet kiosk "kiosk=$golden,overlays=temp" --sync flush; then
+    fail $name "rbd-server with overlays=temp did not become ready: $(why "$tmp/fleet.log")"; return
+  fi
+  uri=nbd://127.0.0.1:$PORT/kiosk
+  fleet_mount $name "$uri" && fleet_write $name && fleet_verify $name || return
+  fleet_unmount
+  fleet_fresh_view $name "$golden" "$uri/host1" "a fresh connection" && fleet_golden_unchanged $name "$golden" || return
   pass $name
 }
 
-check_nbdinfo_json
-check_nbdinfo_list
-check_qemu_img_info
-check_qemu_io
-check_nbdcopy
-check_fio
-check_readonly
-check_out_of_range
-check_filesystem
-check_overlay_fleet
+# Persistent overlays (overlays=DIR, syncing always): each client's files are still there after the server is
+# stopped and started again, and a client never seen reads the golden image.
+check_overlay_fleet_dir() {
+  local name=ext4-overlays-dir-8-clients golden=$tmp/golden-dir.img dir=$tmp/overlays uri n
+  fleet_ready $name && fleet_golden $name "$golden" || return
+  mkdir -p "$dir"
+  if ! start_server fleet-dir root "root=$golden,overlays=$dir"; then
+    fail $name "rbd-server with overlays=DIR did not become ready: $(why "$tmp/fleet-dir.log")"; return
+  fi
+  uri=nbd://127.0.0.1:$PORT/root
+  fleet_mount $name "$uri" && fleet_write $name && fleet_verify $name || return
+  fleet_unmount
+  stop_server "${live_servers[-1]}"
+  n=$(find "$dir" -name 'host*.map' | wc -l)
+  [ "$n" -eq 8 ] || { fail $name "$n overlay maps in the overlay directory, not 8"; return; }
+  if ! start_server fleet-dir root "root=$golden,overlays=$dir"; then
+    fail $name "rbd-server did not come back with the same overlays: $(why "$tmp/fleet-dir.log")"; return
+  fi
+  uri=nbd://127.0.0.1:$PORT/root
+  fleet_mount $name "$uri" && fleet_verify $name "after a server restart" || return
+  fleet_unmount
+  fleet_fresh_view $name "$golden" "$uri/host9" "a new client's overlay" &&
+    fleet_fresh_view $name "$golden" "$uri" "plain root" &&
+    fleet_golden_unchanged $name "$golden" || return
+  pass $name
+}
+
+for c in "${checks[@]}"; do
+  selected "$c" && "${c%% *}"
+done
 
 # The server must still be alive after all of the above.
 for pid in "${live_servers[@]}"; do

@@ -3,11 +3,16 @@ package dev.rbd.client;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
+import dev.rbd.server.store.PersistentOverlay;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -17,10 +22,12 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.IntFunction;
 import java.util.zip.CRC32;
 import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The client's central promise under real crashes: while one client streams overlapping writes, the server JVM is
@@ -29,18 +36,37 @@ import org.junit.jupiter.api.io.TempDir;
  * no acknowledged write lost, none applied out of submission order. Besides the final state, a read of the whole
  * disk right after each reconnect is checked: it is ordered after every write submitted before it, so it shows
  * what the replay did before later writes paper over it.
+ *
+ * <p>Run against a plain export, whose unwritten sectors read as zeros, and against a client's persistent overlay
+ * ({@code overlays=DIR}) over a golden image whose every sector carries a stamp of its own: there a sector that
+ * shows the golden image where a write was acknowledged is caught, as is one that reads as zeros where the golden
+ * image should show through. The overlay's map and data file are checked after a clean stop too, and the golden
+ * image must not have changed by a byte.
  */
 class CrashTest {
     private static final int SECTOR = 512;
     private static final int BLOCK = 4096;
     /** Where writes go: small, so that they overlap heavily (48 in flight over 64 blocks). */
     private static final int REGION = 256 << 10;
-    /** Read along with the region and never written: must stay zeros. */
+    /** Read along with the region and never written: must stay zeros (or the golden image, under an overlay). */
     private static final int TAIL = 64 << 10;
     private static final int WRITES = 6000;
     /** Writes submitted and not yet complete, at most. */
     private static final int WINDOW = 48;
     private static final int KILLS = 4;
+    /** The golden image's size, that of the plain image too ({@code --create 16M}). */
+    private static final int IMAGE = 16 << 20;
+    private static final String ZEROS = "zeros";
+    private static final String GOLDEN = "the golden image";
+    private static final String CLIENT = "host1";
+
+    /** What the client writes to. */
+    enum Target {
+        /** A plain export of a sparse image. */
+        PLAIN,
+        /** Client {@value CrashTest#CLIENT}'s persistent overlay of an export with {@code overlays=DIR}. */
+        OVERLAY
+    }
 
     private static final ClientOptions OPTIONS = ClientOptions.builder().reconnectWait(Duration.ofSeconds(60))
             .backoff(Duration.ofMillis(20), Duration.ofMillis(200)).quiescence(Duration.ofMillis(50))
@@ -75,15 +101,32 @@ class CrashTest {
     private record Snapshot(long after, CompletableFuture<byte[]> data) {
     }
 
-    @Test
-    void everyAcceptedWriteSurvivesRepeatedServerKillsInSubmissionOrder() throws Exception {
+    @ParameterizedTest(name = "{0}")
+    @EnumSource(Target.class)
+    void everyAcceptedWriteSurvivesRepeatedServerKillsInSubmissionOrder(Target target) throws Exception {
         long seed = Long.getLong("rbd.crash.seed", System.nanoTime());
         Path image = dir.resolve("disk.img");
+        Path overlays = dir.resolve("overlays");
         int port = ServerProcess.freePort();
-        server = new ServerProcess(port, dir.resolve("server.log"), "export", "disk=" + image, "--create", "16M",
-                "--listen", "127.0.0.1:" + port);
+        String listen = "127.0.0.1:" + port;
+        String goldenHash = null;
+        String uri;
+        IntFunction<String> unwritten;
+        if (target == Target.PLAIN) {
+            server = new ServerProcess(port, dir.resolve("server.log"), "export", "disk=" + image, "--create", "16M",
+                    "--listen", listen);
+            uri = "nbd://" + listen + "/disk";
+            unwritten = s -> ZEROS;
+        } else {
+            writeGolden(image);
+            goldenHash = sha256(image);
+            Files.createDirectory(overlays);
+            server = new ServerProcess(port, dir.resolve("server.log"), "export",
+                    "root=" + image + ",overlays=" + overlays, "--listen", listen);
+            uri = "nbd://" + listen + "/root/" + CLIENT;
+            unwritten = s -> GOLDEN;
+        }
         server.start();
-        String uri = "nbd://127.0.0.1:" + port + "/disk";
 
         List<Write> writes = new ArrayList<>(WRITES);
         List<Snapshot> snapshots = new ArrayList<>();
@@ -149,10 +192,10 @@ class CrashTest {
                     .map(w -> "write #" + w.seq + " at " + w.offset + ": " + cause(w.done)).toList();
             assertThat(failed).as("writes that failed (the reconnect wait is 60 s; seed %d)", seed).isEmpty();
             for (Snapshot snap : snapshots) {
-                check(snap.data.get(30, TimeUnit.SECONDS), newest(writes, snap.after),
+                check(snap.data.get(30, TimeUnit.SECONDS), newest(writes, snap.after), unwritten,
                         "read after a reconnect, ordered after write #" + snap.after, seed);
             }
-            check(c.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), newest(writes, WRITES),
+            check(c.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), newest(writes, WRITES), unwritten,
                     "read through the writing client", seed);
             assertThat(c.reconnects()).as("one reconnect per kill at least").isGreaterThanOrEqualTo(KILLS);
             assertThat(c.replayed()).as("requests caught by a kill and sent again").isPositive();
@@ -161,12 +204,71 @@ class CrashTest {
 
         assertThat(server.stop()).as("a clean stop").isEqualTo(ServerProcess.TERMINATED);
         long[] expected = newest(writes, WRITES);
-        check(readImage(image), expected, "the image file", seed);
+        if (target == Target.PLAIN) {
+            check(readImage(image), expected, unwritten, "the image file", seed);
+        } else {
+            checkOverlayFiles(overlays, expected, seed);
+            assertThat(sha256(image)).as("sha256 of the golden image").isEqualTo(goldenHash);
+        }
         server.start();
         try (RbdClient fresh = RbdClient.connect(uri, OPTIONS)) {
-            check(fresh.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), expected, "read through a fresh client",
-                    seed);
+            check(fresh.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), expected, unwritten,
+                    "read through a fresh client", seed);
         }
+        if (goldenHash != null) {
+            assertThat(sha256(image)).as("sha256 of the golden image after it was served again")
+                    .isEqualTo(goldenHash);
+        }
+    }
+
+    /**
+     * After a clean stop, the overlay's map says DATA for exactly the blocks a write covered, and its data file holds
+     * those blocks as the client reads them (a partly written block filled from the golden image) and nothing
+     * elsewhere: golden blocks that were only read were never copied into it.
+     */
+    private static void checkOverlayFiles(Path overlays, long[] expected, long seed) throws Exception {
+        int perBlock = BLOCK / SECTOR;
+        boolean[] written = new boolean[expected.length / perBlock];
+        for (int s = 0; s < expected.length; s++) {
+            written[s / perBlock] |= expected[s] != 0;
+        }
+        int blocks = 0;
+        for (boolean w : written) {
+            blocks += w ? 1 : 0;
+        }
+        PersistentOverlay.Info info = PersistentOverlay.info(overlays, CLIENT);
+        assertThat(info.inUse()).as("overlay in use after the server stopped").isFalse();
+        assertThat(info.blocksWritten()).as("blocks the overlay's map says were written").isEqualTo(blocks);
+        check(readImage(PersistentOverlay.dataFile(overlays, CLIENT)), expected,
+                s -> written[s / perBlock] ? GOLDEN : ZEROS, "the overlay's data file", seed);
+    }
+
+    /** A golden image of {@link #IMAGE} bytes, every sector stamped as a write #0 to it would be. */
+    private static void writeGolden(Path image) throws Exception {
+        Random rnd = new Random(0x601d);
+        int chunk = 1 << 20;
+        try (FileChannel ch = FileChannel.open(image, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            for (long at = 0; at < IMAGE; at += chunk) {
+                ByteBuffer b = ByteBuffer.wrap(stamped(at, chunk / SECTOR, 0, rnd));
+                while (b.hasRemaining()) {
+                    ch.write(b, at + b.position());
+                }
+            }
+            ch.force(true);
+        }
+    }
+
+    private static String sha256(Path file) throws Exception {
+        MessageDigest md = MessageDigest.getInstance("SHA-256");
+        ByteBuffer buf = ByteBuffer.allocate(1 << 20);
+        try (FileChannel ch = FileChannel.open(file)) {
+            while (ch.read(buf) >= 0) {
+                buf.flip();
+                md.update(buf);
+                buf.clear();
+            }
+        }
+        return HexFormat.of().formatHex(md.digest());
     }
 
     /*
@@ -213,11 +315,16 @@ class CrashTest {
         return seq;
     }
 
-    private static void check(byte[] disk, long[] expected, String source, long seed) {
+    /**
+     * Checks that each sector holds the write {@code expected} names, or, where that is 0, what {@code unwritten}
+     * says it holds ({@link #ZEROS} or {@link #GOLDEN}).
+     */
+    private static void check(byte[] disk, long[] expected, IntFunction<String> unwritten, String source,
+                              long seed) {
         List<String> wrong = new ArrayList<>();
         for (int s = 0; s < expected.length; s++) {
             String found = describe(disk, s);
-            String want = expected[s] == 0 ? "zeros" : "write #" + expected[s];
+            String want = expected[s] == 0 ? unwritten.apply(s) : "write #" + expected[s];
             if (!found.equals(want)) {
                 wrong.add("sector " + s + ": expected " + want + ", found " + found);
             }
@@ -228,7 +335,7 @@ class CrashTest {
         }
     }
 
-    /** What a sector holds: "zeros", "write #seq", or what is wrong with it. */
+    /** What a sector holds: "zeros", "write #seq", the golden image (seq 0), or what is wrong with it. */
     private static String describe(byte[] disk, int sector) {
         int at = sector * SECTOR;
         boolean zero = true;
@@ -243,10 +350,11 @@ class CrashTest {
         if (b.getInt(at + 16) != crc(disk, at)) {
             return "a torn or foreign sector (bad checksum; seq field " + seq + ")";
         }
+        String what = seq == 0 ? GOLDEN : "write #" + seq;
         if (b.getLong(at) != sector) {
-            return "write #" + seq + " meant for sector " + b.getLong(at);
+            return what + " meant for sector " + b.getLong(at);
         }
-        return "write #" + seq;
+        return what;
     }
 
     private static byte[] readImage(Path image) throws Exception {

@@ -145,9 +145,11 @@ public final class PersistentOverlay {
             long blocks = (golden.size() + OverlayMap.BLOCK - 1) / OverlayMap.BLOCK;
             long now = System.currentTimeMillis();
             if (!Files.exists(map)) {
+                // the data file's size first: once the map is in place, a data file cut short by a power loss
+                // would have the overlay refused as damaged
+                overlay.sync();
                 create(map, blocks, new Header(1, fingerprint, goldenPath.toAbsolutePath().toString(), client, now,
                         now));
-                overlay.sync();
             }
             ch = FileChannel.open(map, StandardOpenOption.READ, StandardOpenOption.WRITE);
             Header h = readHeader(ch, what(client));
