@@ -138,10 +138,6 @@ public final class PersistentOverlay {
         FileBlockStore overlay = FileBlockStore.open(data, false);   // takes the lock: one user at a time
         FileChannel ch = null;
         try {
-            if (overlay.size() != golden.size()) {
-                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is " + overlay.size()
-                        + " bytes, not the golden image's " + golden.size());
-            }
             long blocks = (golden.size() + OverlayMap.BLOCK - 1) / OverlayMap.BLOCK;
             long now = System.currentTimeMillis();
             if (!Files.exists(map)) {
@@ -161,6 +157,11 @@ public final class PersistentOverlay {
                         + h.goldenPath() + ", which changed since: " + changed + ". Its blocks would read as garbage"
                         + " over another image; reset it (rbd-server overlays reset " + dir + " " + client
                         + ") or commit it over the image it was made for");
+            }
+            // after the golden check: a golden image of another size is a changed golden, not a damaged overlay
+            if (overlay.size() != golden.size()) {
+                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is " + overlay.size()
+                        + " bytes, not the golden image's " + golden.size());
             }
             long expected = MAP_OFFSET + FileOverlayMap.bytes(blocks);
             if (ch.size() != expected) {
