@@ -313,6 +313,30 @@ class PersistentOverlayTest {
     }
 
     @Test
+    void everyPageOfTheMapIsOnDiskSoASyncNeedsNoNewSpace() throws Exception {
+        Path big = tmp.resolve("big.img");
+        try (java.io.RandomAccessFile f = new java.io.RandomAccessFile(big.toFile(), "rw")) {
+            f.setLength(256L << 20);      // a map of 4 pages
+        }
+        Path map = PersistentOverlay.mapFile(dir, "c1");
+        try (FileBlockStore g = FileBlockStore.open(big, true)) {
+            GoldenFingerprint f = GoldenFingerprint.of(big);
+            PersistentOverlay.open(dir, "c1", g, big, f).close();
+            assertThat(Files.size(map)).isEqualTo(PersistentOverlay.MAP_OFFSET + 4 * FileOverlayMap.PAGE);
+            assertThat(PersistentOverlay.allocated(map)).as("no page of a new map is a hole")
+                    .isEqualTo(Files.size(map));
+            // a map with holes (as an older rbd made them) gets its pages when opened
+            try (FileChannel ch = FileChannel.open(map, StandardOpenOption.WRITE)) {
+                ch.truncate(PersistentOverlay.MAP_OFFSET);
+                ch.write(ByteBuffer.allocate(1), PersistentOverlay.MAP_OFFSET + 4 * FileOverlayMap.PAGE - 1);
+            }
+            assertThat(PersistentOverlay.allocated(map)).isLessThan(Files.size(map));
+            PersistentOverlay.open(dir, "c1", g, big, f).close();
+            assertThat(PersistentOverlay.allocated(map)).isEqualTo(Files.size(map));
+        }
+    }
+
+    @Test
     void checkDirectoryRefusesAMissingDirectoryAndAFile() throws Exception {
         assertThatThrownBy(() -> PersistentOverlay.checkDirectory(tmp.resolve("missing")))
                 .isInstanceOf(java.nio.file.NoSuchFileException.class).hasMessageContaining("does not exist");
