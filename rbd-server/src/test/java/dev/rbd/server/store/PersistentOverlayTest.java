@@ -337,6 +337,25 @@ class PersistentOverlayTest {
     }
 
     @Test
+    void resetIsRefusedWhileInUseAndThenStartsAFreshOverlay() throws Exception {
+        byte[] view = makeAndClose("c1");
+        try (OverlayBlockStore s = open("c1")) {
+            assertThat(PersistentOverlay.inUse(dir.resolve("c1.overlay"))).isTrue();
+            assertThatThrownBy(() -> PersistentOverlay.reset(dir, "c1")).isInstanceOf(IOException.class)
+                    .hasMessageContaining("in use");
+            assertThat(read(s, 0, SIZE)).isEqualTo(view);
+        }
+        PersistentOverlay.reset(dir, "c1");
+        assertThat(PersistentOverlay.clients(dir)).isEmpty();
+        assertThat(dir.resolve("c1.overlay")).doesNotExist();
+        try (OverlayBlockStore s = open("c1")) {
+            assertThat(read(s, 0, SIZE)).isEqualTo(golden);
+        }
+        assertThatThrownBy(() -> PersistentOverlay.reset(dir, "nobody"))
+                .isInstanceOf(java.nio.file.NoSuchFileException.class);
+    }
+
+    @Test
     void checkDirectoryRefusesAMissingDirectoryAndAFile() throws Exception {
         assertThatThrownBy(() -> PersistentOverlay.checkDirectory(tmp.resolve("missing")))
                 .isInstanceOf(java.nio.file.NoSuchFileException.class).hasMessageContaining("does not exist");
