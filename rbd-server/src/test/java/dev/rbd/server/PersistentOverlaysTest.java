@@ -1,6 +1,7 @@
 package dev.rbd.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
@@ -206,6 +207,62 @@ class PersistentOverlaysTest {
                     ByteBuffer.allocate(8192).put(filled(4096, 3)).put(goldenBytes, 4096, 4096).array());
         }
         assertThat(overlays.resolve("host-a.map")).as("the damaged overlay is left for the admin").exists();
+    }
+
+    @Test
+    void anOverlayOverAChangedGoldenIsRefusedAndNewClientsGetTheNewGolden() throws Exception {
+        try (RawNbdClient a = open("root/host-a")) {
+            write(a, 0, filled(4096, 1));
+        }
+        server.close();
+        Files.setLastModifiedTime(golden, FileTime.from(Instant.parse("2024-05-06T07:08:09Z")));
+        try {
+            server = startServer();
+            try (RawNbdClient a = new RawNbdClient(server.port()).greet()) {
+                OptReply r = a.go("root/host-a");
+                assertThat(r.type()).isEqualTo(NbdReplyType.ERR_UNKNOWN.code());
+                assertThat(r.text()).contains("golden image that has changed").contains("reset")
+                        .doesNotContain(dir.toString());
+            }
+            assertThat(logged.list).extracting(ILoggingEvent::getFormattedMessage)
+                    .anyMatch(l -> l.contains("root/host-a") && l.contains("modification time"));
+            try (RawNbdClient b = open("root/host-b")) {
+                assertThat(read(b, 0, SIZE)).isEqualTo(goldenBytes);
+            }
+            assertThat(overlays.resolve("host-a.overlay")).as("kept until reset").exists();
+        } finally {
+            server.close();
+            server = null;
+            Files.setLastModifiedTime(golden, OLD);
+        }
+    }
+
+    @Test
+    void anUnusedOverlayIsClosedAndOneInUseStaysOpen() throws Exception {
+        server.close();
+        Export root = Export.builder("root", dev.rbd.server.store.FileBlockStore.open(golden, true))
+                .persistentOverlays(overlays, golden, dev.rbd.server.store.GoldenFingerprint.of(golden))
+                .overlayIdle(Duration.ofMillis(200)).build();
+        server = TestServers.start(root);
+        Path aData = overlays.resolve("host-a.overlay");
+        try (RawNbdClient a = open("root/host-a")) {
+            write(a, 0, filled(4096, 7));
+            try (RawNbdClient b = open("root/host-b")) {
+                write(b, 0, filled(4096, 8));
+            }
+            assertThat(root.openOverlays()).containsExactly("host-a", "host-b");
+            // B's overlay closes once unused; A's, unused for longer than B's but connected, stays open
+            await().atMost(Duration.ofSeconds(10)).until(() -> root.openOverlays().equals(List.of("host-a")));
+            assertThat(dev.rbd.server.store.PersistentOverlay.inUse(overlays.resolve("host-b.overlay"))).isFalse();
+            assertThat(dev.rbd.server.store.PersistentOverlay.inUse(aData)).isTrue();
+            assertThat(read(a, 0, 4096)).isEqualTo(filled(4096, 7));
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> root.openOverlays().isEmpty());
+        assertThat(dev.rbd.server.store.PersistentOverlay.inUse(aData)).as("closed: its lock released").isFalse();
+        try (RawNbdClient a = open("root/host-a"); RawNbdClient b = open("root/host-b")) {
+            assertThat(read(a, 0, 4096)).as("opened again").isEqualTo(filled(4096, 7));
+            assertThat(read(b, 0, 4096)).isEqualTo(filled(4096, 8));
+        }
     }
 
     @Test
