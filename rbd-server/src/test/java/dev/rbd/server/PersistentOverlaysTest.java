@@ -140,6 +140,23 @@ class PersistentOverlaysTest {
         }
     }
 
+    /**
+     * Asks for {@code export} again until the log has a refusal line for it with all of {@code details}: refusals are
+     * logged one a second (the rest counted), so another test's refusal just before may have taken this second.
+     */
+    private void awaitLogged(String export, String... details) {
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).until(() -> {
+            if (logged.list.stream().map(ILoggingEvent::getFormattedMessage)
+                    .anyMatch(l -> l.contains(export) && Arrays.stream(details).allMatch(l::contains))) {
+                return true;
+            }
+            try (RawNbdClient c = new RawNbdClient(server.port()).greet()) {
+                assertThat(c.go(export).type()).isEqualTo(NbdReplyType.ERR_UNKNOWN.code());
+            }
+            return false;
+        });
+    }
+
     private RawNbdClient open(String name) throws IOException {
         return new RawNbdClient(server.port()).open(name, false);
     }
@@ -197,9 +214,7 @@ class PersistentOverlaysTest {
             assertThat(r.text()).contains("root/host-a").contains("damaged").doesNotContain(dir.toString())
                     .doesNotContain("host-a.map").doesNotContain(".overlay");
         }
-        assertThat(logged.list).extracting(ILoggingEvent::getFormattedMessage)
-                .anyMatch(l -> l.contains("root/host-a") && l.contains("block map is corrupt")
-                        && l.contains("block 5"));
+        awaitLogged("root/host-a", "block map is corrupt", "block 5");
         try (RawNbdClient b = open("root/host-b"); RawNbdClient c = open("root/host-c")) {
             assertThat(read(b, 0, 4096)).as("other overlays keep working").isEqualTo(filled(4096, 2));
             write(c, 0, filled(4096, 3));
@@ -224,8 +239,7 @@ class PersistentOverlaysTest {
                 assertThat(r.text()).contains("golden image that has changed").contains("reset")
                         .doesNotContain(dir.toString());
             }
-            assertThat(logged.list).extracting(ILoggingEvent::getFormattedMessage)
-                    .anyMatch(l -> l.contains("root/host-a") && l.contains("modification time"));
+            awaitLogged("root/host-a", "modification time");
             try (RawNbdClient b = open("root/host-b")) {
                 assertThat(read(b, 0, SIZE)).isEqualTo(goldenBytes);
             }
