@@ -142,19 +142,23 @@ class PersistentOverlaysTest {
 
     /**
      * Asks for {@code export} again until the log has a refusal line for it with all of {@code details}: refusals are
-     * logged one a second (the rest counted), so another test's refusal just before may have taken this second.
+     * logged one a second and the rest counted in a line that starts the next second, so another test's refusal just
+     * before may have taken this second; asking a little over two seconds apart gets a line of its own.
      */
     private void awaitLogged(String export, String... details) {
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).until(() -> {
-            if (logged.list.stream().map(ILoggingEvent::getFormattedMessage)
-                    .anyMatch(l -> l.contains(export) && Arrays.stream(details).allMatch(l::contains))) {
-                return true;
-            }
-            try (RawNbdClient c = new RawNbdClient(server.port()).greet()) {
-                assertThat(c.go(export).type()).isEqualTo(NbdReplyType.ERR_UNKNOWN.code());
-            }
-            return false;
-        });
+        await().atMost(Duration.ofSeconds(15)).pollDelay(Duration.ZERO).pollInterval(Duration.ofMillis(2100))
+                .until(() -> refusalLogged(export, details));
+    }
+
+    private boolean refusalLogged(String export, String... details) throws IOException {
+        if (logged.list.stream().map(ILoggingEvent::getFormattedMessage)
+                .anyMatch(l -> l.contains(export) && Arrays.stream(details).allMatch(l::contains))) {
+            return true;
+        }
+        try (RawNbdClient c = new RawNbdClient(server.port()).greet()) {
+            assertThat(c.go(export).type()).isEqualTo(NbdReplyType.ERR_UNKNOWN.code());
+        }
+        return false;
     }
 
     private RawNbdClient open(String name) throws IOException {
