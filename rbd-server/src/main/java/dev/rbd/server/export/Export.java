@@ -26,6 +26,7 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -356,6 +357,11 @@ public final class Export implements AutoCloseable {
         private final Map<String, Export> open = new HashMap<>();
         /** The golden file's inode when the export opened it (null where the file system has none). */
         private final Object goldenIno;
+        /**
+         * Overlays the sweeper took out of {@link #open} and is closing: until the close is done their files are still
+         * locked, so opening one again waits for it.
+         */
+        private final Map<String, CompletableFuture<Void>> closing = new HashMap<>();
         private final ScheduledExecutorService sweeper;
         private boolean closed;
 
@@ -382,6 +388,19 @@ public final class Export implements AutoCloseable {
         }
 
         Export open(String client) throws Unavailable {
+            while (true) {
+                CompletableFuture<Void> pending;
+                synchronized (this) {
+                    pending = closing.get(client);
+                    if (pending == null) {
+                        return openNow(client);
+                    }
+                }
+                pending.join();    // a close in progress: the same client came back just as it went idle
+            }
+        }
+
+        private Export openNow(String client) throws Unavailable {
             synchronized (this) {
                 if (closed) {
                     throw new Unavailable("the server is shutting down", "closed");
@@ -463,29 +482,40 @@ public final class Export implements AutoCloseable {
 
         synchronized List<String> openClients() {
             List<String> names = new ArrayList<>(open.keySet());
+            names.addAll(closing.keySet());
             names.sort(null);
             return names;
         }
 
         /** Closes the overlays unused for {@code idle}: no connection, no session holding the writer lock. */
         private void sweep() {
-            List<Export> idle = new ArrayList<>();
+            Map<String, Export> idle = new HashMap<>();
             synchronized (this) {
                 long now = System.nanoTime();
-                for (Iterator<Export> it = open.values().iterator(); it.hasNext(); ) {
-                    Export e = it.next();
+                for (Iterator<Map.Entry<String, Export>> it = open.entrySet().iterator(); it.hasNext(); ) {
+                    Map.Entry<String, Export> entry = it.next();
+                    Export e = entry.getValue();
                     if (e.users == 0 && now - e.lastUsedNanos >= idleNanos && !e.writerLock.held()) {
                         e.retired = true;
                         it.remove();
-                        idle.add(e);
+                        idle.put(entry.getKey(), e);
+                        closing.put(entry.getKey(), new CompletableFuture<>());
                     }
                 }
             }
-            for (Export e : idle) {
-                e.close();
-                log.info("export {}: closed the overlay of {}, unused for {} s", name, e.name(),
-                        TimeUnit.NANOSECONDS.toSeconds(idleNanos));
-            }
+            idle.forEach((client, e) -> {
+                try {
+                    e.close();
+                    log.info("export {}: closed the overlay of {}, unused for {} s", name, e.name(),
+                            TimeUnit.NANOSECONDS.toSeconds(idleNanos));
+                } finally {
+                    CompletableFuture<Void> done;
+                    synchronized (this) {
+                        done = closing.remove(client);
+                    }
+                    done.complete(null);
+                }
+            });
         }
 
         /** At the server's end: every overlay is synced and closed, whoever still uses it. */

@@ -138,10 +138,6 @@ public final class PersistentOverlay {
         FileBlockStore overlay = FileBlockStore.open(data, false);   // takes the lock: one user at a time
         FileChannel ch = null;
         try {
-            if (overlay.size() != golden.size()) {
-                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is " + overlay.size()
-                        + " bytes, not the golden image's " + golden.size());
-            }
             long blocks = (golden.size() + OverlayMap.BLOCK - 1) / OverlayMap.BLOCK;
             long now = System.currentTimeMillis();
             if (!Files.exists(map)) {
@@ -164,11 +160,18 @@ public final class PersistentOverlay {
                         + " over another image; reset it (rbd-server overlays reset " + dir + " " + client
                         + ") or commit it over the image it was made for");
             }
+            // after the golden check: a golden image of another size is a changed golden, not a damaged overlay
+            if (overlay.size() != golden.size()) {
+                throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is " + overlay.size()
+                        + " bytes, not the golden image's " + golden.size());
+            }
             long expected = MAP_OFFSET + FileOverlayMap.bytes(blocks);
             if (ch.size() != expected) {
                 throw new CorruptOverlayException(what(client) + ": " + map.getFileName() + " is " + ch.size()
                         + " bytes, not " + expected);
             }
+            // a map made sparse (by an older rbd) gets its pages now, while the client can still be told why not
+            allocate(map, expected, false);
             FileOverlayMap m = FileOverlayMap.load(ch, MAP_OFFSET, blocks, what(client));
             writeHeader(ch, new Header(h.seq() + 1, h.golden(), h.goldenPath(), client, h.created(), now));
             ch.force(false);
@@ -194,7 +197,8 @@ public final class PersistentOverlay {
                 StandardOpenOption.WRITE)) {
             writeHeader(ch, h);
             long size = MAP_OFFSET + FileOverlayMap.bytes(blocks);
-            ch.write(ByteBuffer.allocate(1), size - 1);   // sparse: the map is all GOLDEN (zero)
+            ch.write(ByteBuffer.allocate(1), size - 1);   // the map is all GOLDEN (zero)
+            allocate(tmp, size, true);
             ch.force(true);
         } catch (IOException | RuntimeException e) {
             Files.deleteIfExists(tmp);
@@ -203,6 +207,47 @@ public final class PersistentOverlay {
         Files.move(tmp, map, StandardCopyOption.ATOMIC_MOVE);
         syncDirectory(map.toAbsolutePath().getParent());
     }
+
+    /**
+     * Gives the map file {@code map} of {@code size} bytes all its blocks on disk (fallocate), so that a sync never
+     * needs new space to write a page: on a full file system that sync would fail, and a failed sync fails the
+     * client's export for good, where a full disk should fail only the writes that do not fit. Where fallocate is not
+     * to be had, a new map ({@code fresh}: all zeroes) is written with zeroes; an existing one is left as it is.
+     *
+     * @throws IOException no room for the map (the overlay cannot be made or opened now)
+     */
+    private static void allocate(Path map, long size, boolean fresh) throws IOException {
+        if (NativeIo.available()) {
+            int fd = -1;
+            try {
+                fd = NativeIo.open(map.toString(), NativeIo.O_RDWR | NativeIo.O_CLOEXEC);
+                NativeIo.fallocate(fd, NativeIo.FALLOC_FL_KEEP_SIZE, MAP_OFFSET, size - MAP_OFFSET);
+                return;
+            } catch (com.sun.jna.LastErrorException e) {
+                if (!NativeIo.isUnsupported(e.getErrorCode())) {
+                    throw new IOException(map.getFileName() + ": cannot store the block map: "
+                            + (e.getErrorCode() == ENOSPC ? "No space left on device" : e.getMessage()), e);
+                }
+            } finally {
+                if (fd >= 0) {
+                    NativeIo.close(fd);
+                }
+            }
+        }
+        if (fresh) {
+            try (FileChannel ch = FileChannel.open(map, StandardOpenOption.WRITE)) {
+                ByteBuffer zeroes = ByteBuffer.allocate(FileOverlayMap.PAGE * 16);
+                for (long at = MAP_OFFSET; at < size; at += zeroes.capacity()) {
+                    zeroes.clear().limit((int) Math.min(zeroes.capacity(), size - at));
+                    while (zeroes.hasRemaining()) {
+                        ch.write(zeroes, at + zeroes.position());
+                    }
+                }
+            }
+        }
+    }
+
+    private static final int ENOSPC = 28;
 
     static void syncDirectory(Path dir) throws IOException {
         try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
