@@ -13,25 +13,15 @@ import static dev.rbd.protocol.NbdConstants.FLAG_SEND_WRITE_ZEROES;
 
 import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.GroupCommit;
-import dev.rbd.server.store.CorruptOverlayException;
-import dev.rbd.server.store.GoldenChangedException;
 import dev.rbd.server.store.GoldenFingerprint;
 import dev.rbd.server.store.OverlayBlockStore;
 import dev.rbd.server.store.PersistentOverlay;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -69,13 +59,13 @@ public final class Export implements AutoCloseable {
     /** One connection's own view (see {@link #openTemporaryOverlay()}). */
     private final boolean connectionView;
     /** The overlays of {@code overlays=DIR}, or {@code null}. */
-    private final Overlays overlays;
+    private final ClientOverlays overlays;
     /** For a client's own export: the export with persistent overlays it belongs to, else {@code null}. */
     private final Export parent;
-    /** For a client's own export: its connections in transmission; guarded by the parent's {@link Overlays}. */
-    private int users;
-    private long lastUsedNanos = System.nanoTime();
-    private boolean retired;
+    /** For a client's own export: its connections in transmission; guarded by the parent's {@link ClientOverlays}. */
+    int users;
+    long lastUsedNanos = System.nanoTime();
+    boolean retired;
 
     private Export(Builder b) {
         this.access = b.access;
@@ -91,7 +81,7 @@ public final class Export implements AutoCloseable {
         this.sessionGrace = b.sessionGrace;
         this.shared = b.shared;
         this.clientsByIdentity = b.clientsByIdentity;
-        this.overlays = b.persistentDir == null ? null : new Overlays(b.persistentDir, b.goldenPath, b.fingerprint,
+        this.overlays = b.persistentDir == null ? null : new ClientOverlays(this, b.persistentDir, b.goldenPath, b.fingerprint,
                 b.overlayIdle, b.maxOpenOverlays);
         // overlays are private: their clients never exclude each other
         this.writerLock = new WriterLock(name, b.readOnly || b.shared || b.overlayDir != null || b.connectionView,
@@ -101,6 +91,11 @@ public final class Export implements AutoCloseable {
 
     private final Duration sessionGrace;
     private final boolean shared;
+
+    /** How long a session that lost its connections keeps the writer lock. */
+    Duration sessionGrace() {
+        return sessionGrace;
+    }
     private final boolean clientsByIdentity;
 
     /** An export of {@code store} named {@code name}: read-write, not shared, syncing always, default sizes. */
@@ -226,7 +221,7 @@ public final class Export implements AutoCloseable {
     public static final class Unavailable extends Exception {
         private final String detail;
 
-        Unavailable(String message, String detail) {
+        public Unavailable(String message, String detail) {
             super(message, null, false, false);
             this.detail = detail;
         }
@@ -344,196 +339,6 @@ public final class Export implements AutoCloseable {
     /** How many clients' persistent overlays one export keeps open at most, by default. */
     public static final int DEFAULT_MAX_OPEN_OVERLAYS = 1024;
 
-    /**
-     * The clients' exports of an export with persistent overlays: opened on demand, shared by a client's
-     * connections, closed (synced) once unused for {@code idle}, at most {@code max} open at once.
-     */
-    private final class Overlays {
-        private final Path dir;
-        private final Path goldenPath;
-        private final GoldenFingerprint fingerprint;
-        private final long idleNanos;
-        private final int max;
-        private final Map<String, Export> open = new HashMap<>();
-        /** The golden file's inode when the export opened it (null where the file system has none). */
-        private final Object goldenIno;
-        /**
-         * Overlays the sweeper took out of {@link #open} and is closing: until the close is done their files are still
-         * locked, so opening one again waits for it.
-         */
-        private final Map<String, CompletableFuture<Void>> closing = new HashMap<>();
-        private final ScheduledExecutorService sweeper;
-        private boolean closed;
-
-        Overlays(Path dir, Path goldenPath, GoldenFingerprint fingerprint, Duration idle, int max) {
-            this.dir = dir;
-            this.goldenPath = goldenPath;
-            this.fingerprint = fingerprint;
-            this.idleNanos = idle.toNanos();
-            this.max = max;
-            Object ino;
-            try {
-                ino = java.nio.file.Files.getAttribute(goldenPath, "unix:ino");
-            } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
-                ino = null;
-            }
-            this.goldenIno = ino;
-            this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
-                Thread t = new Thread(r, "rbd-overlays-" + name);
-                t.setDaemon(true);
-                return t;
-            });
-            long period = Math.max(100, Math.min(1000, idle.toMillis() / 2));
-            sweeper.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.MILLISECONDS);
-        }
-
-        Export open(String client) throws Unavailable {
-            while (true) {
-                CompletableFuture<Void> pending;
-                synchronized (this) {
-                    pending = closing.get(client);
-                    if (pending == null) {
-                        return openNow(client);
-                    }
-                }
-                pending.join();    // a close in progress: the same client came back just as it went idle
-            }
-        }
-
-        private Export openNow(String client) throws Unavailable {
-            synchronized (this) {
-                if (closed) {
-                    throw new Unavailable("the server is shutting down", "closed");
-                }
-                Export e = open.get(client);
-                if (e != null) {
-                    e.lastUsedNanos = System.nanoTime();
-                    return e;
-                }
-                String changed = goldenChangedInPlace();
-                if (changed != null) {
-                    throw new Unavailable("its golden image was modified while served; the server must be"
-                            + " restarted (the server's log says more)", "the golden image " + goldenPath + " "
-                            + changed + " since the server opened it: every client's view over it is now"
-                            + " undefined. Stop the server, put the image back or reset the overlays (rbd-server"
-                            + " overlays reset), and start it again");
-                }
-                if (open.size() >= max) {
-                    throw new Unavailable("too many clients' overlays are open (" + max + "); try again later",
-                            max + " overlays open already");
-                }
-                // opened under the lock: a client's overlay is opened once, and opening is a few small reads
-                OverlayBlockStore store;
-                try {
-                    store = PersistentOverlay.open(dir, client, Export.this.store, goldenPath, fingerprint);
-                } catch (GoldenChangedException x) {
-                    throw new Unavailable("its overlay was made over a golden image that has changed since;"
-                            + " it must be reset or committed (the server's log says more)", x.getMessage());
-                } catch (CorruptOverlayException x) {
-                    throw new Unavailable("its overlay is damaged (the server's log says more)", x.getMessage());
-                } catch (IOException | RuntimeException x) {
-                    throw new Unavailable("its overlay cannot be opened (the server's log says why)", x.toString());
-                }
-                Builder b = builder(name + "/" + client, store).description(description).syncMode(syncMode)
-                        .blockSizes(blockSizes).access(access).sessionGrace(sessionGrace);
-                b.parent = Export.this;
-                e = b.build();
-                open.put(client, e);
-                log.info("export {}: opened the overlay of client {}", name, client);
-                return e;
-            }
-        }
-
-        /**
-         * Whether the golden image file was written since the export opened it: the same file (inode) with another
-         * modification time or size. A file put in its place (another inode) is not: the export still reads the
-         * one it opened, and a restart checks the overlays against the new one.
-         */
-        private String goldenChangedInPlace() {
-            try {
-                Object ino = java.nio.file.Files.getAttribute(goldenPath, "unix:ino");
-                if (!ino.equals(goldenIno)) {
-                    return null;
-                }
-                long mtime = java.nio.file.Files.getLastModifiedTime(goldenPath).to(TimeUnit.NANOSECONDS);
-                long size = java.nio.file.Files.size(goldenPath);
-                if (fingerprint.mtime() != 0 && mtime != fingerprint.mtime()) {
-                    return "was modified (its modification time changed)";
-                }
-                return fingerprint.mtime() != 0 && size != fingerprint.size() ? "changed size" : null;
-            } catch (IOException | UnsupportedOperationException | IllegalArgumentException e) {
-                return null;   // gone or unreadable: the open file is what is served
-            }
-        }
-
-        synchronized boolean acquire(Export e) {
-            if (e.retired) {
-                return false;
-            }
-            e.users++;
-            e.lastUsedNanos = System.nanoTime();
-            return true;
-        }
-
-        synchronized void release(Export e) {
-            e.users--;
-            e.lastUsedNanos = System.nanoTime();
-        }
-
-        synchronized List<String> openClients() {
-            List<String> names = new ArrayList<>(open.keySet());
-            names.addAll(closing.keySet());
-            names.sort(null);
-            return names;
-        }
-
-        /** Closes the overlays unused for {@code idle}: no connection, no session holding the writer lock. */
-        private void sweep() {
-            Map<String, Export> idle = new HashMap<>();
-            synchronized (this) {
-                long now = System.nanoTime();
-                for (Iterator<Map.Entry<String, Export>> it = open.entrySet().iterator(); it.hasNext(); ) {
-                    Map.Entry<String, Export> entry = it.next();
-                    Export e = entry.getValue();
-                    if (e.users == 0 && now - e.lastUsedNanos >= idleNanos && !e.writerLock.held()) {
-                        e.retired = true;
-                        it.remove();
-                        idle.put(entry.getKey(), e);
-                        closing.put(entry.getKey(), new CompletableFuture<>());
-                    }
-                }
-            }
-            idle.forEach((client, e) -> {
-                try {
-                    e.close();
-                    log.info("export {}: closed the overlay of {}, unused for {} s", name, e.name(),
-                            TimeUnit.NANOSECONDS.toSeconds(idleNanos));
-                } finally {
-                    CompletableFuture<Void> done;
-                    synchronized (this) {
-                        done = closing.remove(client);
-                    }
-                    done.complete(null);
-                }
-            });
-        }
-
-        /** At the server's end: every overlay is synced and closed, whoever still uses it. */
-        void closeAll() {
-            List<Export> all;
-            synchronized (this) {
-                closed = true;
-                all = new ArrayList<>(open.values());
-                all.forEach(e -> e.retired = true);
-                open.clear();
-            }
-            sweeper.shutdownNow();
-            for (Export e : all) {
-                e.close();
-            }
-        }
-    }
-
     /** Settings of an {@link Export}, named; unset ones keep the defaults {@link #builder} lists. */
     public static final class Builder {
         private final String name;
@@ -552,7 +357,7 @@ public final class Export implements AutoCloseable {
         private GoldenFingerprint fingerprint;
         private Duration overlayIdle = Duration.ofSeconds(30);
         private int maxOpenOverlays = DEFAULT_MAX_OPEN_OVERLAYS;
-        private Export parent;
+        Export parent;
         private boolean clientsByIdentity;
 
         private Builder(String name, BlockStore store) {
