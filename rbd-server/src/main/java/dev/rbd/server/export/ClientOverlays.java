@@ -1,5 +1,6 @@
 package dev.rbd.server.export;
 
+import dev.rbd.server.store.BlockStore;
 import dev.rbd.server.store.CorruptOverlayException;
 import dev.rbd.server.store.GoldenChangedException;
 import dev.rbd.server.store.GoldenFingerprint;
@@ -24,17 +25,39 @@ import org.slf4j.LoggerFactory;
  * The clients' exports of an export with persistent overlays: opened on demand, shared by a client's
  * connections, closed (synced) once unused for {@code idle}, at most {@code max} open at once.
  */
-final class ClientOverlays {
+final class ClientOverlays<E extends AutoCloseable> {
     private static final Logger log = LoggerFactory.getLogger(ClientOverlays.class);
 
-    /** The export with persistent overlays these are of. */
-    private final Export owner;
+    /** What a client's overlay is served as, made and asked about by the export that has the overlays. */
+    interface Views<E> {
+        /** The client's export over its freshly opened overlay. */
+        E open(String client, OverlayBlockStore overlay);
+
+        /** Whether a client (or its session awaiting a reconnect) holds the export's writer lock. */
+        boolean held(E export);
+    }
+
+    /** A client's open export and its use. */
+    private static final class Entry<E> {
+        final E export;
+        int users;
+        long lastUsedNanos = System.nanoTime();
+
+        Entry(E export) {
+            this.export = export;
+        }
+    }
+
+    /** The name of the export these overlays are of. */
+    private final String name;
+    private final BlockStore golden;
+    private final Views<E> views;
     private final Path dir;
     private final Path goldenPath;
     private final GoldenFingerprint fingerprint;
     private final long idleNanos;
     private final int max;
-    private final Map<String, Export> open = new HashMap<>();
+    private final Map<String, Entry<E>> open = new HashMap<>();
     /** The golden file's inode when the export opened it (null where the file system has none). */
     private final Object goldenIno;
     /**
@@ -45,8 +68,11 @@ final class ClientOverlays {
     private final ScheduledExecutorService sweeper;
     private boolean closed;
 
-    ClientOverlays(Export owner, Path dir, Path goldenPath, GoldenFingerprint fingerprint, Duration idle, int max) {
-        this.owner = owner;
+    ClientOverlays(String name, BlockStore golden, Path dir, Path goldenPath, GoldenFingerprint fingerprint,
+                   Duration idle, int max, Views<E> views) {
+        this.name = name;
+        this.golden = golden;
+        this.views = views;
         this.dir = dir;
         this.goldenPath = goldenPath;
         this.fingerprint = fingerprint;
@@ -60,7 +86,7 @@ final class ClientOverlays {
         }
         this.goldenIno = ino;
         this.sweeper = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "rbd-overlays-" + owner.name());
+            Thread t = new Thread(r, "rbd-overlays-" + name);
             t.setDaemon(true);
             return t;
         });
@@ -68,7 +94,7 @@ final class ClientOverlays {
         sweeper.scheduleWithFixedDelay(this::sweep, period, period, TimeUnit.MILLISECONDS);
     }
 
-    Export open(String client) throws Export.Unavailable {
+    E open(String client) throws OverlayUnavailableException {
         while (true) {
             CompletableFuture<Void> pending;
             synchronized (this) {
@@ -81,47 +107,43 @@ final class ClientOverlays {
         }
     }
 
-    private Export openNow(String client) throws Export.Unavailable {
+    private E openNow(String client) throws OverlayUnavailableException {
         synchronized (this) {
             if (closed) {
-                throw new Export.Unavailable("the server is shutting down", "closed");
+                throw new OverlayUnavailableException("the server is shutting down", "closed");
             }
-            Export e = open.get(client);
-            if (e != null) {
-                e.lastUsedNanos = System.nanoTime();
-                return e;
+            Entry<E> known = open.get(client);
+            if (known != null) {
+                known.lastUsedNanos = System.nanoTime();
+                return known.export;
             }
             String changed = goldenChangedInPlace();
             if (changed != null) {
-                throw new Export.Unavailable("its golden image was modified while served; the server must be"
+                throw new OverlayUnavailableException("its golden image was modified while served; the server must be"
                         + " restarted (the server's log says more)", "the golden image " + goldenPath + " "
                         + changed + " since the server opened it: every client's view over it is now"
                         + " undefined. Stop the server, put the image back or reset the overlays (rbd-server"
                         + " overlays reset), and start it again");
             }
             if (open.size() >= max) {
-                throw new Export.Unavailable("too many clients' overlays are open (" + max + "); try again later",
+                throw new OverlayUnavailableException("too many clients' overlays are open (" + max + "); try again later",
                         max + " overlays open already");
             }
             // opened under the lock: a client's overlay is opened once, and opening is a few small reads
             OverlayBlockStore store;
             try {
-                store = PersistentOverlay.open(dir, client, owner.store(), goldenPath, fingerprint);
+                store = PersistentOverlay.open(dir, client, golden, goldenPath, fingerprint);
             } catch (GoldenChangedException x) {
-                throw new Export.Unavailable("its overlay was made over a golden image that has changed since;"
+                throw new OverlayUnavailableException("its overlay was made over a golden image that has changed since;"
                         + " it must be reset or committed (the server's log says more)", x.getMessage());
             } catch (CorruptOverlayException x) {
-                throw new Export.Unavailable("its overlay is damaged (the server's log says more)", x.getMessage());
+                throw new OverlayUnavailableException("its overlay is damaged (the server's log says more)", x.getMessage());
             } catch (IOException | RuntimeException x) {
-                throw new Export.Unavailable("its overlay cannot be opened (the server's log says why)", x.toString());
+                throw new OverlayUnavailableException("its overlay cannot be opened (the server's log says why)", x.toString());
             }
-            Export.Builder b = Export.builder(owner.name() + "/" + client, store).description(owner.description())
-                    .syncMode(owner.syncMode()).blockSizes(owner.blockSizes()).access(owner.access())
-                    .sessionGrace(owner.sessionGrace());
-            b.parent = owner;
-            e = b.build();
-            open.put(client, e);
-            log.info("export {}: opened the overlay of client {}", owner.name(), client);
+            E e = views.open(client, store);
+            open.put(client, new Entry<>(e));
+            log.info("export {}: opened the overlay of client {}", name, client);
             return e;
         }
     }
@@ -148,18 +170,27 @@ final class ClientOverlays {
         }
     }
 
-    synchronized boolean acquire(Export e) {
-        if (e.retired) {
+    /**
+     * A connection is served {@code client}'s export {@code e}: counted, so that it stays open; {@code false} when
+     * {@code e} was closed meanwhile (unused too long).
+     */
+    synchronized boolean acquire(String client, E e) {
+        Entry<E> entry = open.get(client);
+        if (entry == null || entry.export != e) {
             return false;
         }
-        e.users++;
-        e.lastUsedNanos = System.nanoTime();
+        entry.users++;
+        entry.lastUsedNanos = System.nanoTime();
         return true;
     }
 
-    synchronized void release(Export e) {
-        e.users--;
-        e.lastUsedNanos = System.nanoTime();
+    /** A connection served {@code client}'s export {@code e} has ended. */
+    synchronized void release(String client, E e) {
+        Entry<E> entry = open.get(client);
+        if (entry != null && entry.export == e) {
+            entry.users--;
+            entry.lastUsedNanos = System.nanoTime();
+        }
     }
 
     synchronized List<String> openClients() {
@@ -171,24 +202,23 @@ final class ClientOverlays {
 
     /** Closes the overlays unused for {@code idle}: no connection, no session holding the writer lock. */
     private void sweep() {
-        Map<String, Export> idle = new HashMap<>();
+        Map<String, E> idle = new HashMap<>();
         synchronized (this) {
             long now = System.nanoTime();
-            for (Iterator<Map.Entry<String, Export>> it = open.entrySet().iterator(); it.hasNext(); ) {
-                Map.Entry<String, Export> entry = it.next();
-                Export e = entry.getValue();
-                if (e.users == 0 && now - e.lastUsedNanos >= idleNanos && !e.writerLock().held()) {
-                    e.retired = true;
+            for (Iterator<Map.Entry<String, Entry<E>>> it = open.entrySet().iterator(); it.hasNext(); ) {
+                Map.Entry<String, Entry<E>> entry = it.next();
+                Entry<E> e = entry.getValue();
+                if (e.users == 0 && now - e.lastUsedNanos >= idleNanos && !views.held(e.export)) {
                     it.remove();
-                    idle.put(entry.getKey(), e);
+                    idle.put(entry.getKey(), e.export);
                     closing.put(entry.getKey(), new CompletableFuture<>());
                 }
             }
         }
         idle.forEach((client, e) -> {
             try {
-                e.close();
-                log.info("export {}: closed the overlay of {}, unused for {} s", owner.name(), e.name(),
+                close(e);
+                log.info("export {}: closed the overlay of client {}, unused for {} s", name, client,
                         TimeUnit.NANOSECONDS.toSeconds(idleNanos));
             } finally {
                 CompletableFuture<Void> done;
@@ -202,16 +232,23 @@ final class ClientOverlays {
 
     /** At the server's end: every overlay is synced and closed, whoever still uses it. */
     void closeAll() {
-        List<Export> all;
+        List<E> all = new ArrayList<>();
         synchronized (this) {
             closed = true;
-            all = new ArrayList<>(open.values());
-            all.forEach(e -> e.retired = true);
+            open.values().forEach(e -> all.add(e.export));
             open.clear();
         }
         sweeper.shutdownNow();
-        for (Export e : all) {
+        for (E e : all) {
+            close(e);
+        }
+    }
+
+    private void close(E e) {
+        try {
             e.close();
+        } catch (Exception x) {
+            log.error("export {}: closing a client's overlay failed: {}", name, x.toString());
         }
     }
 }

@@ -59,13 +59,11 @@ public final class Export implements AutoCloseable {
     /** One connection's own view (see {@link #openTemporaryOverlay()}). */
     private final boolean connectionView;
     /** The overlays of {@code overlays=DIR}, or {@code null}. */
-    private final ClientOverlays overlays;
+    private final ClientOverlays<Export> overlays;
     /** For a client's own export: the export with persistent overlays it belongs to, else {@code null}. */
     private final Export parent;
-    /** For a client's own export: its connections in transmission; guarded by the parent's {@link ClientOverlays}. */
-    int users;
-    long lastUsedNanos = System.nanoTime();
-    boolean retired;
+    /** For a client's own export: the client's name. */
+    private final String clientName;
 
     private Export(Builder b) {
         this.access = b.access;
@@ -78,11 +76,12 @@ public final class Export implements AutoCloseable {
         this.overlayDir = b.overlayDir;
         this.connectionView = b.connectionView;
         this.parent = b.parent;
+        this.clientName = b.clientName;
         this.sessionGrace = b.sessionGrace;
         this.shared = b.shared;
         this.clientsByIdentity = b.clientsByIdentity;
-        this.overlays = b.persistentDir == null ? null : new ClientOverlays(this, b.persistentDir, b.goldenPath, b.fingerprint,
-                b.overlayIdle, b.maxOpenOverlays);
+        this.overlays = b.persistentDir == null ? null : new ClientOverlays<>(name, store, b.persistentDir, b.goldenPath,
+                b.fingerprint, b.overlayIdle, b.maxOpenOverlays, new ClientViews());
         // overlays are private: their clients never exclude each other
         this.writerLock = new WriterLock(name, b.readOnly || b.shared || b.overlayDir != null || b.connectionView,
                 b.sessionGrace);
@@ -92,9 +91,21 @@ public final class Export implements AutoCloseable {
     private final Duration sessionGrace;
     private final boolean shared;
 
-    /** How long a session that lost its connections keeps the writer lock. */
-    Duration sessionGrace() {
-        return sessionGrace;
+    /** A client's own export over its overlay: this export's settings, its own writer lock, sessions and sync. */
+    private final class ClientViews implements ClientOverlays.Views<Export> {
+        @Override
+        public Export open(String client, OverlayBlockStore overlay) {
+            Builder b = builder(name + "/" + client, overlay).description(description).syncMode(syncMode)
+                    .blockSizes(blockSizes).access(access).sessionGrace(sessionGrace);
+            b.parent = Export.this;
+            b.clientName = client;
+            return b.build();
+        }
+
+        @Override
+        public boolean held(Export e) {
+            return e.writerLock.held();
+        }
     }
     private final boolean clientsByIdentity;
 
@@ -177,7 +188,7 @@ public final class Export implements AutoCloseable {
      */
     public void connectionEnded(Executor io) {
         if (parent != null) {
-            parent.overlays.release(this);
+            parent.overlays.release(clientName, this);
         }
         if (connectionView) {
             try {
@@ -211,24 +222,7 @@ public final class Export implements AutoCloseable {
      * in use. Returns {@code false} when the export was closed meanwhile (unused too long): look it up again.
      */
     public boolean connectionStarted() {
-        return parent == null || parent.overlays.acquire(this);
-    }
-
-    /**
-     * Thrown when a client's overlay cannot be opened; {@link #getMessage()} is for the client (it reveals no path),
-     * {@link #detail()} for the server's log.
-     */
-    public static final class Unavailable extends Exception {
-        private final String detail;
-
-        public Unavailable(String message, String detail) {
-            super(message, null, false, false);
-            this.detail = detail;
-        }
-
-        public String detail() {
-            return detail;
-        }
+        return parent == null || parent.overlays.acquire(clientName, this);
     }
 
     /**
@@ -236,10 +230,10 @@ public final class Export implements AutoCloseable {
      * not open yet.
      *
      * @throws IllegalStateException this export has no persistent overlays, or {@code client} is not a client name
-     * @throws Unavailable           the overlay cannot be opened: its golden image changed, it is damaged, in use
+     * @throws OverlayUnavailableException the overlay cannot be opened: its golden image changed, it is damaged, in use
      *                               by another process, or cannot be made
      */
-    public Export clientExport(String client) throws Unavailable {
+    public Export clientExport(String client) throws OverlayUnavailableException {
         if (overlays == null) {
             throw new IllegalStateException("export " + name + " has no persistent overlays");
         }
@@ -357,7 +351,8 @@ public final class Export implements AutoCloseable {
         private GoldenFingerprint fingerprint;
         private Duration overlayIdle = Duration.ofSeconds(30);
         private int maxOpenOverlays = DEFAULT_MAX_OPEN_OVERLAYS;
-        Export parent;
+        private Export parent;
+        private String clientName;
         private boolean clientsByIdentity;
 
         private Builder(String name, BlockStore store) {

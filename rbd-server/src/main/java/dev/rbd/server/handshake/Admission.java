@@ -4,6 +4,7 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.NbdString;
 import dev.rbd.server.export.Connection;
 import dev.rbd.server.export.Export;
+import dev.rbd.server.export.OverlayUnavailableException;
 import dev.rbd.server.export.ServerContext;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -88,7 +89,7 @@ final class Admission {
         }
         try {
             return new Found(e.clientExport(client), null);
-        } catch (Export.Unavailable u) {
+        } catch (OverlayUnavailableException u) {
             UNAVAILABLE.warn("[{}] {}: {} of export '{}' refused: {}", conn.id(), conn.who(), option, NbdString.printable(name),
                     u.detail());
             return new Found(null, new Refusal(NbdReplyType.ERR_UNKNOWN, "export '" + NbdString.printable(name)
