@@ -74,7 +74,8 @@ public final class ExportCommand implements Callable<Integer> {
 
     @Option(names = "--config", paramLabel = "FILE",
             description = "More exports, from a file of [export NAME] sections with path = IMAGE, ro = true, "
-                    + "description = TEXT, allow = RULE, overlays = temp|DIR and clients = cn lines (# comments); see docs/operations.md.")
+                    + "description = TEXT, allow = RULE, overlays = temp|DIR and clients = cn lines (# comments); see "
+                    + "docs/operations.md.")
     Path config;
 
     @Option(names = "--readonly", description = "Export every image read-only (any number of clients).")
@@ -122,12 +123,19 @@ public final class ExportCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE}; 0 releases it at once).")
     Duration sessionGrace;
 
-    @Option(names = "--overlay-idle", paramLabel = "DURATION", defaultValue = "30s", converter = DurationConverter.class,
+    @Option(names = "--overlay-idle", paramLabel = "DURATION", defaultValue = "30s",
+            converter = DurationConverter.class,
             description = "overlays=DIR: close a client's overlay once no connection has used it for this long; "
                     + "until then 'rbd-server overlays reset/commit' refuse it. Never less than the handshake "
                     + "timeout + 1 s, so an overlay is not closed under a client still negotiating. "
                     + "(default: ${DEFAULT-VALUE})")
     Duration overlayIdle;
+
+    @Option(names = "--max-overlays", paramLabel = "N", defaultValue = "1024",
+            description = "overlays=DIR: at most N clients' overlays in an export's DIR (and open at once); a new "
+                    + "client beyond that is refused, so no client can fill the disk with overlays under made-up "
+                    + "names. (default: ${DEFAULT-VALUE})")
+    int maxOverlays;
 
     @Option(names = "--max-connections", paramLabel = "N", defaultValue = "256",
             description = "Connections open at once, handshaking ones included; more are refused. "
@@ -178,6 +186,9 @@ public final class ExportCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         BlockSizes sizes = blockSizes();
+        if (maxOverlays < 1) {
+            throw usage("--max-overlays " + maxOverlays + " (expected: at least 1)");
+        }
         if (ioThreads != null && ioThreads < 1) {
             throw usage("--io-threads " + ioThreads + " (expected: at least 1)");
         }
@@ -393,7 +404,7 @@ public final class ExportCommand implements Callable<Integer> {
             try {
                 b.persistentOverlays(overlays, path, GoldenFingerprint.of(path))
                         .clientsByIdentity(image.clientsByIdentity())
-                        .overlayIdle(overlayIdle());
+                        .overlayIdle(overlayIdle()).maxOpenOverlays(maxOverlays);
             } catch (IOException | RuntimeException e) {
                 store.close();
                 throw e;

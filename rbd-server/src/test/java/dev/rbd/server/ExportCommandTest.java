@@ -129,7 +129,8 @@ class ExportCommandTest {
         "--min-block-size 64k --max-payload 96k", "--listen [::1:10809", "--listen 127.0.0.1:99999",
         "--listen 127.0.0.1:http", "--handshake-timeout -1", "--handshake-timeout 10x", "--session-grace 1.5",
         "--session-grace off", "--handshake-timeout 2d", "--idle-timeout 5x", "--idle-timeout -1s",
-        "--stall-timeout 1.5s", "--stall-timeout never", "--max-connections 0", "--max-connections many",
+        "--stall-timeout 1.5s", "--stall-timeout never", "--max-connections 0", "--max-overlays 0",
+        "--max-connections many",
         "--max-connections-per-address 0", "--max-connections-per-address -3",
         "--io-threads 0", "--io-threads many", "--allow localhost", "--allow 10.0.0.0/33", "--allow uid:x",
         "--allow 10.0.0.1/", "--bogus", "--tls on", "--tls require", "--tls maybe", "--tls-verify-peer",
@@ -148,7 +149,8 @@ class ExportCommandTest {
     @ParameterizedTest
     @ValueSource(strings = {",allow=", ",allow", ",allow=cn:", ",allow=localhost", ",allow=10.0.0.0/33",
         ",allow=uid:x", ",allow=::1/129", ",ro=yes", ",ro=", ",ro,ro", ",description", ",description=a,description=b",
-        ",description=bell\u0007", ",description=two\nlines", ",overlays=/tmp,ro", ",overlays=/tmp,clients=cn", ",overlays=temp,ro", ",overlays=",
+        ",description=bell\u0007", ",description=two\nlines",  ",overlays=/tmp,ro",
+        ",overlays=/tmp,clients=cn", ",overlays=temp,ro", ",overlays=",
         ",allow=::1,bogus=1", ","})
     void aBadExportOptionIsAUsageErrorInOneLine(String options, @TempDir Path dir) {
         Path image = dir.resolve("x.img");

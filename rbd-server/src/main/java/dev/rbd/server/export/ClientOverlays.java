@@ -23,7 +23,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The clients' exports of an export with persistent overlays: opened on demand, shared by a client's
- * connections, closed (synced) once unused for {@code idle}, at most {@code max} open at once.
+ * connections, closed (synced) once unused for {@code idle}; at most {@code max} open at once, and at most {@code max}
+ * in the directory (a new client beyond that is refused).
  */
 final class ClientOverlays<E extends AutoCloseable> {
     private static final Logger log = LoggerFactory.getLogger(ClientOverlays.class);
@@ -125,8 +126,25 @@ final class ClientOverlays<E extends AutoCloseable> {
                         + " undefined. Stop the server, put the image back or reset the overlays (rbd-server"
                         + " overlays reset), and start it again");
             }
+            if (!java.nio.file.Files.exists(PersistentOverlay.mapFile(dir, client))) {
+                // a new client: the directory is bounded too, or any peer the rules let in could fill the disk
+                // with overlays under made-up names (each map takes its full size on disk)
+                int held;
+                try {
+                    held = PersistentOverlay.clients(dir).size();
+                } catch (IOException x) {
+                    throw new OverlayUnavailableException("its overlay cannot be made (the server's log says why)",
+                            dir + ": " + x);
+                }
+                if (held >= max) {
+                    throw new OverlayUnavailableException("the overlay directory holds " + held + " clients' overlays,"
+                            + " the most it may (--max-overlays)", dir + " holds " + held + " overlays, --max-overlays "
+                            + max + ": a new client's is refused (reset unused ones, or raise the limit)");
+                }
+            }
             if (open.size() >= max) {
-                throw new OverlayUnavailableException("too many clients' overlays are open (" + max + "); try again later",
+                throw new OverlayUnavailableException("too many clients' overlays are open (" + max + "); try again"
+                        + " later",
                         max + " overlays open already");
             }
             // opened under the lock: a client's overlay is opened once, and opening is a few small reads
@@ -137,9 +155,11 @@ final class ClientOverlays<E extends AutoCloseable> {
                 throw new OverlayUnavailableException("its overlay was made over a golden image that has changed since;"
                         + " it must be reset or committed (the server's log says more)", x.getMessage());
             } catch (CorruptOverlayException x) {
-                throw new OverlayUnavailableException("its overlay is damaged (the server's log says more)", x.getMessage());
+                throw new OverlayUnavailableException("its overlay is damaged (the server's log says more)",
+                        x.getMessage());
             } catch (IOException | RuntimeException x) {
-                throw new OverlayUnavailableException("its overlay cannot be opened (the server's log says why)", x.toString());
+                throw new OverlayUnavailableException("its overlay cannot be opened (the server's log says why)",
+                        x.toString());
             }
             E e = views.open(client, store);
             open.put(client, new Entry<>(e));

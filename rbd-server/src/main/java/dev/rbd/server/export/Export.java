@@ -80,7 +80,8 @@ public final class Export implements AutoCloseable {
         this.sessionGrace = b.sessionGrace;
         this.shared = b.shared;
         this.clientsByIdentity = b.clientsByIdentity;
-        this.overlays = b.persistentDir == null ? null : new ClientOverlays<>(name, store, b.persistentDir, b.goldenPath,
+        this.overlays = b.persistentDir == null ? null : new ClientOverlays<>(name, store, b.persistentDir,
+                b.goldenPath,
                 b.fingerprint, b.overlayIdle, b.maxOpenOverlays, new ClientViews());
         // overlays are private: their clients never exclude each other
         this.writerLock = new WriterLock(name, b.readOnly || b.shared || b.overlayDir != null || b.connectionView,
@@ -436,7 +437,10 @@ public final class Export implements AutoCloseable {
             return this;
         }
 
-        /** At most this many clients' overlays open at once (default {@value #DEFAULT_MAX_OPEN_OVERLAYS}). */
+        /**
+         * At most this many clients' overlays open at once, and in the overlay directory (default
+         * {@value #DEFAULT_MAX_OPEN_OVERLAYS}).
+         */
         public Builder maxOpenOverlays(int n) {
             maxOpenOverlays = n;
             return this;

@@ -90,8 +90,8 @@ final class Admission {
         try {
             return new Found(e.clientExport(client), null);
         } catch (OverlayUnavailableException u) {
-            UNAVAILABLE.warn("[{}] {}: {} of export '{}' refused: {}", conn.id(), conn.who(), option, NbdString.printable(name),
-                    u.detail());
+            UNAVAILABLE.warn("[{}] {}: {} of export '{}' refused: {}", conn.id(), conn.who(), option,
+                    NbdString.printable(name), u.detail());
             return new Found(null, new Refusal(NbdReplyType.ERR_UNKNOWN, "export '" + NbdString.printable(name)
                     + "' is not available: " + u.getMessage(), true));
         }
