@@ -25,6 +25,10 @@
 # Environment:
 #   BENCH_RUNTIME   seconds measured per job (default 10)
 #   BENCH_WARMUP    seconds of unmeasured warm-up per server and job (default 8)
+#   BENCH_ROUNDS    rounds of each job (default 3): each round measures the plain export and every overlay kind,
+#                   each round in another order, and each figure printed is the median of its rounds (all of them
+#                   are printed too). One round is quicker, but the page cache and the host move a single boot-storm
+#                   figure by 20-40% between runs, and whichever server runs last is most exposed.
 #   BENCH_DIR       where the temp dir with the image and overlays goes (default ${TMPDIR:-/tmp})
 # Exit status: 0 ok (whether or not the targets are met), 1 a server or fio run failed, 2 usage/build problem,
 # 77 skipped because fio (with the nbd engine) is missing.
@@ -38,6 +42,7 @@ LOG_PREFIX=fleet-bench
 . "$here/lib/bench.sh"
 RUNTIME=${BENCH_RUNTIME:-10}
 WARMUP=${BENCH_WARMUP:-8}
+ROUNDS=${BENCH_ROUNDS:-3}
 CLIENTS=32
 usage() { echo "fleet-bench: $1 (usage: fleet-bench.sh [--overlays temp|dir|both]; see --help)" >&2; exit 2; }
 kinds=(temp dir)
@@ -55,7 +60,7 @@ while [ $# -gt 0 ]; do
     *) usage "unknown argument '$1'" ;;
   esac
 done
-for v in RUNTIME WARMUP; do
+for v in RUNTIME WARMUP ROUNDS; do
   case ${!v} in ''|*[!0-9]*) echo "fleet-bench: BENCH_$v must be whole seconds" >&2; exit 2 ;; esac
 done
 
@@ -161,12 +166,32 @@ row() { # LABEL UNIT PLAIN OVERLAY TARGET
   verdict=$(awk -v r="$ratio" -v t="$5" 'BEGIN { print (r >= t) ? "met " r ">=" t : "MISSED " r "<" t }')
   printf '%-62s %12s %12s %6s  %s\n' "$1 ($2)" "$3" "$4" "$ratio" "$verdict"
 }
+[ "$ROUNDS" -ge 1 ] || { echo "fleet-bench: BENCH_ROUNDS must be at least 1" >&2; exit 2; }
 declare -A boot write
-boot[plain]=$(measure boot plain flush) || failed=1
-for k in "${kinds[@]}"; do boot[$k]=$(measure boot "$k" flush) || failed=1; done
-write[plain]=$(measure write plain always) || failed=1
-for k in "${kinds[@]}"; do write[$k]=$(measure write "$k" always) || failed=1; done
+all=(plain "${kinds[@]}")
+# rounds JOB SYNC: ROUNDS rounds of JOB over the plain export and every kind, round r starting at kind r (so no
+# server always runs first or last); leaves "f1 f2 ..." per kind in the array named JOB.
+rounds() {
+  local job=$1 sync=$2 r i k f
+  for ((r = 0; r < ROUNDS; r++)); do
+    for ((i = 0; i < ${#all[@]}; i++)); do
+      k=${all[$(((r + i) % ${#all[@]}))]}
+      f=$(measure "$job" "$k" "$sync") || return 1
+      if [ "$job" = boot ]; then boot[$k]+="$f "; else write[$k]+="$f "; fi
+    done
+  done
+}
+# median "F1 F2 ...": the middle figure (the lower middle of an even count).
+median() { tr ' ' '\n' <<<"$1" | grep . | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+rounds boot flush || failed=1
+rounds write always || failed=1
 [ "$failed" = 0 ] || { echo "fleet-bench: a run failed (logs in $tmp were removed; rerun to see them)" >&2; exit 1; }
+echo "rounds: $ROUNDS (each figure below is the median; the rounds' figures in order):"
+for k in "${all[@]}"; do
+  printf '  %-6s boot storm MB/s: %-28s 4k writes IOPS: %s\n' "$k" "${boot[$k]}" "${write[$k]}"
+  boot[$k]=$(median "${boot[$k]}")
+  write[$k]=$(median "${write[$k]}")
+done
 printf '%-62s %12s %12s %6s  %s\n' "job" "rbd-plain" "rbd-overlay" "ratio" "target"
 for k in "${kinds[@]}"; do
   row "boot storm, overlays=$k: $CLIENTS clients, 512 MiB, 1M QD4" "MB/s" "${boot[plain]}" "${boot[$k]}" 0.9
