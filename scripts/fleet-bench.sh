@@ -126,7 +126,10 @@ measure() {
     plain/boot) spec="$IMG,ro" ;;
     plain/write) spec="$IMG" ;;
     temp/*) spec="$IMG,overlays=temp" ;;
-    dir/*) mkdir -p "$tmp/overlays-$jobname" && spec="$IMG,overlays=$tmp/overlays-$jobname" ;;
+    # a fresh directory each time: the plain write job writes the image, so an earlier round's overlays are
+    # (rightly) refused as made over a golden image that changed since
+    dir/*) rm -rf "$tmp/overlays-$jobname" && mkdir -p "$tmp/overlays-$jobname" \
+             && spec="$IMG,overlays=$tmp/overlays-$jobname" ;;
   esac
   if [ "$kind" != plain ]; then
     prefix=host warm=host
