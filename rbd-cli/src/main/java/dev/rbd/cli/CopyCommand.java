@@ -89,11 +89,11 @@ public final class CopyCommand implements Callable<Integer> {
             }
             double seconds = (System.nanoTime() - start) / 1e9;
             // what the source reported as zeroes is named before the zeroes skipped, which include it
-            String unread = t.unreadBytes() > 0 ? human(t.unreadBytes()) + " not read (the source reported zeroes), "
+            String unread = t.unreadBytes() > 0 ? Sizes.human(t.unreadBytes()) + " not read (the source reported zeroes), "
                     : "";
             String summary = String.format(Locale.ROOT, "copied %s in %.1f s (%.0f MB/s), %s%s of zeroes skipped",
-                    human(t.bytes()), seconds, t.bytes() / 1e6 / Math.max(seconds, 1e-9), unread,
-                    human(t.zeroBytes()));
+                    Sizes.human(t.bytes()), seconds, t.bytes() / 1e6 / Math.max(seconds, 1e-9), unread,
+                    Sizes.human(t.zeroBytes()));
             if (verify) {
                 long at;
                 try (Progress bar = progress("verify", length)) {
@@ -189,18 +189,6 @@ public final class CopyCommand implements Callable<Integer> {
         }
     }
 
-    /** Binary units, one decimal below 10: {@code 0 B}, {@code 512 MiB}, {@code 1.0 GiB}. */
-    static String human(long bytes) {
-        String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-        double v = bytes;
-        int u = 0;
-        while (v >= 1024 && u < units.length - 1) {
-            v /= 1024;
-            u++;
-        }
-        return u == 0 || v >= 10 ? String.format(Locale.ROOT, "%.0f %s", v, units[u])
-                : String.format(Locale.ROOT, "%.1f %s", v, units[u]);
-    }
 
     private ParameterException usage(String message) {
         return new ParameterException(spec.commandLine(), message);

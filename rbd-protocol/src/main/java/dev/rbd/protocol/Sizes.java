@@ -55,4 +55,17 @@ public final class Sizes {
         }
         return n + FORMAT_UNITS[u];
     }
+
+    /** For people, rounded, in binary units, one decimal below 10: {@code 0 B}, {@code 4.0 KiB}, {@code 512 MiB}. */
+    public static String human(long bytes) {
+        String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+        double v = bytes;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 || v >= 10 ? String.format(Locale.ROOT, "%.0f %s", v, units[u])
+                : String.format(Locale.ROOT, "%.1f %s", v, units[u]);
+    }
 }

@@ -60,4 +60,15 @@ class SizesTest {
     void formatReadsBack(long bytes) {
         assertThat(Sizes.parse(Sizes.format(bytes))).isEqualTo(bytes);
     }
+
+    @Test
+    void humanRoundsToBinaryUnitsWithOneDecimalBelowTen() {
+        assertThat(Sizes.human(0)).isEqualTo("0 B");
+        assertThat(Sizes.human(1023)).isEqualTo("1023 B");
+        assertThat(Sizes.human(4096)).isEqualTo("4.0 KiB");
+        assertThat(Sizes.human(9 * 1024 * 1024 + 512 * 1024)).isEqualTo("9.5 MiB");
+        assertThat(Sizes.human(512L << 20)).isEqualTo("512 MiB");
+        assertThat(Sizes.human(3L << 50)).isEqualTo("3.0 PiB");
+        assertThat(Sizes.human(Long.MAX_VALUE)).isEqualTo("8192 PiB");
+    }
 }

@@ -1,6 +1,7 @@
 package dev.rbd.server;
 
 import dev.rbd.protocol.NbdString;
+import dev.rbd.protocol.Sizes;
 import dev.rbd.server.store.GoldenFingerprint;
 import dev.rbd.server.store.OverlayCommit;
 import dev.rbd.server.store.OverlayMap;
@@ -16,7 +17,6 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -111,7 +111,7 @@ public final class OverlaysCommand implements Runnable {
                 String created = time(h.created());
                 String opened = time(h.lastOpened());
                 String inUse = info.inUse() ? "yes" : "no";
-                rows.add(new String[] {client, human(info.bytesUsed()), Long.toString(info.blocksWritten()), created,
+                rows.add(new String[] {client, Sizes.human(info.bytesUsed()), Long.toString(info.blocksWritten()), created,
                         opened, inUse, golden, state});
                 objects.add("{\"client\":" + json(client) + ",\"used\":" + info.bytesUsed() + ",\"blocks\":"
                         + info.blocksWritten() + ",\"block_size\":" + OverlayMap.BLOCK + ",\"created\":"
@@ -191,19 +191,6 @@ public final class OverlaysCommand implements Runnable {
             return Instant.ofEpochMilli(millis).truncatedTo(ChronoUnit.SECONDS).toString();
         }
 
-        /** Binary units, one decimal below 10: {@code 0 B}, {@code 4.0 KiB}, {@code 512 MiB}. */
-        static String human(long bytes) {
-            String[] units = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-            double v = bytes;
-            int u = 0;
-            while (v >= 1024 && u < units.length - 1) {
-                v /= 1024;
-                u++;
-            }
-            return u == 0 || v >= 10 ? String.format(Locale.ROOT, "%.0f %s", v, units[u])
-                    : String.format(Locale.ROOT, "%.1f %s", v, units[u]);
-        }
-
         /** A JSON string; the text is printable already. */
         private static String json(String text) {
             return "\"" + text.replace("\\", "\\\\").replace("\"", "\\\"") + "\"";
@@ -262,8 +249,8 @@ public final class OverlaysCommand implements Runnable {
             OverlayCommit.Result r = OverlayCommit.commit(directory(dir), c, newImage);
             PrintWriter out = spec.commandLine().getOut();
             out.println("committed the overlay of client '" + c + "' over " + NbdString.printable(r.golden().toString())
-                    + " to " + newImage + ": " + ListOverlays.human(r.size()) + ", data " + ListOverlays.human(
-                    r.fromOverlay()) + " from the overlay and " + ListOverlays.human(r.fromGolden())
+                    + " to " + newImage + ": " + Sizes.human(r.size()) + ", data " + Sizes.human(
+                    r.fromOverlay()) + " from the overlay and " + Sizes.human(r.fromGolden())
                     + " from the golden image");
             out.flush();
             return 0;
