@@ -106,8 +106,9 @@ public final class ExportCommand implements Callable<Integer> {
                     + "(default: ${DEFAULT-VALUE})")
     long minBlock;
 
-    @Option(names = "--max-payload", paramLabel = "SIZE", defaultValue = "32M", converter = SizeConverter.class,
-            description = "Largest READ/WRITE payload. (default: ${DEFAULT-VALUE})")
+    @Option(names = "--max-payload", paramLabel = "SIZE", defaultValue = "64M", converter = SizeConverter.class,
+            description = "Largest READ/WRITE payload; larger ones are streamed in 2 MiB parts. (default: "
+                    + "${DEFAULT-VALUE})")
     long maxPayload;
 
     @Option(names = "--io-threads", paramLabel = "N", description = "Threads doing disk I/O (default: max(8, 4 x cores)).")

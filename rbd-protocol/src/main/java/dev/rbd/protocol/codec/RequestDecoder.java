@@ -33,11 +33,11 @@ import java.util.List;
  * and zero a fresh direct buffer each time). A larger payload, up to {@code maxPayload}, is streamed: its header comes
  * out at once as a {@link NbdRequest#streamedWrite streamed write}, then its bytes as {@link NbdWritePart}s of at most
  * {@link #FILL_LIMIT} each (filled the same way), so a connection never holds more than one part of a payload still
- * arriving, however large the write. A payload above {@code maxPayload} and up to the spec's portable 32 MiB is
- * skipped without being kept and passed on as a request with a dropped payload, so the server can answer EINVAL and
- * keep the connection; anything larger, or a bad magic, is stream corruption, after which nothing more is decoded
- * (not even when the channel closes). Nothing larger than
- * {@link #FILL_LIMIT} is allocated from a length before the bytes are there.
+ * arriving, however large the write. A payload above {@code maxPayload} and up to {@link #discardLimit} (twice the
+ * larger of {@code maxPayload} and the spec's portable 32 MiB) is skipped without being kept and passed on as a
+ * request with a dropped payload, so the server can answer EINVAL and keep the connection; anything larger, or a bad
+ * magic, is stream corruption, after which nothing more is decoded (not even when the channel closes). Nothing larger
+ * than {@link #FILL_LIMIT} is allocated from a length before the bytes are there.
  */
 public final class RequestDecoder extends StopAtCorruptionDecoder {
     /** The largest payload held whole, and the largest part of a streamed one (2 MiB). */
@@ -64,7 +64,16 @@ public final class RequestDecoder extends StopAtCorruptionDecoder {
             throw new IllegalArgumentException("maxPayload: " + maxPayload + " (expected: > 0)");
         }
         this.maxPayload = maxPayload;
-        this.discardLimit = Math.max(maxPayload, PORTABLE_MAX_PAYLOAD);
+        this.discardLimit = discardLimit(maxPayload);
+    }
+
+    /**
+     * The largest WRITE payload skipped and answered with EINVAL rather than taken as stream corruption: a client a
+     * little over the limit keeps its connection (skipping holds no memory), while a length far beyond anything
+     * sent on purpose still ends a stream that lost its framing.
+     */
+    public static long discardLimit(int maxPayload) {
+        return 2L * Math.max(maxPayload, PORTABLE_MAX_PAYLOAD);
     }
 
     @Override

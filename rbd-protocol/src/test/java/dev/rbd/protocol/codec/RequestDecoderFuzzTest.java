@@ -42,7 +42,7 @@ class RequestDecoderFuzzTest {
 
     /** The request stream as the NBD spec lays it out, with the decoder's documented limits. */
     static Model model(byte[] wire, int maxPayload) {
-        long discardLimit = Math.max(maxPayload, PORTABLE_MAX_PAYLOAD);
+        long discardLimit = 2L * Math.max(maxPayload, PORTABLE_MAX_PAYLOAD);
         ByteBuffer b = ByteBuffer.wrap(wire);
         List<Expected> out = new ArrayList<>();
         int pos = 0;

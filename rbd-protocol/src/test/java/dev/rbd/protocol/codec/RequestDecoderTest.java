@@ -563,7 +563,7 @@ class RequestDecoderTest {
     }
 
     @Test
-    void rejectsWriteAbovePortableMaximumRightAfterTheHeader() {
+    void rejectsWriteAboveTwiceThePortableMaximumRightAfterTheHeader() {
         CodecTestSupport.RecordingAllocator alloc = new CodecTestSupport.RecordingAllocator();
         EmbeddedChannel ch = channels.open(new RequestDecoder(4096));
         ch.config().setAllocator(alloc);
@@ -573,14 +573,14 @@ class RequestDecoderTest {
                 "0001",                 // type: WRITE
                 "0000000000000001",     // cookie
                 "0000000000000000",     // offset
-                "02000001");            // length: 2^25 + 1
+                "04000001");            // length: 2^26 + 1, above the discard limit 2 x 2^25
         byte[] b = ByteBufUtil.decodeHexDump(header);
         // 27 header bytes: nothing happens yet
         assertThat(ch.writeInbound(ByteBufAllocator.DEFAULT.heapBuffer(27).writeBytes(b, 0, 27))).isFalse();
         // the 28th byte completes the header: rejected before a single payload byte arrived
         assertThatThrownBy(() -> ch.writeInbound(ByteBufAllocator.DEFAULT.heapBuffer(1).writeBytes(b, 27, 1)))
                 .isInstanceOf(NbdProtocolException.class)
-                .hasMessageContaining("33554433");
+                .hasMessageContaining("67108865");
         assertThat(ch.inboundMessages()).isEmpty();
         assertThat(alloc.largestRequest()).as("largest allocation").isLessThan(1024);
     }
@@ -605,7 +605,7 @@ class RequestDecoderTest {
     }
 
     @Test
-    void withMaxPayloadAboveThePortableMaximumRejectsWritesAboveMaxPayload() {
+    void withMaxPayloadAboveThePortableMaximumRejectsWritesAboveTwiceMaxPayload() {
         int maxPayload = 1 << 26;
         EmbeddedChannel ch = channels.open(new RequestDecoder(maxPayload));
         String header = hex(
@@ -614,10 +614,43 @@ class RequestDecoderTest {
                 "0001",                 // type: WRITE
                 "0000000000000001",     // cookie
                 "0000000000000000",     // offset
-                "04000001");            // length: 2^26 + 1 > maxPayload
+                "08000001");            // length: 2^27 + 1 > 2 x maxPayload
         assertThatThrownBy(() -> feedWhole(ch, header))
                 .isInstanceOf(NbdProtocolException.class)
-                .hasMessageContaining(Integer.toString(maxPayload));
+                .hasMessageContaining(Long.toString(2L * maxPayload));
+    }
+
+    @Test
+    void skipsWritePayloadJustAboveALargeMaxPayloadWithoutBufferingIt() {
+        CodecTestSupport.RecordingAllocator alloc = new CodecTestSupport.RecordingAllocator();
+        EmbeddedChannel ch = channels.open(new RequestDecoder(1 << 26));
+        ch.config().setAllocator(alloc);
+        assertThat(feedWhole(ch, hex(
+                "25609513",             // magic
+                "0000",                 // flags
+                "0001",                 // type: WRITE
+                "0000000000000007",     // cookie
+                "0000000000000000",     // offset
+                "04001000"))).isFalse(); // length: 2^26 + 4096, just above maxPayload
+        int chunk = 1 << 20;
+        for (int i = 0; i < 64; i++) {
+            assertThat(ch.writeInbound(ByteBufAllocator.DEFAULT.heapBuffer(chunk).writeZero(chunk))).isFalse();
+        }
+        ByteBuf last = ByteBufAllocator.DEFAULT.heapBuffer(4096 + 28).writeZero(4096)
+                .writeBytes(ByteBufUtil.decodeHexDump(FLUSH));
+        assertThat(ch.writeInbound(last)).isTrue();
+        List<Object> out = drainInbound(ch);
+        try {
+            assertThat(out).hasSize(2);
+            NbdRequest dropped = (NbdRequest) out.get(0);
+            assertThat(dropped.payloadDropped()).isTrue();
+            assertThat(dropped.length()).isEqualTo((1L << 26) + 4096);
+            assertThat(dropped.cookie()).isEqualTo(7);
+            assertRequest((NbdRequest) out.get(1), 0, NbdCommand.FLUSH, 3, 0, 0, "");
+        } finally {
+            release(out);
+        }
+        assertThat(alloc.largestRequest()).as("largest allocation").isLessThan(64 << 10);
     }
 
     @Test
