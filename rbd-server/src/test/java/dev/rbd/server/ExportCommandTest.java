@@ -98,6 +98,7 @@ class ExportCommandTest {
         assertThat(export.listen).isEmpty();
         assertThat(export.create).isNull();
         assertThat(export.blockSizes()).isEqualTo(BlockSizes.DEFAULT);
+        assertThat(export.blockSizes().maxPayload()).as("as nbdkit: 64 MiB").isEqualTo(64 << 20);
         assertThat(export.handshakeTimeout).isEqualTo(Duration.ofSeconds(10));
         assertThat(export.sessionGrace).isEqualTo(Duration.ofSeconds(60));
         assertThat(export.limits()).isEqualTo(Limits.DEFAULT);

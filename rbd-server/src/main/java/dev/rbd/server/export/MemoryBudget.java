@@ -12,6 +12,7 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class MemoryBudget {
     private final long max;
     private final AtomicLong used = new AtomicLong();
+    private final AtomicLong peak = new AtomicLong();
 
     public MemoryBudget(long max) {
         if (max <= 0) {
@@ -36,6 +37,16 @@ public final class MemoryBudget {
         return used.get();
     }
 
+    /** The most bytes held at once since the start or the last {@link #resetPeak}. */
+    public long peak() {
+        return peak.get();
+    }
+
+    /** Starts a new {@link #peak} from what is held now. */
+    public void resetPeak() {
+        peak.set(used.get());
+    }
+
     /** Whether {@code bytes} more fit under the ceiling now. */
     public boolean hasRoomFor(long bytes) {
         return used.get() + bytes <= max;
@@ -47,7 +58,10 @@ public final class MemoryBudget {
     }
 
     public void take(long bytes) {
-        used.addAndGet(bytes);
+        long now = used.addAndGet(bytes);
+        if (now > peak.get()) { // a plain read on most calls: the peak rarely moves
+            peak.accumulateAndGet(now, Math::max);
+        }
     }
 
     public void give(long bytes) {

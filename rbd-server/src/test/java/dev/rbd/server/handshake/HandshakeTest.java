@@ -106,7 +106,7 @@ class HandshakeTest {
             assertThat(bs.readUnsignedShort()).isEqualTo(NbdInfo.BLOCK_SIZE.code());
             assertThat(bs.readInt()).isEqualTo(1);
             assertThat(bs.readInt()).isEqualTo(4096);
-            assertThat(bs.readInt()).isEqualTo(32 << 20);
+            assertThat(bs.readInt()).isEqualTo(64 << 20);
             // still negotiating: GO works after INFO
             assertThat(c.go("disk").type()).isEqualTo(NbdReplyType.ACK.code());
         }
