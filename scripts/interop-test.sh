@@ -200,7 +200,7 @@ want = {
     "export-size": int(sys.argv[2]), "is_read_only": False,
     "can_flush": True, "can_fua": True, "can_trim": True, "can_zero": True,
     "can_multi_conn": True, "block_size_minimum": 1,
-    "block_size_preferred": 4096, "block_size_maximum": 33554432,
+    "block_size_preferred": 4096, "block_size_maximum": 67108864,
 }
 bad = ["%s=%r (want %r)" % (k, e.get(k), v) for k, v in want.items() if e.get(k) != v]
 print("; ".join(bad))

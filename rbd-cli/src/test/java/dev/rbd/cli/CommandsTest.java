@@ -63,7 +63,7 @@ class CommandsTest {
         assertThat(cli.cli("info", "disk")).as(cli.err.toString()).isZero();
         assertThat(cli.out.toString()).contains("export=\"disk\":", "\tdescription: scratch disk",
                 "\turi: " + cli.uri("disk"), "\texport-size: 8388608 (8M)", "\tis_read_only: false",
-                "\tblock_size_minimum: 1", "\tblock_size_preferred: 4096", "\tblock_size_maximum: 33554432",
+                "\tblock_size_minimum: 1", "\tblock_size_preferred: 4096", "\tblock_size_maximum: 67108864",
                 "\ttransmission_flags: send_flush send_fua send_trim send_write_zeroes",
                 "\tcan_multi_conn: true", "\tacks: durable\n", "\tfencing: supported");
         assertThat(cli.err.toString()).isEmpty();
@@ -86,7 +86,7 @@ class CommandsTest {
         assertThat(value(json, "read_only")).isEqualTo("false");
         assertThat(value(json, "min_block_size")).isEqualTo("1");
         assertThat(value(json, "preferred_block_size")).isEqualTo("4096");
-        assertThat(value(json, "max_payload")).isEqualTo("33554432");
+        assertThat(value(json, "max_payload")).isEqualTo("67108864");
         assertThat(value(json, "can_multi_conn")).isEqualTo("true");
         assertThat(value(json, "durable_acks")).isEqualTo("true");
         assertThat(value(json, "fencing")).isEqualTo("true");

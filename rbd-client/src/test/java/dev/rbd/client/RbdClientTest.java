@@ -75,7 +75,7 @@ class RbdClientTest {
             assertThat(i.structuredReplies()).isTrue();
             assertThat(i.minimumBlock()).isEqualTo(1);
             assertThat(i.preferredBlock()).isEqualTo(4096);
-            assertThat(i.maxPayload()).isEqualTo(32 << 20);
+            assertThat(i.maxPayload()).isEqualTo(64 << 20);
         }
     }
 
