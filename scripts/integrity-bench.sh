@@ -111,6 +111,7 @@ echo "integrity-bench: trace $TRACE: $writes writes, $((wbytes >> 20)) MiB writt
   "image $((IMAGE_SIZE >> 20)) MiB in ${BENCH_DIR:-${TMPDIR:-/tmp}}"
 
 WORK=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/rbd-integrity.XXXXXX") || exit 2
+# shellcheck disable=SC2317 # run by the EXIT trap
 cleanup() {
   stop_server
   if [ "${BENCH_KEEP:-}" = 1 ]; then echo "integrity-bench: kept $WORK" >&2; else rm -rf "$WORK"; fi
