@@ -92,7 +92,7 @@ class TransmissionCodecTest {
                 "0001",                 // type: WRITE
                 "0000000000000002",     // cookie
                 "0000000000000000",     // offset
-                "02000001")))           // length: 2^25 + 1
+                "04000001")))           // length: 2^26 + 1, above twice the portable 32 MiB
                 .isInstanceOf(NbdProtocolException.class);
         assertThat(server.inboundMessages()).isEmpty();
     }
