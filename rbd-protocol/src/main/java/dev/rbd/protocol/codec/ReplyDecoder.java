@@ -49,6 +49,9 @@ public final class ReplyDecoder extends StopAtCorruptionDecoder {
     public ReplyDecoder(ReadLengths readLengths, int maxChunk) {
         this.readLengths = readLengths;
         this.maxChunk = maxChunk;
+        // A large read reply arrives in many socket reads: merging them would copy every byte into one buffer
+        // before the client copies it again into the caller's; a composite keeps the buffers as they came.
+        setCumulator(COMPOSITE_CUMULATOR);
     }
 
     @Override
