@@ -1,6 +1,7 @@
 package dev.rbd.cli;
 
 import dev.rbd.client.RbdClient;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -88,6 +89,12 @@ final class ClosedLoop {
         final RbdClient client;
         final int connection;
         final byte[] data;
+        /**
+         * Where reads land, and what writes send unless verified (which stamps {@link #data} before each write):
+         * direct buffers go to and from the socket without a copy, and no array is made per request.
+         */
+        final ByteBuffer readBuffer;
+        final ByteBuffer writeBuffer;
         final Histogram latency = new Histogram(3);
         final CompletableFuture<Void> done = new CompletableFuture<>();
         /** Pending calls of {@link #next()}: a completion that runs inside {@link #issue()} loops, never recurses. */
@@ -99,6 +106,8 @@ final class ClosedLoop {
             this.client = client;
             this.connection = connection;
             this.data = data;
+            this.readBuffer = ByteBuffer.allocateDirect(data.length);
+            this.writeBuffer = ByteBuffer.allocateDirect(data.length).put(data).flip();
         }
 
         void next() {
@@ -125,7 +134,8 @@ final class ClosedLoop {
             long start = System.nanoTime();
             CompletableFuture<?> f;
             try {
-                f = write ? client.write(offset, data) : client.read(offset, plan.blockSize());
+                f = !write ? client.read(offset, readBuffer)
+                        : written != null ? client.write(offset, data) : client.write(offset, writeBuffer);
             } catch (RuntimeException e) {
                 f = CompletableFuture.failedFuture(e);
             }

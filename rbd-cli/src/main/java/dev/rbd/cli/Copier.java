@@ -1,11 +1,12 @@
 package dev.rbd.cli;
 
+import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Phaser;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicReference;
@@ -16,6 +17,9 @@ import java.util.function.LongConsumer;
  * memory stays under depth x chunk); chunks are looked at in order, so zero runs that span chunks merge into one
  * zeroing request. A block that is all zeroes is never written as data, and a range the source reports as reading
  * zeroes (an export's BLOCK_STATUS) is not even read: it joins the zero runs as it is.
+ *
+ * <p>Chunks land in direct buffers, one per slot, reused: the client reads into them off the network and writes
+ * from them to the socket, and a file channel reads and writes them without a copy of its own.
  */
 final class Copier {
     /**
@@ -30,8 +34,10 @@ final class Copier {
     private final int chunk;
     private final int depth;
     private final int block;
-    private final byte[] zeroBlock;
+    private final ByteBuffer zeroBlock;
     private final Semaphore slots;
+    /** Buffers of finished chunks; with the slots, never more than {@code depth} are made. */
+    private final ConcurrentLinkedQueue<ByteBuffer> free = new ConcurrentLinkedQueue<>();
     private final Phaser writes = new Phaser(1);
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private long zeroStart;
@@ -46,7 +52,7 @@ final class Copier {
         this.chunk = chunk;
         this.depth = depth;
         this.block = Math.max(1, Math.min(target.blockSize(), chunk));
-        this.zeroBlock = new byte[block];
+        this.zeroBlock = ByteBuffer.allocateDirect(block);
         this.slots = new Semaphore(depth);
     }
 
@@ -72,7 +78,7 @@ final class Copier {
                     break;
                 }
                 int n = (int) Math.min(chunk, end - issued);
-                reads.add(new Chunk(issued, n, source.read(issued, n)));
+                reads.add(new Chunk(issued, n, source.read(issued, buffer().limit(n))));
                 issued += n;
             }
             if (reads.isEmpty()) {
@@ -105,34 +111,45 @@ final class Copier {
         while (done < length) {
             while (issued < length && reads.size() < depth) {
                 int n = (int) Math.min(chunk, length - issued);
-                reads.add(new Pair(source.read(issued, n), target.read(issued, n)));
+                reads.add(new Pair(source.read(issued, ByteBuffer.allocate(n)),
+                        target.read(issued, ByteBuffer.allocate(n))));
                 issued += n;
             }
             Pair p = reads.poll();
-            byte[] a = p.source().join();
-            int at = Arrays.mismatch(a, p.target().join());
+            ByteBuffer a = p.source().join();
+            int at = a.mismatch(p.target().join());
             if (at >= 0) {
                 return done + at;
             }
-            done += a.length;
+            done += a.remaining();
             progress.accept(done);
         }
         return -1;
     }
 
-    private record Pair(CompletableFuture<byte[]> source, CompletableFuture<byte[]> target) {
+    private record Pair(CompletableFuture<ByteBuffer> source, CompletableFuture<ByteBuffer> target) {
     }
 
     /** A range of the source in copy order: being read, or ({@code data} null) known to read as zeroes. */
-    private record Chunk(long offset, long length, CompletableFuture<byte[]> data) {
+    private record Chunk(long offset, long length, CompletableFuture<ByteBuffer> data) {
     }
 
-    /** Splits one chunk into runs of data blocks (written) and zero blocks (added to the pending zero run). */
-    private void write(long offset, byte[] data) {
+    /** A chunk's buffer, position 0 and limit {@code chunk}: one of a finished chunk, else a new one. */
+    private ByteBuffer buffer() {
+        ByteBuffer b = free.poll();
+        return b != null ? b.clear() : ByteBuffer.allocateDirect(chunk);
+    }
+
+    /**
+     * Splits one chunk (position 0 to limit) into runs of data blocks (written) and zero blocks (added to the
+     * pending zero run); its buffer and slot are free once the writes are over.
+     */
+    private void write(long offset, ByteBuffer data) {
         List<CompletableFuture<Void>> parts = new ArrayList<>();
+        int length = data.limit();
         int runStart = 0;
         boolean runZero = isZero(data, 0);
-        for (int at = block; at < data.length; at += block) {
+        for (int at = block; at < length; at += block) {
             boolean zero = isZero(data, at);
             if (zero != runZero) {
                 run(offset, data, runStart, at, runZero, parts);
@@ -140,16 +157,20 @@ final class Copier {
                 runZero = zero;
             }
         }
-        run(offset, data, runStart, data.length, runZero, parts);
-        CompletableFuture.allOf(parts.toArray(new CompletableFuture<?>[0])).whenComplete((v, e) -> slots.release());
+        run(offset, data, runStart, length, runZero, parts);
+        CompletableFuture.allOf(parts.toArray(new CompletableFuture<?>[0])).whenComplete((v, e) -> {
+            free.add(data);
+            slots.release();
+        });
     }
 
-    private void run(long offset, byte[] data, int from, int to, boolean zero, List<CompletableFuture<Void>> parts) {
+    private void run(long offset, ByteBuffer data, int from, int to, boolean zero,
+                     List<CompletableFuture<Void>> parts) {
         if (zero) {
             addZeroes(offset + from, offset + to);
         } else {
             flushZeroRun();
-            parts.add(track(target.write(offset + from, data, from, to - from)));
+            parts.add(track(target.write(offset + from, data.slice(from, to - from))));
             dataBytes += to - from;
         }
     }
@@ -164,9 +185,9 @@ final class Copier {
         zeroBytes += end - start;
     }
 
-    private boolean isZero(byte[] data, int from) {
-        int n = Math.min(block, data.length - from);
-        return Arrays.mismatch(data, from, from + n, zeroBlock, 0, n) < 0;
+    private boolean isZero(ByteBuffer data, int from) {
+        int n = Math.min(block, data.limit() - from);
+        return data.slice(from, n).mismatch(zeroBlock.slice(0, n)) < 0;
     }
 
     private void flushZeroRun() {

@@ -1,5 +1,6 @@
 package dev.rbd.cli;
 
+import java.nio.ByteBuffer;
 import java.util.concurrent.CompletableFuture;
 
 /** One side of {@code rbd-cli copy}: a local file or an NBD export, read and written by offset. */
@@ -18,7 +19,11 @@ interface CopyEndpoint extends AutoCloseable {
      */
     void prepareTarget(long length) throws Exception;
 
-    CompletableFuture<byte[]> read(long offset, int length);
+    /**
+     * Fills {@code dst} from its position to its limit with the bytes at {@code offset}; its position and limit stay
+     * as they were, and it is the caller's again once the future completes (with {@code dst}).
+     */
+    CompletableFuture<ByteBuffer> read(long offset, ByteBuffer dst);
 
     /**
      * The extent from {@code offset} (below {@link #size}) as far as this side knows: data up to the end unless it
@@ -28,8 +33,11 @@ interface CopyEndpoint extends AutoCloseable {
         return new ExtentWalk.Range(offset, size() - offset, 0);
     }
 
-    /** Writes {@code data[from, from + length)}; {@code data} stays unchanged until the future completes. */
-    CompletableFuture<Void> write(long offset, byte[] data, int from, int length);
+    /**
+     * Writes {@code data} from its position to its limit (both left as they were); those bytes stay unchanged until
+     * the future completes.
+     */
+    CompletableFuture<Void> write(long offset, ByteBuffer data);
 
     /** Makes a range read as zeroes, at no cost where it already does (a file emptied by {@link #prepareTarget}). */
     CompletableFuture<Void> zero(long offset, long length);

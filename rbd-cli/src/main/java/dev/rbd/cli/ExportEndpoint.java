@@ -3,8 +3,8 @@ package dev.rbd.cli;
 import dev.rbd.client.ClientOptions;
 import dev.rbd.client.ExportInfo;
 import dev.rbd.client.RbdClient;
+import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
-import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -74,8 +74,8 @@ final class ExportEndpoint implements CopyEndpoint {
     }
 
     @Override
-    public CompletableFuture<byte[]> read(long offset, int length) {
-        return client.read(offset, length);
+    public CompletableFuture<ByteBuffer> read(long offset, ByteBuffer dst) {
+        return client.read(offset, dst);
     }
 
     /**
@@ -107,10 +107,8 @@ final class ExportEndpoint implements CopyEndpoint {
     }
 
     @Override
-    public CompletableFuture<Void> write(long offset, byte[] data, int from, int length) {
-        // the client writes whole arrays: a part of a chunk needs a copy of its own
-        return client.write(offset, from == 0 && length == data.length ? data
-                : Arrays.copyOfRange(data, from, from + length));
+    public CompletableFuture<Void> write(long offset, ByteBuffer data) {
+        return client.write(offset, data);
     }
 
     /** WRITE_ZEROES where the export takes it (a hole is allowed), else plain writes of zeroes. */

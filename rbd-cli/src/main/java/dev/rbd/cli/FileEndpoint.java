@@ -18,7 +18,7 @@ import java.util.concurrent.CompletableFuture;
 final class FileEndpoint implements CopyEndpoint {
     /** File system block: zero runs shorter than this are written, not left as holes. */
     static final int BLOCK = 4096;
-    private static final byte[] ZEROES = new byte[1 << 20];
+    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(1 << 20).asReadOnlyBuffer();
 
     private final Path path;
     private final FileChannel channel;
@@ -80,28 +80,29 @@ final class FileEndpoint implements CopyEndpoint {
     }
 
     @Override
-    public CompletableFuture<byte[]> read(long offset, int length) {
-        byte[] out = new byte[length];
-        ByteBuffer b = ByteBuffer.wrap(out);
+    public CompletableFuture<ByteBuffer> read(long offset, ByteBuffer dst) {
+        ByteBuffer b = dst.duplicate();
+        int base = b.position();
         try {
             while (b.hasRemaining()) {
-                if (channel.read(b, offset + b.position()) < 0) {
-                    throw new IOException(path + " ended at " + (offset + b.position()) + " while it was read "
-                            + "(did it shrink?)");
+                if (channel.read(b, offset + b.position() - base) < 0) {
+                    throw new IOException(path + " ended at " + (offset + b.position() - base) + " while it was "
+                            + "read (did it shrink?)");
                 }
             }
-            return CompletableFuture.completedFuture(out);
+            return CompletableFuture.completedFuture(dst);
         } catch (IOException e) {
             return CompletableFuture.failedFuture(e);
         }
     }
 
     @Override
-    public CompletableFuture<Void> write(long offset, byte[] data, int from, int length) {
-        ByteBuffer b = ByteBuffer.wrap(data, from, length);
+    public CompletableFuture<Void> write(long offset, ByteBuffer data) {
+        ByteBuffer b = data.duplicate();
+        int base = b.position();
         try {
             while (b.hasRemaining()) {
-                channel.write(b, offset + b.position() - from);
+                channel.write(b, offset + b.position() - base);
             }
             return CompletableFuture.completedFuture(null);
         } catch (IOException e) {
@@ -114,8 +115,8 @@ final class FileEndpoint implements CopyEndpoint {
     public CompletableFuture<Void> zero(long offset, long length) {
         // a device (or a file not emptied) still holds old data there: write the zeroes
         for (long done = 0; !holes && done < length; ) {
-            int n = (int) Math.min(ZEROES.length, length - done);
-            CompletableFuture<Void> w = write(offset + done, ZEROES, 0, n);
+            int n = (int) Math.min(ZEROES.capacity(), length - done);
+            CompletableFuture<Void> w = write(offset + done, ZEROES.duplicate().limit(n));
             if (w.isCompletedExceptionally()) {
                 return w;
             }

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.rbd.protocol.RbdVersion;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.util.List;
 import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,7 +21,7 @@ class CommandLineTest {
     private final StringWriter err = new StringWriter();
 
     private int run(String... args) {
-        CommandLine cl = RbdCli.commandLine();
+        CommandLine cl = RbdCli.commandLine(args);
         cl.setOut(new PrintWriter(out, true));
         cl.setErr(new PrintWriter(err, true));
         return cl.execute(args);
@@ -52,6 +53,40 @@ class CommandLineTest {
                     .anyMatch(m -> m.userObject() instanceof ExportUri);
             assertThat(mixed).as(name).isEqualTo(TAKE_AN_EXPORT_URI.contains(name));
         });
+    }
+
+    @Test
+    void aCommandLineForOneCommandBuildsThatCommandAlone() {
+        assertThat(RbdCli.commandLine("info", "nbd://127.0.0.1/disk").getSubcommands()).containsOnlyKeys("info");
+        assertThat(RbdCli.commandLine("bench", "--help").getSubcommands()).containsOnlyKeys("bench");
+        assertThat(RbdCli.commandLine("--version").getSubcommands()).isEmpty();
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"", "--help", "-h", "--version info", "nosuch", "INFO"})
+    void aCommandLineWithoutAKnownCommandFirstBuildsAllInHelpOrder(String line) {
+        String[] args = line.isEmpty() ? new String[0] : line.split(" ");
+        assertThat(List.copyOf(RbdCli.commandLine(args).getSubcommands().keySet())).as(line)
+                .containsExactly("info", "list", "map", "read", "write", "copy", "flush", "trim", "zero", "bench");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"info --help", "bench --help", "copy", "info", "--help", "list --nosuch"})
+    void aCommandLineForOneCommandSaysWhatTheFullOneSays(String line) {
+        String[] args = line.split(" ");
+        List<String> lazy = outcome(RbdCli.commandLine(args), args);
+        assertThat(lazy).as(line).isEqualTo(outcome(RbdCli.commandLine(), args));
+        assertThat(lazy.get(1)).as(line).isNotEmpty();
+    }
+
+    /** The exit status, stdout and stderr of running {@code args} on {@code cl}. */
+    private static List<String> outcome(CommandLine cl, String... args) {
+        StringWriter o = new StringWriter();
+        StringWriter e = new StringWriter();
+        cl.setOut(new PrintWriter(o, true));
+        cl.setErr(new PrintWriter(e, true));
+        int status = cl.execute(args);
+        return List.of(String.valueOf(status), o + "" + e);
     }
 
     @ParameterizedTest

@@ -12,6 +12,7 @@ import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdRequest;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -116,6 +117,36 @@ public final class RbdClient implements AsyncBlockDevice, AutoCloseable {
     @Override
     public CompletableFuture<byte[]> read(long offset, int length) {
         return submitter.read(offset, length);
+    }
+
+    /**
+     * Reads {@code dst.remaining()} bytes at {@code offset} (unsigned) straight into {@code dst}, from its position
+     * up to its limit, without an array of its own: a direct buffer takes the data as it comes off the network,
+     * with one copy. The buffer's position and limit are left as they were; the future completes with {@code dst}
+     * once every byte has landed. Until then the bytes between them belong to the client: the caller must not
+     * read or change them. Split and blocking like {@link #read(long, int)}.
+     */
+    public CompletableFuture<ByteBuffer> read(long offset, ByteBuffer dst) {
+        if (dst.isReadOnly()) {
+            throw new IllegalArgumentException("cannot read into a read-only buffer");
+        }
+        return submitter.read(offset, dst);
+    }
+
+    /**
+     * Writes {@code data.remaining()} bytes from {@code data}'s position at {@code offset}, without copying them
+     * where the server's acks are durable (or the write is FUA): the requests carry the buffer itself, so a direct
+     * buffer goes to the socket as it is. The buffer's position and limit are left as they were; the bytes between
+     * them must stay unchanged until the future completes. Where acks are not durable, the client keeps its own
+     * copy until a FLUSH covers the write, as for {@link #write(long, byte[], boolean)}.
+     */
+    public CompletableFuture<Void> write(long offset, ByteBuffer data, boolean fua) {
+        return submitter.write(offset, data, fua);
+    }
+
+    /** {@link #write(long, ByteBuffer, boolean)} without FUA. */
+    public CompletableFuture<Void> write(long offset, ByteBuffer data) {
+        return write(offset, data, false);
     }
 
     @Override

@@ -12,6 +12,7 @@ import dev.rbd.server.store.MemoryBlockStore;
 import io.netty.buffer.ByteBuf;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -91,6 +92,54 @@ class RbdClientTest {
             c.cache(0, 65536).join();
             byte[] back = c.read(12345, 1000).join();
             assertThat(back).containsOnly(0);
+        }
+    }
+
+    @Test
+    void readsIntoAndWritesFromBuffersBetweenTheirPositionAndLimitLeavingBothAlone() {
+        // 4 KiB requests: every buffer below is split, so each part must land at its own place in it
+        try (RbdClient c = RbdClient.connect(base + "disk", ClientOptions.builder().maxRequestSize(4096).build())) {
+            byte[] data = random(70_000, 2);
+            ByteBuffer src = ByteBuffer.allocateDirect(data.length + 300);
+            src.position(100).put(data).limit(100 + data.length).position(100);
+            c.write(5000, src).join();
+            assertThat(src.position()).isEqualTo(100);
+            assertThat(src.limit()).isEqualTo(100 + data.length);
+            assertThat(c.read(5000, data.length).join()).isEqualTo(data);
+
+            for (ByteBuffer dst : List.of(ByteBuffer.allocateDirect(data.length + 80), ByteBuffer.allocate(
+                    data.length + 80))) {
+                while (dst.hasRemaining()) {
+                    dst.put((byte) 0x55);
+                }
+                dst.limit(50 + data.length).position(50);
+                assertThat(c.read(5000, dst).join()).isSameAs(dst);
+                assertThat(dst.position()).isEqualTo(50);
+                assertThat(dst.limit()).isEqualTo(50 + data.length);
+                byte[] back = new byte[data.length];
+                dst.get(50, back);
+                assertThat(back).isEqualTo(data);
+                // nothing outside the window was touched
+                assertThat(dst.get(49)).isEqualTo((byte) 0x55);
+                assertThat(dst.limit(dst.capacity()).get(50 + data.length)).isEqualTo((byte) 0x55);
+            }
+            assertThatThrownBy(() -> c.read(0, ByteBuffer.allocate(10).asReadOnlyBuffer()))
+                    .isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
+    @Test
+    void aBufferWrittenWhereAcksAreNotDurableIsCopiedSoTheCallerMayReuseItAtOnce() {
+        try (RbdClient c = RbdClient.connect(base + "jitter")) {
+            assertThat(c.info().durableAcks()).isFalse();
+            ByteBuffer b = ByteBuffer.allocateDirect(8192);
+            byte[] first = random(8192, 3);
+            b.put(first).flip();
+            c.write(0, b).join();
+            b.clear().put(random(8192, 4)).flip(); // reused before any FLUSH covers the first write
+            assertThat(c.unflushedBytes()).as("kept until a FLUSH covers it").isGreaterThanOrEqualTo(8192);
+            c.flush().join();
+            assertThat(c.read(0, 8192).join()).isEqualTo(first);
         }
     }
 

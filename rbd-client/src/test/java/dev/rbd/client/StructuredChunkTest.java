@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.rbd.client.FakeServer.Request;
+import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -24,6 +25,29 @@ class StructuredChunkTest {
             c.in.read();
         }); RbdClient client = RbdClient.connect(s.uri(), NO_RECONNECT)) {
             assertThat(client.read(4096, 8).get(5, TimeUnit.SECONDS)).containsExactly(0, 0, 0, 0, 0, 0, 7, 7);
+        }
+    }
+
+    @Test
+    void aHoleReadIntoADirectBufferFillsOnlyItsWindowWithZeroes() throws Exception {
+        try (FakeServer s = new FakeServer(1 << 20, c -> {
+            Request r = c.read();
+            c.offsetData(r.cookie(), r.offset() + 6, new byte[] {7, 7}, false);
+            c.chunkHeader(r.cookie(), 1, 2, 12); // OFFSET_HOLE over the first 6 bytes, DONE
+            c.out.writeLong(r.offset());
+            c.out.writeInt(6);
+            c.out.flush();
+            c.in.read();
+        }); RbdClient client = RbdClient.connect(s.uri(), NO_RECONNECT)) {
+            ByteBuffer b = ByteBuffer.allocateDirect(12);
+            while (b.hasRemaining()) {
+                b.put((byte) 9);
+            }
+            b.limit(10).position(2);
+            client.read(4096, b).get(5, TimeUnit.SECONDS);
+            byte[] all = new byte[12];
+            b.clear().get(all);
+            assertThat(all).containsExactly(9, 9, 0, 0, 0, 0, 0, 0, 7, 7, 9, 9);
         }
     }
 

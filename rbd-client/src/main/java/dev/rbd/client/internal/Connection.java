@@ -19,6 +19,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.timeout.IdleState;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.util.ReferenceCountUtil;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -106,7 +107,7 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
             return;
         }
         if (p.command == NbdCommand.READ) {
-            r.content().getBytes(r.content().readerIndex(), p.target, p.targetOffset, p.length);
+            r.content().getBytes(r.content().readerIndex(), window(p, 0, p.length));
         }
         complete(p, null);
     }
@@ -143,10 +144,9 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
                 return;
             }
             if (type == NbdConstants.REPLY_TYPE_OFFSET_DATA) {
-                r.content().getBytes(r.content().readerIndex(), p.target, p.targetOffset + (int) rel, (int) n);
+                r.content().getBytes(r.content().readerIndex(), window(p, (int) rel, (int) n));
             } else {
-                java.util.Arrays.fill(p.target, p.targetOffset + (int) rel, p.targetOffset + (int) (rel + n),
-                        (byte) 0);
+                fillZeroes(window(p, (int) rel, (int) n));
             }
         } else if (type == NbdConstants.REPLY_TYPE_BLOCK_STATUS) {
             MetaContext.BlockStatus s = MetaContext.BlockStatus.decode(r.content());
@@ -168,6 +168,21 @@ public final class Connection extends ChannelInboundHandlerAdapter implements Re
         if (r.isDone()) {
             pending.remove(r.cookie());
             complete(p, p.error);
+        }
+    }
+
+    private static final ByteBuffer ZEROES = ByteBuffer.allocateDirect(64 << 10).asReadOnlyBuffer();
+
+    /** {@code n} bytes of a READ's target from {@code rel} bytes into the request (its own position and limit). */
+    private static ByteBuffer window(Request p, int rel, int n) {
+        ByteBuffer b = p.target.duplicate();
+        b.limit(p.targetOffset + rel + n).position(p.targetOffset + rel);
+        return b;
+    }
+
+    private static void fillZeroes(ByteBuffer b) {
+        while (b.hasRemaining()) {
+            b.put(ZEROES.duplicate().limit(Math.min(ZEROES.capacity(), b.remaining())));
         }
     }
 

@@ -7,6 +7,7 @@ import dev.rbd.protocol.NbdCommand;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -36,8 +37,8 @@ public final class Request {
     /** The wire's 32-bit length, unsigned (a TRIM may cover up to 4 GiB - 1). */
     final int length;
     final ByteBuf payload;
-    /** Where a READ's data lands, at {@link #targetOffset}. */
-    final byte[] target;
+    /** Where a READ's data lands, at the absolute index {@link #targetOffset} (the buffer's position is not used). */
+    final ByteBuffer target;
     final int targetOffset;
     final CompletableFuture<Void> result = new CompletableFuture<>();
     private Runnable onAnswered = NOTHING;
@@ -62,7 +63,7 @@ public final class Request {
     /** A BLOCK_STATUS request's answer: base:allocation's extents from the start of its range (one chunk). */
     volatile List<MetaContext.Extent> extents = List.of();
 
-    private Request(int flags, NbdCommand command, long offset, long length, ByteBuf payload, byte[] target,
+    private Request(int flags, NbdCommand command, long offset, long length, ByteBuf payload, ByteBuffer target,
                     int targetOffset, boolean internal) {
         this.flags = flags;
         this.command = command;
@@ -74,8 +75,11 @@ public final class Request {
         this.internal = internal;
     }
 
-    /** A READ of {@code length} bytes at {@code offset}, landing in {@code target} at {@code targetOffset}. */
-    static Request read(long offset, int length, byte[] target, int targetOffset) {
+    /**
+     * A READ of {@code length} bytes at {@code offset}, landing in {@code target} at the absolute index
+     * {@code targetOffset}; the buffer's position and limit are left alone.
+     */
+    static Request read(long offset, int length, ByteBuffer target, int targetOffset) {
         return new Request(0, NbdCommand.READ, offset, length, Unpooled.EMPTY_BUFFER, target, targetOffset, false);
     }
 

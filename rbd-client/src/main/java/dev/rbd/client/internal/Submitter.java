@@ -7,6 +7,7 @@ import dev.rbd.protocol.MetaContext;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdConstants;
 import io.netty.buffer.Unpooled;
+import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -38,8 +39,14 @@ public final class Submitter {
 
     public CompletableFuture<byte[]> read(long offset, int length) {
         byte[] out = new byte[length];
-        return split(length, chunk(), (at, n) -> send(Request.read(offset + at, (int) n, out, (int) at)))
-                .thenApply(v -> out);
+        return read(offset, ByteBuffer.wrap(out)).thenApply(v -> out);
+    }
+
+    /** Reads {@code dst.remaining()} bytes into {@code dst} from its position; its position and limit stay. */
+    public CompletableFuture<ByteBuffer> read(long offset, ByteBuffer dst) {
+        int base = dst.position();
+        return split(dst.remaining(), chunk(), (at, n) -> send(Request.read(offset + at, (int) n, dst,
+                base + (int) at))).thenApply(v -> dst);
     }
 
     public CompletableFuture<Void> write(long offset, byte[] data, boolean fua) {
@@ -48,6 +55,22 @@ public final class Submitter {
         return synced(split(data.length, chunk(), (at, n) -> send(Request.write(flags, offset + at,
                 copy ? Unpooled.copiedBuffer(data, (int) at, (int) n) : Unpooled.wrappedBuffer(data, (int) at,
                         (int) n)))), flags);
+    }
+
+    /**
+     * Writes {@code data.remaining()} bytes from {@code data}'s position, wrapped (not copied) where the server's
+     * acks are durable or the write is FUA, else copied, since the copy is kept until a FLUSH covers it.
+     */
+    public CompletableFuture<Void> write(long offset, ByteBuffer data, boolean fua) {
+        int flags = durableFlags(fua);
+        boolean copy = !info.durableAcks() && (flags & NbdConstants.CMD_FLAG_FUA) == 0;
+        int base = data.position();
+        return synced(split(data.remaining(), chunk(), (at, n) -> {
+            ByteBuffer part = data.duplicate();
+            part.limit(base + (int) (at + n)).position(base + (int) at);
+            return send(Request.write(flags, offset + at, copy ? Unpooled.copiedBuffer(part)
+                    : Unpooled.wrappedBuffer(part)));
+        }), flags);
     }
 
     public CompletableFuture<Void> trim(long offset, long length) {

@@ -49,6 +49,10 @@ public final class ReplyDecoder extends StopAtCorruptionDecoder {
     public ReplyDecoder(ReadLengths readLengths, int maxChunk) {
         this.readLengths = readLengths;
         this.maxChunk = maxChunk;
+        // The default merge cumulator copies a large reply's socket reads into one buffer. Netty's composite
+        // cumulator would not, but it keeps one component per socket read: a server trickling a 32 MiB reply a
+        // byte per segment would make the client hold millions of buffers. Handing the parts of a reply on as
+        // they come is the copy-free way that stays bounded.
     }
 
     @Override

@@ -30,6 +30,24 @@ public interface BlockStore extends Closeable {
     /** Makes every completed write durable (fdatasync). */
     void sync() throws IOException;
 
+    /** The second step of a {@link #syncStaged() sync in two steps}. */
+    @FunctionalInterface
+    interface SyncStep {
+        void run() throws IOException;
+    }
+
+    /**
+     * A {@link #sync} in two steps, so that group commit can run one batch's second step while the next batch's first
+     * runs: runs the first step (every completed write's data made durable) and returns the second (what describes
+     * that data made durable too: a persistent overlay's block map), or {@code null} when this store's sync is one
+     * step. A write is durable once both steps of a sync begun after it have run. Second steps may run on another
+     * thread, concurrently with later first steps, and in any order among themselves.
+     */
+    default SyncStep syncStaged() throws IOException {
+        sync();
+        return null;
+    }
+
     /** Advisory discard: may deallocate the range; its contents are undefined until rewritten. */
     void trim(long offset, long length) throws IOException;
 

@@ -17,7 +17,9 @@ import java.util.concurrent.atomic.AtomicLongArray;
  *
  * <p>{@link #sync} first copies the changed pages (a state set before that is described there), then syncs the
  * overlay's data, then writes and syncs the pages: a page on disk never says DATA for a block whose data is not
- * durable. A set that happens during a sync marks its page again, for the next one. No lock is taken on the way of
+ * durable. {@link #syncStaged} leaves the last step to its caller, so that group commit can write one batch's pages
+ * while the next batch's data syncs; a page on disk never goes back to an older copy. A set that happens during a
+ * sync marks its page again, for the next one. No lock is taken on the way of
  * sets: the page copy may see a set half done (both bits of a block on), which reads as DATA, the state a set to
  * DATA ends in and the one a set to ZERO starts from.
  */
@@ -34,6 +36,10 @@ final class FileOverlayMap implements OverlayMap {
     private final int pages;
     /** One bit per page: changed since it was last copied for writing. */
     private final AtomicLongArray dirty;
+    /** Syncs that copied pages so far (guarded by this). */
+    private long copied;
+    /** Per page, the sync whose copy of it is on disk (0: none since opened); guards the page writes. */
+    private final long[] written;
 
     private FileOverlayMap(MemoryOverlayMap live, FileChannel channel, long offset) {
         this.live = live;
@@ -41,6 +47,7 @@ final class FileOverlayMap implements OverlayMap {
         this.offset = offset;
         this.pages = pages(live.blocks());
         this.dirty = new AtomicLongArray((pages + 63) / 64);
+        this.written = new long[pages];
     }
 
     /** Pages of a map of {@code blocks} blocks. */
@@ -131,36 +138,60 @@ final class FileOverlayMap implements OverlayMap {
     }
 
     @Override
-    public synchronized void sync(DataSync dataSync) throws IOException {
+    public BlockStore.SyncStep syncStaged(DataSync dataSync) throws IOException {
         List<Integer> taken = new ArrayList<>();
         List<ByteBuffer> copies = new ArrayList<>();
-        for (int w = 0; w < dirty.length(); w++) {
-            long bits = dirty.get(w) == 0 ? 0 : dirty.getAndSet(w, 0);
-            while (bits != 0) {
-                int p = w * 64 + Long.numberOfTrailingZeros(bits);
-                bits &= bits - 1;
-                taken.add(p);
-                copies.add(encode(p));
+        long seq;
+        synchronized (this) {
+            seq = ++copied;
+            for (int w = 0; w < dirty.length(); w++) {
+                long bits = dirty.get(w) == 0 ? 0 : dirty.getAndSet(w, 0);
+                while (bits != 0) {
+                    int p = w * 64 + Long.numberOfTrailingZeros(bits);
+                    bits &= bits - 1;
+                    taken.add(p);
+                    copies.add(encode(p));
+                }
             }
         }
         try {
             dataSync.run();
-            if (taken.isEmpty()) {
-                return;
-            }
-            for (int i = 0; i < taken.size(); i++) {
-                ByteBuffer b = copies.get(i);
-                long at = offset + (long) taken.get(i) * PAGE;
-                while (b.hasRemaining()) {
-                    channel.write(b, at + b.position());
-                }
-            }
-            channel.force(false);
         } catch (IOException | RuntimeException e) {
             for (int p : taken) {
                 markDirty(p, p);
             }
             throw e;
+        }
+        return taken.isEmpty() ? null : () -> writePages(seq, taken, copies);
+    }
+
+    /**
+     * Writes the copies of sync {@code seq}'s pages, except those a later sync's copy has replaced on disk already,
+     * then syncs the file. The writes of several syncs may come in any order: a page never goes back to an older copy,
+     * and the force after the check covers the newer copy's write too.
+     */
+    private void writePages(long seq, List<Integer> taken, List<ByteBuffer> copies) throws IOException {
+        synchronized (written) {
+            try {
+                for (int i = 0; i < taken.size(); i++) {
+                    int p = taken.get(i);
+                    if (written[p] > seq) {
+                        continue;
+                    }
+                    ByteBuffer b = copies.get(i);
+                    long at = offset + (long) p * PAGE;
+                    while (b.hasRemaining()) {
+                        channel.write(b, at + b.position());
+                    }
+                    written[p] = seq;
+                }
+                channel.force(false);
+            } catch (IOException | RuntimeException e) {
+                for (int p : taken) {
+                    markDirty(p, p);
+                }
+                throw e;
+            }
         }
     }
 

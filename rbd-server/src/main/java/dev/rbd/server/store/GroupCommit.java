@@ -6,6 +6,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -23,6 +24,11 @@ import org.slf4j.LoggerFactory;
  * the 32 writes where one would do. Syncs take the same time whatever the batch, so one batch of 32 is almost twice
  * the throughput of two of 16.
  *
+ * <p>A store whose sync has two steps ({@link BlockStore#syncStaged()}: a persistent overlay syncs its data, then
+ * writes and syncs its block map) has each batch's second step run on a thread of its own, while the next batch
+ * gathers and runs its first step: two fdatasyncs of different files overlap instead of adding up. At most
+ * {@link #MAX_SECOND_STEPS} second steps wait or run at once.
+ *
  * <p>A failed sync fails its whole batch with {@link SyncFailedException} and poisons the commit: every later call
  * fails at once, because after an fdatasync error Linux may have dropped the dirty pages and a later sync could
  * "succeed" without them.
@@ -33,10 +39,16 @@ public final class GroupCommit implements AutoCloseable {
     static final long MAX_GATHER_NANOS = TimeUnit.MILLISECONDS.toNanos(2);
     /** Batches up to this size may be synced by the thread that wrote them (see {@link #syncHere}). */
     static final int SMALL_BATCH = 2;
+    /** Second steps of two-step syncs that may be waiting or running at once. */
+    static final int MAX_SECOND_STEPS = 2;
 
     private final BlockStore store;
     private final String name;
     private final ExecutorService thread;
+    /** Runs the second steps of two-step syncs, in order. */
+    private final ExecutorService secondSteps;
+    /** Second steps handed to {@link #secondSteps} and not finished (guarded by this). */
+    private int pendingSecondSteps;
     private final AtomicLong syncs = new AtomicLong();
     private final AtomicLong requests = new AtomicLong();
     private final AtomicLong syncingNanos = new AtomicLong();
@@ -63,15 +75,20 @@ public final class GroupCommit implements AutoCloseable {
         this.name = name;
         this.maxGatherNanos = maxGatherNanos;
         this.syncNanos = maxGatherNanos;
-        // its one thread ends after a while without syncs: a room of clients' overlays, each an export with its own
+        // its threads end after a while without syncs: a room of clients' overlays, each an export with its own
         // group commit, keeps threads only for the clients that write
+        this.thread = daemonThread("rbd-sync-" + name);
+        this.secondSteps = daemonThread("rbd-sync2-" + name);
+    }
+
+    private static ExecutorService daemonThread(String threadName) {
         ThreadPoolExecutor t = new ThreadPoolExecutor(1, 1, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), r -> {
-            Thread th = new Thread(r, "rbd-sync-" + name);
+            Thread th = new Thread(r, threadName);
             th.setDaemon(true);
             return th;
         });
         t.allowCoreThreadTimeOut(true);
-        this.thread = t;
+        return t;
     }
 
     /**
@@ -149,42 +166,136 @@ public final class GroupCommit implements AutoCloseable {
     private void drain() {
         for (;;) {
             List<CompletableFuture<Void>> batch;
+            boolean inline;
+            SyncFailedException poisoned;
             synchronized (this) {
-                if (waiting.isEmpty()) {
-                    running = false;
-                    return;
+                if (failure == null && !waiting.isEmpty()) {
+                    gather();
                 }
-                gather();
                 batch = waiting;
                 waiting = new ArrayList<>();
-                targetBatch = Math.max(batch.size(), targetBatch * 3 / 4);
-            }
-            try {
-                long start = System.nanoTime();
-                store.sync();
-                long took = System.nanoTime() - start;
-                syncingNanos.addAndGet(took);
-                synchronized (this) {
-                    syncNanos += (took - syncNanos) / 4;
-                }
-                syncs.incrementAndGet();
-                batch.forEach(f -> f.complete(null));
-            } catch (IOException | RuntimeException e) {
-                SyncFailedException failed = new SyncFailedException(name + ": sync failed, " + batch.size()
-                        + " writes may be lost; the export refuses writes until it is reopened", e);
-                log.error("{}", failed.getMessage(), e);
-                List<CompletableFuture<Void>> rest;
-                synchronized (this) {
-                    failure = failed;
-                    rest = waiting;
-                    waiting = new ArrayList<>();
+                poisoned = failure;
+                if (poisoned != null || batch.isEmpty()) {
                     running = false;
+                } else {
+                    targetBatch = Math.max(batch.size(), targetBatch * 3 / 4);
                 }
-                batch.forEach(f -> f.completeExceptionally(failed));
-                rest.forEach(f -> f.completeExceptionally(failed));
+                // a small batch (few writes in flight) has nothing to overlap: its second step runs here, unless an
+                // earlier one is still pending
+                inline = batch.size() <= SMALL_BATCH && pendingSecondSteps == 0;
+            }
+            if (poisoned != null || batch.isEmpty()) {
+                // after a failure (a second step's, seen here) every waiting request fails with it
+                failAll(batch, poisoned);
                 return;
             }
+            BlockStore.SyncStep second;
+            long start = System.nanoTime();
+            try {
+                second = store.syncStaged();
+                if (second != null && inline) {
+                    second.run();
+                    second = null;
+                }
+            } catch (IOException | RuntimeException e) {
+                failed(batch, e, true);
+                return;
+            }
+            long took = System.nanoTime() - start;
+            synchronized (this) {
+                syncNanos += (took - syncNanos) / 4;
+            }
+            if (second == null) {
+                synced(batch, took);
+            } else {
+                runSecondStep(batch, second, took);
+            }
         }
+    }
+
+    /**
+     * Hands a batch's second step to its thread, after waiting until fewer than {@link #MAX_SECOND_STEPS} are pending;
+     * the batch completes when it has run.
+     */
+    private void runSecondStep(List<CompletableFuture<Void>> batch, BlockStore.SyncStep second, long firstTook) {
+        boolean interrupted = false;
+        synchronized (this) {
+            while (pendingSecondSteps >= MAX_SECOND_STEPS) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            pendingSecondSteps++;
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        Runnable step = () -> {
+            try {
+                SyncFailedException poisoned;
+                synchronized (this) {
+                    poisoned = failure;
+                }
+                if (poisoned != null) {
+                    failAll(batch, poisoned);
+                } else {
+                    long start = System.nanoTime();
+                    second.run();
+                    synced(batch, firstTook + System.nanoTime() - start);
+                }
+            } catch (IOException | RuntimeException e) {
+                failed(batch, e, false);
+            } finally {
+                synchronized (this) {
+                    pendingSecondSteps--;
+                    notifyAll();
+                }
+            }
+        };
+        try {
+            secondSteps.execute(step);
+        } catch (RejectedExecutionException e) {
+            step.run(); // closing: run it here rather than leave the batch unanswered
+        }
+    }
+
+    private void synced(List<CompletableFuture<Void>> batch, long took) {
+        syncingNanos.addAndGet(took);
+        syncs.incrementAndGet();
+        batch.forEach(f -> f.complete(null));
+    }
+
+    /**
+     * Poisons the commit: fails the batch, every waiting request and every later one.
+     *
+     * @param inDrain called by the draining thread, which stops: a second step's failure leaves the drain running
+     *                until it sees the failure
+     */
+    private void failed(List<CompletableFuture<Void>> batch, Throwable e, boolean inDrain) {
+        SyncFailedException failed = new SyncFailedException(name + ": sync failed, " + batch.size()
+                + " writes may be lost; the export refuses writes until it is reopened", e);
+        log.error("{}", failed.getMessage(), e);
+        List<CompletableFuture<Void>> rest;
+        SyncFailedException first;
+        synchronized (this) {
+            if (failure == null) {
+                failure = failed;
+            }
+            first = failure;
+            rest = waiting;
+            waiting = new ArrayList<>();
+            if (inDrain) {
+                running = false;
+            }
+        }
+        batch.forEach(f -> f.completeExceptionally(failed));
+        failAll(rest, first);
+    }
+
+    private static void failAll(List<CompletableFuture<Void>> batch, SyncFailedException failure) {
+        batch.forEach(f -> f.completeExceptionally(failure));
     }
 
     /**
@@ -242,6 +353,10 @@ public final class GroupCommit implements AutoCloseable {
         thread.shutdown();
         if (!thread.awaitTermination(30, TimeUnit.SECONDS)) {
             log.warn("{}: sync thread did not finish in 30 s", name);
+        }
+        secondSteps.shutdown();
+        if (!secondSteps.awaitTermination(30, TimeUnit.SECONDS)) {
+            log.warn("{}: second sync thread did not finish in 30 s", name);
         }
     }
 }

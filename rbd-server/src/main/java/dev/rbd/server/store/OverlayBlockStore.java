@@ -293,6 +293,11 @@ public final class OverlayBlockStore implements BlockStore {
         map.sync(overlay::sync);
     }
 
+    @Override
+    public SyncStep syncStaged() throws IOException {
+        return map.syncStaged(overlay::sync);
+    }
+
     /** Like {@link #writeZeroes}: the golden image must not show through a trimmed range, so it reads as zeroes. */
     @Override
     public void trim(long offset, long length) throws IOException {

@@ -47,7 +47,20 @@ public interface OverlayMap extends java.io.Closeable {
      * never says DATA for a block whose bytes are not on disk too.
      */
     default void sync(DataSync dataSync) throws java.io.IOException {
+        BlockStore.SyncStep rest = syncStaged(dataSync);
+        if (rest != null) {
+            rest.run();
+        }
+    }
+
+    /**
+     * {@link #sync} in two steps (see {@link BlockStore#syncStaged()}): runs {@code dataSync} and returns what writes
+     * the states set before it started, or {@code null} when there is nothing to write. An in-memory map only runs
+     * {@code dataSync}.
+     */
+    default BlockStore.SyncStep syncStaged(DataSync dataSync) throws java.io.IOException {
         dataSync.run();
+        return null;
     }
 
     /** Releases the map's file, if it has one. */

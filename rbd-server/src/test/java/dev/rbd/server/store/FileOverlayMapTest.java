@@ -126,6 +126,34 @@ class FileOverlayMapTest {
     }
 
     @Test
+    void secondStepsInEitherOrderLeaveTheNewestCopyOfEachPage() throws IOException {
+        long a = 3;
+        long b = 9;                                        // same page as a
+        long other = FileOverlayMap.PAGE_BLOCKS + 1;       // a page only the older sync took
+        try (FileOverlayMap m = FileOverlayMap.load(newMapFile(BLOCKS), OFFSET, BLOCKS, "test map")) {
+            m.set(a, 1, State.DATA);
+            m.set(other, 1, State.ZERO);
+            BlockStore.SyncStep older = m.syncStaged(() -> { });
+            assertThat(codeOnDisk(a)).as("the first step writes no page").isZero();
+            m.set(b, 1, State.DATA);
+            BlockStore.SyncStep newer = m.syncStaged(() -> { });
+            newer.run();
+            assertThat(codeOnDisk(a)).isEqualTo(1);
+            assertThat(codeOnDisk(b)).isEqualTo(1);
+            // the older copy of the shared page, without b, must not go back over the newer one
+            older.run();
+            assertThat(codeOnDisk(b)).as("b after the older second step").isEqualTo(1);
+            assertThat(codeOnDisk(other)).as("the page only the older sync took is written").isEqualTo(2);
+            assertThat(m.syncStaged(() -> { })).as("nothing changed since: no second step").isNull();
+        }
+        try (FileOverlayMap again = reload(BLOCKS)) {
+            assertThat(again.get(a)).isEqualTo(State.DATA);
+            assertThat(again.get(b)).isEqualTo(State.DATA);
+            assertThat(again.get(other)).isEqualTo(State.ZERO);
+        }
+    }
+
+    @Test
     void loadRefusesTheStateThree() throws IOException {
         newMapFile(BLOCKS).close();
         long block = 2L * FileOverlayMap.PAGE_BLOCKS + 9;    // byte 2 * PAGE + 2, bits 2-3

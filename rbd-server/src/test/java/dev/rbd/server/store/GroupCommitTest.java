@@ -106,6 +106,56 @@ class GroupCommitTest {
         assertThat(commit.sync()).isCompletedExceptionally();
     }
 
+    @Test
+    void aSecondStepRunsWhileTheNextBatchSyncsAndItsBatchWaitsForIt() throws Exception {
+        TwoStepStore two = new TwoStepStore();
+        commit = new GroupCommit(two, "t", LONG);
+        announcedBatchOfThree(two);
+        CompletableFuture<Void> first = threeSyncs();
+        assertThat(two.secondStepStarted.poll(10, TimeUnit.SECONDS)).isNotNull();
+        // the first batch's second step is held; the next batch's first step runs meanwhile
+        CompletableFuture<Void> second = threeSyncs();
+        assertThat(two.firstSteps.poll(10, TimeUnit.SECONDS)).isNotNull();
+        assertThat(first).isNotDone();
+        assertThat(second).isNotDone();
+        two.release.release(2);
+        CompletableFuture.allOf(first, second).get(10, TimeUnit.SECONDS);
+        assertThat(commit.syncs()).isEqualTo(3);
+    }
+
+    @Test
+    void aFailedSecondStepFailsItsBatchAndEveryLaterRequest() throws Exception {
+        TwoStepStore two = new TwoStepStore();
+        commit = new GroupCommit(two, "t", LONG);
+        two.failSecond = true;
+        two.release.release(100);
+        CompletableFuture<Void> f = threeSyncs();
+        assertThat(f).failsWithin(10, TimeUnit.SECONDS);
+        assertThat(commit.failure()).isNotNull();
+        assertThat(commit.sync()).failsWithin(10, TimeUnit.SECONDS);
+        assertThat(two.secondSteps).isEqualTo(1);
+    }
+
+    /** A batch of three (large enough that its second step goes to the second thread); returns when all are done. */
+    private void announcedBatchOfThree(TwoStepStore two) throws Exception {
+        two.release.release(1);
+        threeSyncs().get(10, TimeUnit.SECONDS);
+        two.firstSteps.clear();
+        two.secondStepStarted.clear();
+    }
+
+    /** Three announced writes asking for their sync: one batch; completes when all three do. */
+    private CompletableFuture<Void> threeSyncs() {
+        List<CompletableFuture<Void>> batch = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            commit.announce();
+        }
+        for (int i = 0; i < 3; i++) {
+            batch.add(commit.sync(true));
+        }
+        return CompletableFuture.allOf(batch.toArray(CompletableFuture[]::new));
+    }
+
     /** Announces {@code n} writes, then asks a sync for each, and waits for them. */
     private void announcedBatchOf(int n) throws Exception {
         List<CompletableFuture<Void>> batch = new ArrayList<>();
@@ -116,6 +166,40 @@ class GroupCommitTest {
             batch.add(commit.sync(true));
         }
         CompletableFuture.allOf(batch.toArray(CompletableFuture[]::new)).get(10, TimeUnit.SECONDS);
+    }
+
+    /** A store whose sync has two steps; each second step waits for a permit of {@code release}. */
+    private static final class TwoStepStore extends RecordingStore {
+        final java.util.concurrent.BlockingQueue<Integer> firstSteps = new java.util.concurrent.LinkedBlockingQueue<>();
+        final java.util.concurrent.BlockingQueue<Integer> secondStepStarted =
+                new java.util.concurrent.LinkedBlockingQueue<>();
+        final java.util.concurrent.Semaphore release = new java.util.concurrent.Semaphore(0);
+        volatile boolean failSecond;
+        volatile int secondSteps;
+
+        TwoStepStore() {
+            super(new MemoryBlockStore(1 << 20));
+        }
+
+        @Override
+        public SyncStep syncStaged() {
+            firstSteps.add(1);
+            return () -> {
+                secondStepStarted.add(1);
+                secondSteps++;
+                try {
+                    if (!release.tryAcquire(30, TimeUnit.SECONDS)) {
+                        throw new IOException("never released");
+                    }
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException(e);
+                }
+                if (failSecond) {
+                    throw new IOException("map write failed");
+                }
+            };
+        }
     }
 
     /** A store whose sync only counts (or fails). */
