@@ -138,15 +138,6 @@ public final class RbdServer implements AutoCloseable {
     }
 
     /**
-     * Buffers of each size from 32 KiB up that a thread's cache keeps (Netty's default: 64), unless
-     * {@code io.netty.allocator.normalCacheSize} is set. rbd-server lets those caches keep buffers up to 2 MiB (see
-     * {@link RbdServerMain#cacheLargeBuffers()}). Server RSS under the 1 MiB boot storm: 220-300 MB without those
-     * caches, 410-450 MB with 64 of each size, 350 MB with 8, at the same throughput.
-     */
-    static final int NORMAL_CACHE_SIZE = System.getProperty("io.netty.allocator.normalCacheSize") != null
-            ? PooledByteBufAllocator.defaultNormalCacheSize() : 8;
-
-    /**
      * The pooled allocator with 16 MiB chunks instead of Netty's 4 MiB, unless {@code io.netty.allocator.maxOrder}
      * is set. A 4 MiB chunk holds four 1 MiB buffers; with 1 MiB requests in flight its usage kept falling to zero,
      * so the pool freed it and soon allocated (and zeroed) a new one: 10% of the server's CPU in 1 MiB sequential
@@ -157,7 +148,7 @@ public final class RbdServer implements AutoCloseable {
             ? PooledByteBufAllocator.DEFAULT
             : new PooledByteBufAllocator(true, PooledByteBufAllocator.defaultNumHeapArena(),
                     PooledByteBufAllocator.defaultNumDirectArena(), PooledByteBufAllocator.defaultPageSize(), 11,
-                    PooledByteBufAllocator.defaultSmallCacheSize(), NORMAL_CACHE_SIZE,
+                    PooledByteBufAllocator.defaultSmallCacheSize(), PooledByteBufAllocator.defaultNormalCacheSize(),
                     PooledByteBufAllocator.defaultUseCacheForAllThreads());
 
     private static ExecutorService newIoExecutor(int threads) {

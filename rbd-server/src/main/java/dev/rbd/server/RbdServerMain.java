@@ -21,26 +21,7 @@ public final class RbdServerMain implements Runnable {
     CommandSpec spec;
 
     public static void main(String[] args) {
-        cacheLargeBuffers();
         System.exit(commandLine().execute(args));
-    }
-
-    /** The largest buffer the pool's per-thread caches keep: a read part ({@code RequestDecoder.FILL_LIMIT}). */
-    static final String MAX_CACHED = "2097152";
-
-    /**
-     * Lets the buffer pool's per-thread caches keep buffers up to 2 MiB (Netty's default: 32 KiB), unless
-     * {@code io.netty.allocator.maxCachedBufferCapacity} is set. Must run before Netty's pooled allocator is loaded,
-     * which reads it once. Without it, every 1 MiB read buffer went back to its pool chunk, chunks kept emptying, and
-     * the pool freed them and soon allocated and zeroed new ones: 16-20% of the server's CPU under 32 clients reading
-     * 1 MiB at a time. With it, the same boot storm read 1.5-1.7x as much per second in alternating runs on a quiet
-     * machine (2.0-2.1 to 3.0-3.5 GB/s). Caches hold at most {@link RbdServer#NORMAL_CACHE_SIZE} buffers of each size
-     * per thread and give back what goes unused.
-     */
-    static void cacheLargeBuffers() {
-        if (System.getProperty("io.netty.allocator.maxCachedBufferCapacity") == null) {
-            System.setProperty("io.netty.allocator.maxCachedBufferCapacity", MAX_CACHED);
-        }
     }
 
     @Override
