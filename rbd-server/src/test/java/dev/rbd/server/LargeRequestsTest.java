@@ -20,7 +20,6 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.SplittableRandom;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -126,7 +125,7 @@ class LargeRequestsTest {
         c.out.flush();
         // the two whole parts are stored and released; what is left is the write's header (64) and the part being
         // filled, which the decoder holds outside the budget (at most 2 MiB, see RequestDecoderTest): not 64 MiB
-        await("the whole parts to be stored", () -> server.context().memory().used() == before + 64);
+        Await.until("the whole parts to be stored", () -> server.context().memory().used() == before + 64);
         c.out.write(data, 5 << 20, MAX - (5 << 20));
         c.out.flush();
         Reply w = c.readReply(0);
@@ -134,16 +133,6 @@ class LargeRequestsTest {
         assertThat(w.error()).isZero();
         c.request(0, READ, 10, 0, MAX, null);
         assertThat(Arrays.equals(c.readReply(MAX).data(), data)).as("the write was stored whole").isTrue();
-    }
-
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(10);
-        }
     }
 
     @Test

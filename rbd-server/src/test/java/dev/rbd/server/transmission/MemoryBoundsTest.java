@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.rbd.protocol.NbdCommand;
 import dev.rbd.protocol.NbdError;
 import dev.rbd.protocol.codec.RequestDecoder;
+import dev.rbd.server.Await;
 import dev.rbd.server.RawNbdClient;
 import dev.rbd.server.RawNbdClient.Reply;
 import dev.rbd.server.RbdServer;
@@ -21,7 +22,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -61,16 +61,6 @@ class MemoryBoundsTest {
         return c.open("disk", structured);
     }
 
-    private static void await(String what, BooleanSupplier condition) throws InterruptedException {
-        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (!condition.getAsBoolean()) {
-            if (System.nanoTime() > deadline) {
-                throw new AssertionError("timed out waiting for " + what);
-            }
-            Thread.sleep(10);
-        }
-    }
-
     @Test
     void aClientThatNeverReadsItsRepliesHoldsBoundedMemoryAndOthersAreServed() throws Exception {
         start(Export.builder("disk", new MemoryBlockStore(1L << 30)).description("sparse").build());
@@ -81,7 +71,7 @@ class MemoryBoundsTest {
         }
         long bound = LIMIT + 2 * Backpressure.RESERVE;
         // the flood's replies fill the socket buffers and then stop: its bytes stop growing
-        await("the flood to fill its share", () -> server.context().memory().used() > 0);
+        Await.until("the flood to fill its share", () -> server.context().memory().used() > 0);
 
         RawNbdClient good = client(true);
         good.request(0, READ, 7, 0, HUGE, null);
@@ -109,7 +99,7 @@ class MemoryBoundsTest {
 
         flood.close();
         good.close();
-        await("every byte released once the clients are gone", () -> server.context().memory().used() == 0);
+        Await.until("every byte released once the clients are gone", () -> server.context().memory().used() == 0);
         RawNbdClient writer = client(false);
         writer.request(0, WRITE, 2, 0, 4, new byte[] {1, 2, 3, 4});
         assertThat(writer.readReply(0).error()).as("the writer lock was released").isZero();
@@ -134,7 +124,7 @@ class MemoryBoundsTest {
         }
         // the two whole parts of every write are stored and released; what is left is each write's header (64) and at
         // most a part being filled, which the decoder holds outside the budget: not 16 x 32 MiB
-        await("the whole parts to be stored", () -> server.context().memory().used() == before + 16 * 64);
+        Await.until("the whole parts to be stored", () -> server.context().memory().used() == before + 16 * 64);
         // and the writes complete once their clients send the rest
         for (int i = 0; i < 16; i++) {
             RawNbdClient c = stalled.get(i);
