@@ -85,12 +85,7 @@ done
 case $COPY_SIZE in [1-9]*[GMK]|[1-9]*) ;; *) echo "client-bench: BENCH_COPY_SIZE must be a size like 1G or 256M, not '$COPY_SIZE'" >&2; exit 2 ;; esac
 
 require_tools fio python3 java nbdcopy nbdinfo cmp
-for m in rbd-server rbd-cli; do
-  if ! ls "$root/$m/target/$m"-*-all.jar >/dev/null 2>&1; then
-    echo "client-bench: $m is not built; run: (cd $root && mvn -q -DskipTests package)" >&2
-    exit 2
-  fi
-done
+require_built rbd-server rbd-cli
 
 tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/rbd-client-bench.XXXXXX") || exit 2
 IMG=$tmp/disk.img

@@ -67,9 +67,7 @@ for v in RUNTIME WARMUP ROUNDS; do
 done
 
 require_tools fio java
-if ! ls "$here"/../rbd-server/target/rbd-server-*-all.jar >/dev/null 2>&1; then
-  echo "fleet-bench: rbd-server is not built; run: mvn -q -DskipTests package" >&2; exit 2
-fi
+require_built rbd-server
 tmp=$(mktemp -d "${BENCH_DIR:-${TMPDIR:-/tmp}}/rbd-fleet-bench.XXXXXX") || exit 2
 cleanup() { stop_server; rm -rf "$tmp"; }
 trap cleanup EXIT

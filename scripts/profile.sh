@@ -51,9 +51,7 @@ case $OUT in /*) ;; *) OUT=$PWD/$OUT ;; esac
 mkdir -p "$(dirname "$OUT")" || exit 2
 
 require_tools fio java jcmd python3 unzip
-if ! ls "$here"/../rbd-server/target/rbd-server-*-all.jar >/dev/null 2>&1; then
-  echo "profile: rbd-server is not built; run: mvn -q -DskipTests package" >&2; exit 2
-fi
+require_built rbd-server
 
 tmp=$(mktemp -d "${PROFILE_DIR:-${TMPDIR:-/tmp}}/rbd-profile.XXXXXX") || exit 2
 cleanup() { stop_server; rm -rf "$tmp"; }

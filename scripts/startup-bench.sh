@@ -23,6 +23,7 @@ CLI=${RBD_CLI:-$here/rbd-cli}
 TARGET=0.5
 . "$here/lib/processes.sh"
 . "$here/lib/servers.sh"
+. "$here/lib/bench.sh"
 
 usage() { awk 'NR > 1 && !/^#/ {exit} NR > 1 {sub(/^# ?/, ""); print}' "$0"; }
 ROUNDS=10
@@ -40,12 +41,7 @@ for t in nbdinfo python3 java; do
     exit 77
   fi
 done
-for m in rbd-server rbd-cli; do
-  if ! ls "$root/$m/target/$m"-*-all.jar >/dev/null 2>&1; then
-    echo "startup-bench: $m is not built; run: (cd $root && mvn -q -DskipTests package)" >&2
-    exit 2
-  fi
-done
+require_built rbd-server rbd-cli
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbd-startup-bench.XXXXXX") || exit 2
 cleanup() {

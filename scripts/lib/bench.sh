@@ -18,6 +18,18 @@ require_tools() {
     skip_all "missing tool: this fio ($(fio --version)) has no nbd ioengine -- nothing was measured"
 }
 
+# require_built MODULE...: exits 2, saying how to build, unless each MODULE (rbd-server, rbd-cli) has its jar.
+require_built() {
+  local m root
+  root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+  for m in "$@"; do
+    if ! ls "$root/$m/target/$m"-*-all.jar >/dev/null 2>&1; then
+      echo "${LOG_PREFIX:-bench}: $m is not built; run: (cd $root && mvn -q -DskipTests package)" >&2
+      exit 2
+    fi
+  done
+}
+
 # fio_run OUT SECONDS ARG...: one fio run with ARG..., JSON to OUT and its messages to OUT.stderr, killed
 # after SECONDS + 120 s. Runs in $tmp so nothing fio might write lands in the caller's directory. On failure
 # says why on stderr.
