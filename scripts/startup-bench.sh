@@ -11,7 +11,8 @@
 #   RBD_SERVER   the rbd-server launcher (default scripts/rbd-server next to this script)
 #   RBD_JAVA_OPTS is passed on to both launchers, as always.
 #
-# Exit status: 0 target met, 1 a run failed or the target was missed, 2 usage or not built,
+# Exit status: 0 ok (whether or not the target is met, as the other benchmark scripts), 1 a run failed,
+# 2 usage or not built,
 # 77 skipped because nbdinfo, python3 or java is missing.
 set -u
 
@@ -102,4 +103,3 @@ verdict=$(python3 -c 'import sys; r = float(sys.argv[1]) / float(sys.argv[2]); t
 print("%.2f %s" % (r, "met" if r >= t else "MISSED"))' "$ref" "$rbd" "$TARGET")
 echo "ratio nbdinfo / rbd-cli info: ${verdict% *} (target >= $TARGET): ${verdict#* }"
 echo "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
-[ "${verdict#* }" = met ]
