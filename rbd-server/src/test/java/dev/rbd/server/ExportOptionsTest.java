@@ -12,15 +12,12 @@ import dev.rbd.protocol.RequiredTools;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RawNbdClient.Reply;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import java.io.ByteArrayInputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -60,8 +57,7 @@ class ExportOptionsTest {
         cl.parseArgs(all);
         ExportCommand command = cl.getSubcommands().get("export").getCommand();
         List<Export> exports = command.exports(command.blockSizes());
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), exports.toArray(new Export[0]));
+        server = TestServers.start(exports.toArray(new Export[0]));
         return server;
     }
 

@@ -2,13 +2,10 @@ package dev.rbd.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.FileBlockStore;
 import dev.rbd.server.store.GoldenFingerprint;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -16,9 +13,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.FileTime;
-import java.time.Duration;
 import java.time.Instant;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -44,8 +39,7 @@ class GoldenChangedWhileServedTest {
         Path overlays = Files.createDirectory(dir.resolve("overlays"));
         Export root = Export.builder("root", FileBlockStore.open(golden, true))
                 .persistentOverlays(overlays, golden, GoldenFingerprint.of(golden)).build();
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), root);
+        server = TestServers.start(root);
     }
 
     @AfterEach
@@ -56,9 +50,7 @@ class GoldenChangedWhileServedTest {
     }
 
     private RawNbdClient.OptReply info(String name) throws Exception {
-        try (RawNbdClient c = new RawNbdClient(server.port(), "127.0.0.1").greet()) {
-            return c.option(NbdOption.INFO.code(), RawNbdClient.infoData(name)).get(0);
-        }
+        return RawNbdClient.infoReply(server.port(), name);
     }
 
     @Test

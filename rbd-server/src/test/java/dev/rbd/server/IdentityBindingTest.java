@@ -7,12 +7,9 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.protocol.RbdSession;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.export.SessionTag;
 import dev.rbd.server.store.MemoryBlockStore;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.UUID;
@@ -33,8 +30,7 @@ class IdentityBindingTest {
     @BeforeEach
     void start() throws Exception {
         disk = Export.builder("disk", new MemoryBlockStore(1 << 20)).description("disk for tests").build();
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), disk);
+        server = TestServers.start(disk);
     }
 
     @AfterEach

@@ -6,14 +6,11 @@ import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.FileBlockStore;
 import dev.rbd.server.store.GoldenFingerprint;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -46,8 +43,7 @@ class OverlayClientIdentityTest {
         Export lab = Export.builder("lab", FileBlockStore.open(golden2, true))
                 .persistentOverlays(open, golden2, GoldenFingerprint.of(golden2)).access(AccessRules.of(List.of(
                         AccessRules.parseForExport("127.0.0.2")))).build();
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), root, lab);
+        server = TestServers.start(root, lab);
     }
 
     @AfterEach

@@ -2,18 +2,13 @@ package dev.rbd.server;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.rbd.protocol.NbdOption;
 import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.FileBlockStore;
 import dev.rbd.server.store.GoldenFingerprint;
 import dev.rbd.server.store.PersistentOverlay;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
-import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -38,8 +33,7 @@ class OverlayDirectoryLimitTest {
         overlays = Files.createDirectory(dir.resolve("overlays"));
         Export root = Export.builder("root", FileBlockStore.open(golden, true))
                 .persistentOverlays(overlays, golden, GoldenFingerprint.of(golden)).maxOpenOverlays(2).build();
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), root);
+        server = TestServers.start(root);
     }
 
     @AfterEach
@@ -50,9 +44,7 @@ class OverlayDirectoryLimitTest {
     }
 
     private RawNbdClient.OptReply info(String name) throws Exception {
-        try (RawNbdClient c = new RawNbdClient(server.port(), "127.0.0.1").greet()) {
-            return c.option(NbdOption.INFO.code(), RawNbdClient.infoData(name)).get(0);
-        }
+        return RawNbdClient.infoReply(server.port(), name);
     }
 
     @Test

@@ -15,9 +15,7 @@ import dev.rbd.server.MetaContexts.Extent;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RawNbdClient.Reply;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -94,8 +92,7 @@ class PersistentOverlaysTest {
                 "locked=" + dir.resolve("locked.img") + ",overlays=" + lockedOverlays + ",allow=cn:host-only");
         ExportCommand command = cl.getSubcommands().get("export").getCommand();
         List<Export> exports = command.exports(command.blockSizes());
-        return TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), exports.toArray(new Export[0]));
+        return TestServers.start(exports.toArray(new Export[0]));
     }
 
     @AfterEach

@@ -138,6 +138,13 @@ public final class RawNbdClient implements AutoCloseable {
         }
     }
 
+    /** The first reply to NBD_OPT_INFO for {@code name}, on a connection of its own from 127.0.0.1 to {@code port}. */
+    public static OptReply infoReply(int port, String name) throws IOException {
+        try (RawNbdClient c = new RawNbdClient(port, "127.0.0.1").greet()) {
+            return c.option(NbdOption.INFO.code(), infoData(name)).get(0);
+        }
+    }
+
     public static byte[] infoData(String name, int... infos) {
         ByteArrayOutputStream b = new ByteArrayOutputStream();
         DataOutputStream d = new DataOutputStream(b);

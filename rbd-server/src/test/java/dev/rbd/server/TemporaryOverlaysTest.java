@@ -10,9 +10,7 @@ import dev.rbd.protocol.NbdReplyType;
 import dev.rbd.server.RawNbdClient.OptReply;
 import dev.rbd.server.RawNbdClient.Reply;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -57,8 +55,7 @@ class TemporaryOverlaysTest {
                 "--create", "1M");
         ExportCommand command = cl.getSubcommands().get("export").getCommand();
         List<Export> exports = command.exports(command.blockSizes());
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), exports.toArray(new Export[0]));
+        server = TestServers.start(exports.toArray(new Export[0]));
     }
 
     @AfterEach

@@ -13,10 +13,8 @@ import dev.rbd.server.RbdServer;
 import dev.rbd.server.TestServers;
 import dev.rbd.server.export.AccessRules;
 import dev.rbd.server.export.Export;
-import dev.rbd.server.export.ServerConfig;
 import dev.rbd.server.store.MemoryBlockStore;
 import java.io.IOException;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
@@ -43,8 +41,7 @@ class ExportRefusalLogTest {
         loggers.forEach(l -> l.addAppender(logged));
         Export lab = Export.builder("lab", new MemoryBlockStore(1 << 20))
                 .access(AccessRules.of(List.of(AccessRules.parseForExport("cn:host42")))).build();
-        server = TestServers.start(ServerConfig.defaults(List.of(new InetSocketAddress("127.0.0.1", 0)))
-                .withHandshakeTimeout(Duration.ofSeconds(5)), lab);
+        server = TestServers.start(lab);
     }
 
     @AfterEach
