@@ -46,8 +46,13 @@ import org.junit.jupiter.params.provider.EnumSource;
 class CrashTest {
     private static final int SECTOR = 512;
     private static final int BLOCK = 4096;
-    /** Where writes go: small, so that they overlap heavily (48 in flight over 64 blocks). */
+    /** Where writes go on a plain export: small, so that they overlap heavily (48 in flight over 64 blocks). */
     private static final int REGION = 256 << 10;
+    /**
+     * Where writes go on an overlay: larger, so that first writes of blocks (which go to the overlay's journal) keep
+     * coming between the kills, not only rewrites of blocks the overlay has already (which go to its data file).
+     */
+    private static final int OVERLAY_REGION = 8 << 20;
     /** Read along with the region and never written: must stay zeros (or the golden image, under an overlay). */
     private static final int TAIL = 64 << 10;
     private static final int WRITES = 6000;
@@ -105,6 +110,7 @@ class CrashTest {
     @EnumSource(Target.class)
     void everyAcceptedWriteSurvivesRepeatedServerKillsInSubmissionOrder(Target target) throws Exception {
         long seed = Long.getLong("rbd.crash.seed", System.nanoTime());
+        int region = target == Target.PLAIN ? REGION : OVERLAY_REGION;
         Path image = dir.resolve("disk.img");
         Path overlays = dir.resolve("overlays");
         int port = ServerProcess.freePort();
@@ -161,12 +167,12 @@ class CrashTest {
             for (int i = 0; i < WRITES; i++) {
                 if (c.reconnects() > reconnectsSeen) { // a replay is under way: look at what it does
                     reconnectsSeen = c.reconnects();
-                    snapshots.add(new Snapshot(i, c.read(0, REGION + TAIL)));
+                    snapshots.add(new Snapshot(i, c.read(0, region + TAIL)));
                 }
                 if (!window.tryAcquire(60, TimeUnit.SECONDS)) {
                     fail("no write completed for 60 s at write " + (i + 1) + " (seed " + seed + ")");
                 }
-                long offset = (long) rnd.nextInt(REGION / BLOCK) * BLOCK;
+                long offset = (long) rnd.nextInt(region / BLOCK) * BLOCK;
                 int sectors = 1 + rnd.nextInt(BLOCK / SECTOR);
                 long seq = i + 1;
                 CompletableFuture<Void> f = c.write(offset, stamped(offset, sectors, seq, rnd));
@@ -192,10 +198,10 @@ class CrashTest {
                     .map(w -> "write #" + w.seq + " at " + w.offset + ": " + cause(w.done)).toList();
             assertThat(failed).as("writes that failed (the reconnect wait is 60 s; seed %d)", seed).isEmpty();
             for (Snapshot snap : snapshots) {
-                check(snap.data.get(30, TimeUnit.SECONDS), newest(writes, snap.after), unwritten,
+                check(snap.data.get(30, TimeUnit.SECONDS), newest(writes, snap.after, region), unwritten,
                         "read after a reconnect, ordered after write #" + snap.after, seed);
             }
-            check(c.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), newest(writes, WRITES), unwritten,
+            check(c.read(0, region + TAIL).get(30, TimeUnit.SECONDS), newest(writes, WRITES, region), unwritten,
                     "read through the writing client", seed);
             assertThat(c.reconnects()).as("one reconnect per kill at least").isGreaterThanOrEqualTo(KILLS);
             assertThat(c.replayed()).as("requests caught by a kill and sent again").isPositive();
@@ -203,16 +209,20 @@ class CrashTest {
         }
 
         assertThat(server.stop()).as("a clean stop").isEqualTo(ServerProcess.TERMINATED);
-        long[] expected = newest(writes, WRITES);
+        if (target == Target.OVERLAY) {
+            assertThat(server.log()).as("the server's log: a kill left first writes in the overlay's journal")
+                    .contains("blocks replayed from its journal");
+        }
+        long[] expected = newest(writes, WRITES, region);
         if (target == Target.PLAIN) {
-            check(readImage(image), expected, unwritten, "the image file", seed);
+            check(readImage(image, region), expected, unwritten, "the image file", seed);
         } else {
             checkOverlayFiles(overlays, expected, seed);
             assertThat(sha256(image)).as("sha256 of the golden image").isEqualTo(goldenHash);
         }
         server.start();
         try (RbdClient fresh = RbdClient.connect(uri, OPTIONS)) {
-            check(fresh.read(0, REGION + TAIL).get(30, TimeUnit.SECONDS), expected, unwritten,
+            check(fresh.read(0, region + TAIL).get(30, TimeUnit.SECONDS), expected, unwritten,
                     "read through a fresh client", seed);
         }
         if (goldenHash != null) {
@@ -239,7 +249,7 @@ class CrashTest {
         PersistentOverlay.Info info = PersistentOverlay.info(overlays, CLIENT);
         assertThat(info.inUse()).as("overlay in use after the server stopped").isFalse();
         assertThat(info.blocksWritten()).as("blocks the overlay's map says were written").isEqualTo(blocks);
-        check(readImage(PersistentOverlay.dataFile(overlays, CLIENT)), expected,
+        check(readImage(PersistentOverlay.dataFile(overlays, CLIENT), expected.length * SECTOR - TAIL), expected,
                 s -> written[s / perBlock] ? GOLDEN : ZEROS, "the overlay's data file", seed);
     }
 
@@ -303,8 +313,8 @@ class CrashTest {
      * For each sector of region and tail, the seq of the newest successful write among the first {@code upTo}
      * covering it, or 0 for none.
      */
-    private static long[] newest(List<Write> writes, long upTo) {
-        long[] seq = new long[(REGION + TAIL) / SECTOR];
+    private static long[] newest(List<Write> writes, long upTo, int region) {
+        long[] seq = new long[(region + TAIL) / SECTOR];
         for (Write w : writes) { // in submission order, so the last one covering a sector wins
             if (w.seq <= upTo && w.succeeded()) {
                 for (int s = 0; s < w.sectors; s++) {
@@ -357,8 +367,8 @@ class CrashTest {
         return what;
     }
 
-    private static byte[] readImage(Path image) throws Exception {
-        ByteBuffer buf = ByteBuffer.allocate(REGION + TAIL);
+    private static byte[] readImage(Path image, int region) throws Exception {
+        ByteBuffer buf = ByteBuffer.allocate(region + TAIL);
         try (FileChannel ch = FileChannel.open(image)) {
             while (buf.hasRemaining() && ch.read(buf, buf.position()) >= 0) {
                 // positional reads until region and tail are in (the image is larger)

@@ -68,8 +68,10 @@ final class ServerProcess implements AutoCloseable {
         runs++;
         Files.writeString(log, "---- run " + runs + ": rbd-server " + String.join(" ", args) + "\n",
                 StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
-        return new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(Redirect.appendTo(log.toFile()))
-                .start();
+        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true)
+                .redirectOutput(Redirect.appendTo(log.toFile()));
+        pb.environment().put("RBD_LOG_LEVEL", "INFO");   // its log is a file the tests read: what it did, too
+        return pb.start();
     }
 
     /** Starts the server and returns once its port accepts connections. */

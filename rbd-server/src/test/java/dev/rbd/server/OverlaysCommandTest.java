@@ -143,7 +143,7 @@ class OverlaysCommandTest {
         String[] lines = out.toString().split("\n");
         assertThat(lines[0]).matches("CLIENT +USED +BLOCKS +CREATED +LAST-OPENED +IN-USE +GOLDEN +GOLDEN-STATE");
         assertThat(lines).hasSize(3);
-        assertThat(lines[1]).matches("host1 +[0-9.]+ KiB +3 +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ +"
+        assertThat(lines[1]).matches("host1 +[0-9.]+ MiB +3 +\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ +"
                 + "\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ +no +" + java.util.regex.Pattern.quote(
                 golden.toAbsolutePath().toString()) + " +ok");
         assertThat(lines[2]).startsWith("host2").contains(" 0 ").endsWith(" ok");

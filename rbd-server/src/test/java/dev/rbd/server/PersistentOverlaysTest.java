@@ -191,7 +191,8 @@ class PersistentOverlaysTest {
                 assertThat(read(a, 3 * HOLE, 4096)).isEqualTo(filled(4096, 0xcc));
             }
         }
-        assertThat(files(overlays)).containsExactly("host-a.map", "host-a.overlay", "host-b.map",
+        // A wrote, so it has a journal; B only read
+        assertThat(files(overlays)).containsExactly("host-a.journal", "host-a.map", "host-a.overlay", "host-b.map",
                 "host-b.overlay");
     }
 

@@ -9,6 +9,7 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -40,6 +41,11 @@ public final class OverlayBlockStore implements BlockStore {
     private final OverlayMap map;
     private final long size;
     private final ReentrantLock[] stripes = new ReentrantLock[STRIPES];
+    /** The journal of a persistent overlay; {@code null} for a temporary one. */
+    private final OverlayJournaling journaling;
+    /** Writes (and punches) of the overlay file on the way of requests, and how many a sync covered. */
+    private final AtomicLong homeWritten = new AtomicLong();
+    private final AtomicLong homeSynced = new AtomicLong();
 
     /**
      * @param golden      the golden image, opened read-only; only read
@@ -49,6 +55,15 @@ public final class OverlayBlockStore implements BlockStore {
      * @param map         the block map, of the golden's size in blocks
      */
     public OverlayBlockStore(BlockStore golden, boolean closeGolden, BlockStore overlay, OverlayMap map) {
+        this(golden, closeGolden, overlay, map, null);
+    }
+
+    /**
+     * @param journaling where first writes go (a persistent overlay's journal, over {@code overlay} and {@code map}),
+     *                   or {@code null}: every write goes to the overlay file
+     */
+    OverlayBlockStore(BlockStore golden, boolean closeGolden, BlockStore overlay, OverlayMap map,
+                      OverlayJournaling journaling) {
         if (golden instanceof FileBlockStore f && !f.isReadOnly()) {
             throw new IllegalArgumentException(f.path() + ": a golden image must be opened read-only");
         }
@@ -65,6 +80,7 @@ public final class OverlayBlockStore implements BlockStore {
         this.overlay = overlay;
         this.map = map;
         this.size = golden.size();
+        this.journaling = journaling;
         for (int i = 0; i < STRIPES; i++) {
             stripes[i] = new ReentrantLock();
         }
@@ -107,9 +123,49 @@ public final class OverlayBlockStore implements BlockStore {
     @Override
     public void read(long offset, ByteBuf dst, int length) throws IOException {
         dst.ensureWritable(length);
+        if (length == 0) {
+            return;
+        }
+        long first = offset / BLOCK;
+        long last = (offset + length - 1) / BLOCK;
+        if (journaling == null || !journaling.anyPending(first, last)) {
+            readMapped(offset, dst, length);
+            return;
+        }
+        // blocks whose newest content is in the journal read from there, the rest as the map says
+        int start = dst.writerIndex();
+        long end = offset + length;
+        long pos = offset;
+        try {
+            for (long b : journaling.pending(first, last).keySet()) {
+                long blockStart = b * BLOCK;
+                if (blockStart + BLOCK <= pos) {
+                    continue;
+                }
+                if (pos < blockStart) {
+                    readMapped(pos, dst, (int) (blockStart - pos));
+                    pos = blockStart;
+                }
+                int n = (int) (Math.min(end, Math.min(size, blockStart + BLOCK)) - pos);
+                if (!journaling.read(b, dst, (int) (pos - blockStart), n)) {
+                    readMapped(pos, dst, n);   // checkpointed meanwhile: the map says DATA now
+                }
+                pos += n;
+            }
+            if (pos < end) {
+                readMapped(pos, dst, (int) (end - pos));
+            }
+        } catch (IOException | RuntimeException e) {
+            dst.writerIndex(start);
+            throw e;
+        }
+    }
+
+    /** {@link #read} of a range as the map says (no block of it pending in the journal, or none that matters). */
+    private void readMapped(long offset, ByteBuf dst, int length) throws IOException {
         int start = dst.writerIndex();
         try {
-            runs(offset, length, new RunConsumer() {
+            mapRuns(offset, length, new RunConsumer() {
                 long pos = offset;
 
                 @Override
@@ -136,6 +192,10 @@ public final class OverlayBlockStore implements BlockStore {
     @Override
     public boolean readIfCached(long offset, ByteBuf dst, int length) {
         if (dst.writableBytes() < length) {
+            return false;
+        }
+        if (journaling != null && length > 0
+                && journaling.anyPending(offset / BLOCK, (offset + length - 1) / BLOCK)) {
             return false;
         }
         int start = dst.writerIndex();
@@ -179,6 +239,53 @@ public final class OverlayBlockStore implements BlockStore {
      * has data and 0 where it has a hole.
      */
     public void runs(long offset, long length, RunConsumer consumer) throws IOException {
+        if (length <= 0) {
+            return;
+        }
+        long first = offset / BLOCK;
+        long last = (offset + length - 1) / BLOCK;
+        if (journaling == null || !journaling.anyPending(first, last)) {
+            mapRuns(offset, length, consumer);
+            return;
+        }
+        // pending blocks are DATA (the map learns so at the next checkpoint); neighbours of one state merge
+        long end = offset + length;
+        RunConsumer merged = new RunConsumer() {
+            long held;
+            State heldState;
+
+            @Override
+            public void accept(long n, State state) throws IOException {
+                if (state != heldState && held > 0) {
+                    consumer.accept(held, heldState);
+                    held = 0;
+                }
+                heldState = state;
+                held += n;
+            }
+        };
+        long pos = offset;
+        for (long b : journaling.pending(first, last).keySet()) {
+            long blockStart = b * BLOCK;
+            if (blockStart + BLOCK <= pos) {
+                continue;
+            }
+            if (pos < blockStart) {
+                mapRuns(pos, blockStart - pos, merged);
+                pos = blockStart;
+            }
+            long to = Math.min(end, Math.min(size, blockStart + BLOCK));
+            merged.accept(to - pos, State.DATA);
+            pos = to;
+        }
+        if (pos < end) {
+            mapRuns(pos, end - pos, merged);
+        }
+        merged.accept(0, null);   // hands on the last run
+    }
+
+    /** {@link #runs} as the map alone says. */
+    private void mapRuns(long offset, long length, RunConsumer consumer) throws IOException {
         if (length <= 0) {
             return;
         }
@@ -242,25 +349,82 @@ public final class OverlayBlockStore implements BlockStore {
         long last = (end - 1) / BLOCK;
         lock(first, last);
         try {
-            long pos = offset;
-            while (pos < end) {
-                long b = pos / BLOCK;
-                long blockStart = b * BLOCK;
-                long blockEnd = Math.min(blockStart + BLOCK, size);
-                if (pos == blockStart && end >= blockEnd) {
-                    // whole blocks, as many as there are in a row
-                    long wholeEnd = end >= size ? size : end / BLOCK * BLOCK;
-                    overlay.write(pos, src.slice(src.readerIndex() + (int) (pos - offset), (int) (wholeEnd - pos)));
-                    map.set(b, (wholeEnd - pos + BLOCK - 1) / BLOCK, State.DATA);
-                    pos = wholeEnd;
-                } else {
-                    long to = Math.min(end, blockEnd);
-                    writePartial(b, pos, src.slice(src.readerIndex() + (int) (pos - offset), (int) (to - pos)));
-                    pos = to;
+            if (journaling != null) {
+                if (last - first < journaling.maxBlocks() && wantsJournal(first, last) && journaling.ready()) {
+                    journalWrite(offset, src, first, last);
+                    return;
                 }
+                journaling.settle(first, last);   // the overlay file must not take a block the journal would replay
+            }
+            try {
+                long pos = offset;
+                while (pos < end) {
+                    long b = pos / BLOCK;
+                    long blockStart = b * BLOCK;
+                    long blockEnd = Math.min(blockStart + BLOCK, size);
+                    if (pos == blockStart && end >= blockEnd) {
+                        // whole blocks, as many as there are in a row
+                        long wholeEnd = end >= size ? size : end / BLOCK * BLOCK;
+                        overlay.write(pos, src.slice(src.readerIndex() + (int) (pos - offset),
+                                (int) (wholeEnd - pos)));
+                        map.set(b, (wholeEnd - pos + BLOCK - 1) / BLOCK, State.DATA);
+                        pos = wholeEnd;
+                    } else {
+                        long to = Math.min(end, blockEnd);
+                        writePartial(b, pos, src.slice(src.readerIndex() + (int) (pos - offset), (int) (to - pos)));
+                        pos = to;
+                    }
+                }
+            } finally {
+                homeWritten.incrementAndGet();   // after the writes: a sync that sees it began after them
             }
         } finally {
             unlock(first, last);
+        }
+    }
+
+    /**
+     * Whether a write of blocks {@code [first, last]} changes what the map must say: a block of it is pending in the
+     * journal or not DATA. A rewrite of blocks the map already has as DATA goes into the overlay file in place.
+     */
+    private boolean wantsJournal(long first, long last) {
+        if (journaling.anyPending(first, last)) {
+            return true;
+        }
+        for (long b = first; b <= last; b++) {
+            if (map.get(b) != State.DATA) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Writes {@code src} at {@code offset} (blocks {@code [first, last]}) as whole-block journal records: a block it
+     * covers in part is filled from what it reads as now. Holds the blocks' locks.
+     */
+    private void journalWrite(long offset, ByteBuf src, long first, long last) throws IOException {
+        int n = (int) (last - first + 1);
+        long end = offset + src.readableBytes();
+        ByteBuf records = PooledByteBufAllocator.DEFAULT.directBuffer(n * OverlayJournal.RECORD);
+        try {
+            records.setZero(0, n * OverlayJournal.RECORD);
+            for (int i = 0; i < n; i++) {
+                long blockStart = (first + i) * BLOCK;
+                int blockLength = (int) (Math.min(blockStart + BLOCK, size) - blockStart);
+                int at = i * OverlayJournal.RECORD + OverlayJournal.RECORD_HEADER;
+                long from = Math.max(offset, blockStart);
+                long to = Math.min(end, blockStart + blockLength);
+                if (from > blockStart || to < blockStart + blockLength) {
+                    records.writerIndex(at);
+                    read(blockStart, records, blockLength);
+                }
+                records.setBytes(at + (int) (from - blockStart), src, src.readerIndex() + (int) (from - offset),
+                        (int) (to - from));
+            }
+            journaling.write(first, n, records.nioBuffer(0, n * OverlayJournal.RECORD));
+        } finally {
+            records.release();
         }
     }
 
@@ -290,12 +454,24 @@ public final class OverlayBlockStore implements BlockStore {
 
     @Override
     public void sync() throws IOException {
-        map.sync(overlay::sync);
+        map.sync(this::syncData);
     }
 
     @Override
     public SyncStep syncStaged() throws IOException {
-        return map.syncStaged(overlay::sync);
+        return map.syncStaged(this::syncData);
+    }
+
+    /** The first step of a sync: the journal's records and the overlay file's writes, each if there were any. */
+    private void syncData() throws IOException {
+        if (journaling != null) {
+            journaling.force();
+        }
+        long w = homeWritten.get();
+        if (w != homeSynced.get()) {
+            overlay.sync();
+            homeSynced.accumulateAndGet(w, Math::max);
+        }
     }
 
     /** Like {@link #writeZeroes}: the golden image must not show through a trimmed range, so it reads as zeroes. */
@@ -322,6 +498,9 @@ public final class OverlayBlockStore implements BlockStore {
         long wholeEnd = end >= size ? size : end / BLOCK * BLOCK;
         lock(first, last);
         try {
+            if (journaling != null) {
+                journaling.settle(first, last);   // the map changes directly: no record may replay over it
+            }
             if (wholeStart < wholeEnd) {
                 map.set(wholeStart / BLOCK, (wholeEnd - wholeStart + BLOCK - 1) / BLOCK, State.ZERO);
                 if (mayPunch) {
@@ -335,6 +514,7 @@ public final class OverlayBlockStore implements BlockStore {
                 zeroPartial(Math.max(wholeEnd, offset), end);
             }
         } finally {
+            homeWritten.incrementAndGet();
             unlock(first, last);
         }
     }
@@ -376,8 +556,10 @@ public final class OverlayBlockStore implements BlockStore {
 
     @Override
     public void close() throws IOException {
-        try (BlockStore g = closeGolden ? golden : null; OverlayMap m = map) {
-            overlay.close();
+        try (BlockStore g = closeGolden ? golden : null; OverlayMap m = map; BlockStore o = overlay) {
+            if (journaling != null) {
+                journaling.close();   // checkpoints: the map and the overlay file take the journal's blocks
+            }
         }
     }
 

@@ -103,7 +103,9 @@ public final class OverlayCommit {
                     Path tmp = parent.resolve(newImage.getFileName() + ".tmp-"
                             + String.format("%08x", ThreadLocalRandom.current().nextInt()));
                     try {
-                        long[] copied = write(g, dataCh, m, tmp);
+                        Path journal = OverlayJournal.file(dir, client);
+                        long[] copied = write(g, dataCh, m, tmp, journal,
+                                OverlayJournal.scanFile(journal, h.created(), what));
                         // a writer that takes no lock could have changed it meanwhile: then the copy is garbage
                         checkGolden(h, goldenPath, what, "changed while it was being copied");
                         Files.move(tmp, newImage);   // no REPLACE_EXISTING: an image made meanwhile is kept
@@ -145,8 +147,8 @@ public final class OverlayCommit {
     }
 
     /** Writes the sparse image to {@code tmp} and syncs it; returns the data bytes from the golden and the overlay. */
-    private static long[] write(FileBlockStore golden, FileChannel data, FileOverlayMap map, Path tmp)
-            throws IOException {
+    private static long[] write(FileBlockStore golden, FileChannel data, FileOverlayMap map, Path tmp, Path journal,
+                                java.util.TreeMap<Long, Long> journaled) throws IOException {
         long size = golden.size();
         long[] copied = new long[2];
         try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
@@ -175,6 +177,27 @@ public final class OverlayCommit {
             });
             if (failed[0] != null) {
                 throw failed[0];
+            }
+            // blocks whose newest content a crash left in the journal (the next open would replay them)
+            if (!journaled.isEmpty()) {
+                try (FileChannel j = FileChannel.open(journal, StandardOpenOption.READ)) {
+                    int slots = OverlayJournal.slots(j, journal.getFileName().toString());
+                    ByteBuffer b = ByteBuffer.allocate(OverlayMap.BLOCK);
+                    for (java.util.Map.Entry<Long, Long> e : journaled.entrySet()) {
+                        long at = e.getKey() * OverlayMap.BLOCK;
+                        if (at >= size) {
+                            throw new CorruptOverlayException(journal.getFileName() + " names block " + e.getKey()
+                                    + ", past the image's end");
+                        }
+                        b.clear().limit((int) Math.min(OverlayMap.BLOCK, size - at));
+                        OverlayJournal.readData(j, slots, e.getValue(), b);
+                        b.flip();
+                        copied[1] += b.remaining();
+                        while (b.hasRemaining()) {
+                            out.write(b, at + b.position());
+                        }
+                    }
+                }
             }
             out.force(true);
         }

@@ -128,7 +128,8 @@ public final class PersistentOverlay {
                     + " of " + golden.size());
         }
         if (!Files.exists(map)) {
-            // none yet, or one a crash left half made: its data file means nothing without a map
+            // none yet, or one a crash left half made: its data file and journal mean nothing without a map
+            OverlayJournal.delete(dir, client);
             Files.deleteIfExists(data);
             FileBlockStore.createSparse(data, golden.size());
         } else if (!Files.exists(data)) {
@@ -137,6 +138,8 @@ public final class PersistentOverlay {
         }
         FileBlockStore overlay = FileBlockStore.open(data, false);   // takes the lock: one user at a time
         FileChannel ch = null;
+        OverlayJournal journal = null;
+        FileOverlayMap m = null;
         try {
             long blocks = (golden.size() + OverlayMap.BLOCK - 1) / OverlayMap.BLOCK;
             long now = System.currentTimeMillis();
@@ -172,12 +175,24 @@ public final class PersistentOverlay {
             }
             // a map made sparse (by an older rbd) gets its pages now, while the client can still be told why not
             allocate(map, expected, false);
-            FileOverlayMap m = FileOverlayMap.load(ch, MAP_OFFSET, blocks, what(client));
+            m = FileOverlayMap.load(ch, MAP_OFFSET, blocks, what(client));
+            Path journalFile = OverlayJournal.file(dir, client);
+            journal = OverlayJournal.open(journalFile, h.created(), what(client));
+            if (journal != null) {
+                // what a crash left in the journal goes where a checkpoint would have put it
+                OverlayJournaling.replay(journal, overlay, m, what(client));
+            }
             writeHeader(ch, new Header(h.seq() + 1, h.golden(), h.goldenPath(), client, h.created(), now));
             ch.force(false);
-            return new OverlayBlockStore(golden, false, overlay, m);
+            return new OverlayBlockStore(golden, false, overlay, m, new OverlayJournaling(journalFile, h.created(),
+                    OverlayJournal.slotsFor(blocks), journal, overlay, m, what(client)));
         } catch (IOException | RuntimeException e) {
-            if (ch != null) {
+            if (journal != null) {
+                journal.close();
+            }
+            if (m != null) {
+                m.close();
+            } else if (ch != null) {
                 ch.close();
             }
             overlay.close();
@@ -406,12 +421,20 @@ public final class PersistentOverlay {
                 throw new CorruptOverlayException(what(client) + ": " + data.getFileName() + " is "
                         + Files.size(data) + " bytes, not the golden image's " + h.golden().size());
             }
-            long[] counts;
+            long written;
+            Path journal = OverlayJournal.file(dir, client);
             try (FileOverlayMap m = FileOverlayMap.load(ch, MAP_OFFSET, blocks, what(client))) {
-                counts = m.counts();
+                long[] counts = m.counts();
+                written = counts[1] + counts[2];
+                // blocks whose first write is still in the journal (a server has them, or a crash left them)
+                for (long b : OverlayJournal.scanFile(journal, h.created(), what(client)).keySet()) {
+                    if (b < blocks && m.get(b) == OverlayMap.State.GOLDEN) {
+                        written++;
+                    }
+                }
             }
-            long used = allocated(map) + allocated(data);
-            return new Info(client, h, counts[1] + counts[2], used, inUse(data));
+            long used = allocated(map) + allocated(data) + (Files.exists(journal) ? allocated(journal) : 0);
+            return new Info(client, h, written, used, inUse(data));
         }
     }
 
@@ -495,10 +518,12 @@ public final class PersistentOverlay {
             }
             Files.delete(map);
             syncDirectory(dir);
+            OverlayJournal.delete(dir, client);
             Files.delete(data);
         } catch (NoSuchFileException e) {
             // no data file: the map alone was left
             Files.deleteIfExists(map);
+            OverlayJournal.delete(dir, client);
         }
         syncDirectory(dir);
     }

@@ -44,8 +44,11 @@ class PersistentOverlayInfoTest {
         PersistentOverlay.Info info = PersistentOverlay.info(overlays, "host1");
         assertThat(info.inUse()).isFalse();
         assertThat(info.blocksWritten()).isEqualTo(2);
-        // two data blocks, the map's header and one page of its map: far less than the 16 MiB image
-        assertThat(info.bytesUsed()).isBetween(2L * OverlayMap.BLOCK, 64L << 10);
+        // two data blocks, the map's header and one page of its map, and the journal (an eighth of the image's
+        // blocks, written whole once): far less than the 16 MiB image
+        long journal = Files.size(OverlayJournal.file(overlays, "host1"));
+        assertThat(journal).isEqualTo(OverlayJournal.fileSize(OverlayJournal.slotsFor(SIZE / OverlayMap.BLOCK)));
+        assertThat(info.bytesUsed()).isBetween(2L * OverlayMap.BLOCK + journal, (64L << 10) + journal);
         assertThat(PersistentOverlay.clients(overlays)).containsExactly("host1");
     }
 
