@@ -76,7 +76,8 @@ final class OverlayJournaling implements Closeable {
     /** Records written, and how many of them a force covered. */
     private final AtomicLong written = new AtomicLong();
     private final AtomicLong forced = new AtomicLong();
-    private volatile IOException failed;
+    /** When a background checkpoint last failed ({@link System#nanoTime()}): the next waits a second. */
+    private volatile long checkpointFailedAt = System.nanoTime() - 2_000_000_000L;
     private volatile boolean closed;
 
     /**
@@ -224,7 +225,6 @@ final class OverlayJournaling implements Closeable {
     void write(long firstBlock, int n, ByteBuffer records) throws IOException {
         OverlayJournal j = journal;
         while (true) {
-            checkFailed();
             appending.readLock().lock();
             try {
                 long seq = j.reserve(n);
@@ -246,15 +246,8 @@ final class OverlayJournaling implements Closeable {
         }
     }
 
-    private void checkFailed() throws IOException {
-        IOException f = failed;
-        if (f != null) {
-            throw new IOException(what + ": its journal failed earlier: " + f.getMessage(), f);
-        }
-    }
-
     private void schedule() {
-        if (scheduled.compareAndSet(false, true)) {
+        if (System.nanoTime() - checkpointFailedAt > 1_000_000_000L && scheduled.compareAndSet(false, true)) {
             BACKGROUND.execute(() -> {
                 scheduled.set(false);
                 try {
@@ -262,7 +255,9 @@ final class OverlayJournaling implements Closeable {
                         checkpoint();
                     }
                 } catch (IOException | RuntimeException e) {
-                    log.warn("{}: checkpoint of its journal failed: {}", what, e.toString());
+                    checkpointFailedAt = System.nanoTime();
+                    log.warn("{}: checkpoint of its journal failed (it is tried again; until then the journal"
+                            + " keeps its blocks): {}", what, e.toString());
                 }
             });
         }
@@ -291,7 +286,6 @@ final class OverlayJournaling implements Closeable {
     void checkpoint() throws IOException {
         checkpointing.lock();
         try {
-            checkFailed();
             OverlayJournal j = journal;
             if (j == null) {
                 return;
@@ -308,26 +302,23 @@ final class OverlayJournaling implements Closeable {
             if (snapshot.isEmpty()) {
                 return;
             }
+            // A failure (a full disk for the overlay file, an I/O error) leaves the tail where it was: the blocks stay
+            // pending and read from the journal, a map page that already says DATA for one is made right by the
+            // replay after a crash, and the next checkpoint tries again. Only the write waiting for room fails.
+            ByteBuf buf = PooledByteBufAllocator.DEFAULT.directBuffer(BLOCK);
             try {
-                ByteBuf buf = PooledByteBufAllocator.DEFAULT.directBuffer(BLOCK);
-                try {
-                    for (Map.Entry<Long, Long> e : snapshot.entrySet()) {
-                        long b = e.getKey();
-                        buf.clear();
-                        j.readData(e.getValue(), buf, blockLength(b, size));
-                        home.write(b * BLOCK, buf);
-                        map.set(b, 1, State.DATA);
-                    }
-                } finally {
-                    buf.release();
+                for (Map.Entry<Long, Long> e : snapshot.entrySet()) {
+                    long b = e.getKey();
+                    buf.clear();
+                    j.readData(e.getValue(), buf, blockLength(b, size));
+                    home.write(b * BLOCK, buf);
+                    map.set(b, 1, State.DATA);
                 }
-                map.sync(home::sync);
-                j.setTail(newTail);
-            } catch (IOException | RuntimeException e) {
-                // what is on disk is still consistent (the tail did not move), but this store cannot go on
-                failed = e instanceof IOException io ? io : new IOException(e);
-                throw e;
+            } finally {
+                buf.release();
             }
+            map.sync(home::sync);
+            j.setTail(newTail);
             for (Map.Entry<Long, Long> e : snapshot.entrySet()) {
                 pending.remove(e.getKey(), e.getValue());
             }
@@ -350,9 +341,7 @@ final class OverlayJournaling implements Closeable {
             return;
         }
         try {
-            if (failed == null) {
-                checkpoint();
-            }
+            checkpoint();   // if it fails, the next open replays
         } finally {
             checkpointing.lock();
             try {

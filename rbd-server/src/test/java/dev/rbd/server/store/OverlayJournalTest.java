@@ -312,4 +312,113 @@ class OverlayJournalTest {
             }
         }
     }
+
+    /** A store whose writes fail while {@code full} is set, as a full disk's would. */
+    private static final class FillingStore implements BlockStore {
+        private final BlockStore delegate;
+        volatile boolean full;
+
+        FillingStore(BlockStore delegate) {
+            this.delegate = delegate;
+        }
+
+        @Override
+        public long size() {
+            return delegate.size();
+        }
+
+        @Override
+        public void read(long offset, ByteBuf dst, int length) throws IOException {
+            delegate.read(offset, dst, length);
+        }
+
+        @Override
+        public void write(long offset, ByteBuf src) throws IOException {
+            if (full) {
+                throw new IOException("No space left on device");
+            }
+            delegate.write(offset, src);
+        }
+
+        @Override
+        public void sync() throws IOException {
+            delegate.sync();
+        }
+
+        @Override
+        public void trim(long offset, long length) throws IOException {
+            delegate.trim(offset, length);
+        }
+
+        @Override
+        public void writeZeroes(long offset, long length, boolean mayPunch, boolean fastOnly) throws IOException {
+            delegate.writeZeroes(offset, length, mayPunch, fastOnly);
+        }
+
+        @Override
+        public void cache(long offset, long length) throws IOException {
+            delegate.cache(offset, length);
+        }
+
+        @Override
+        public boolean canTrim() {
+            return delegate.canTrim();
+        }
+
+        @Override
+        public boolean canFastZero() {
+            return delegate.canFastZero();
+        }
+
+        @Override
+        public String describe() {
+            return delegate.describe();
+        }
+
+        @Override
+        public void close() throws IOException {
+            delegate.close();
+        }
+    }
+
+    /**
+     * A checkpoint that cannot copy into a full overlay file fails only the write that waits for room; the journal
+     * keeps its blocks (they read back), and once there is room again the writes go on and nothing is lost.
+     */
+    @Test
+    void aFailedCheckpointFailsOnlyTheWriteThatWaitsAndIsTriedAgain() throws Exception {
+        Path home = tmp.resolve("home.img");
+        FileBlockStore.createSparse(home, SIZE);
+        FillingStore homeStore = new FillingStore(FileBlockStore.open(home, false));
+        MemoryOverlayMap map = MemoryOverlayMap.forSize(SIZE);
+        OverlayJournaling journaling = new OverlayJournaling(tmp.resolve("small.journal"), 1, 16, null, homeStore,
+                map, "test overlay");
+        byte[] view = golden.clone();
+        try (OverlayBlockStore s = new OverlayBlockStore(goldenStore, false, homeStore, map, journaling)) {
+            homeStore.full = true;
+            int b = 0;
+            IOException failed = null;
+            for (; b < 100 && failed == null; b++) {
+                try {
+                    write(s, (long) b * BLOCK, filled(BLOCK, b + 1));
+                    System.arraycopy(filled(BLOCK, b + 1), 0, view, b * BLOCK, BLOCK);
+                } catch (IOException e) {
+                    failed = e;
+                }
+            }
+            assertThat(failed).as("a write once the journal is full and cannot be checkpointed").isNotNull()
+                    .hasMessageContaining("No space left");
+            assertThat(b).as("writes the journal took first").isGreaterThan(8);
+            assertThat(read(s, 0, SIZE)).as("journal blocks read back; the failed write changed nothing")
+                    .isEqualTo(view);
+            homeStore.full = false;
+            for (int i = 0; i < 40; i++) {
+                write(s, (long) (200 + i) * BLOCK, filled(BLOCK, 0x80 + i));
+                System.arraycopy(filled(BLOCK, 0x80 + i), 0, view, (200 + i) * BLOCK, BLOCK);
+            }
+            assertThat(read(s, 0, SIZE)).isEqualTo(view);
+        }
+        assertThat(Arrays.copyOfRange(Files.readAllBytes(home), 0, BLOCK)).as("checkpointed at last")
+                .isEqualTo(filled(BLOCK, 1));
+    }
 }
