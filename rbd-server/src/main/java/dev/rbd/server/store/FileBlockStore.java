@@ -111,6 +111,18 @@ public final class FileBlockStore implements BlockStore {
     }
 
     /** Creates a sparse image of {@code size} bytes; fails if the file exists. */
+    /** Syncs directory {@code dir}, so that a rename or a new file in it survives a crash. */
+    static void syncDirectory(Path dir) throws IOException {
+        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
+            d.force(true);
+        } catch (IOException e) {
+            // some file systems refuse to sync a directory; their renames are then as durable as they get
+            if (!(e.getMessage() != null && e.getMessage().contains("Is a directory"))) {
+                throw e;
+            }
+        }
+    }
+
     public static void createSparse(Path path, long size) throws IOException {
         Path parent = path.toAbsolutePath().getParent();
         if (parent != null) {

@@ -109,7 +109,7 @@ public final class OverlayCommit {
                         // a writer that takes no lock could have changed it meanwhile: then the copy is garbage
                         checkGolden(h, goldenPath, what, "changed while it was being copied");
                         Files.move(tmp, newImage);   // no REPLACE_EXISTING: an image made meanwhile is kept
-                        PersistentOverlay.syncDirectory(parent);
+                        FileBlockStore.syncDirectory(parent);
                         return new Result(goldenPath, size, copied[0], copied[1]);
                     } catch (IOException | RuntimeException e) {
                         Files.deleteIfExists(tmp);

@@ -74,8 +74,9 @@ final class OverlayJournal implements Closeable {
         return (int) Math.max(MIN_SLOTS, Math.min(MAX_SLOTS, blocks / 8));
     }
 
+    /** {@code client}'s journal in {@code dir}; {@code client} is a checked client name. */
     static Path file(Path dir, String client) {
-        return PersistentOverlay.mapFile(dir, client).resolveSibling(client + SUFFIX);
+        return dir.resolve(client + SUFFIX);
     }
 
     static long fileSize(int slots) {
@@ -106,7 +107,7 @@ final class OverlayJournal implements Closeable {
             throw e;
         }
         Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE);
-        PersistentOverlay.syncDirectory(file.toAbsolutePath().getParent());
+        FileBlockStore.syncDirectory(file.toAbsolutePath().getParent());
     }
 
     /** Removes {@code client}'s journal and any half-made one. */

@@ -220,7 +220,7 @@ public final class PersistentOverlay {
             throw e;
         }
         Files.move(tmp, map, StandardCopyOption.ATOMIC_MOVE);
-        syncDirectory(map.toAbsolutePath().getParent());
+        FileBlockStore.syncDirectory(map.toAbsolutePath().getParent());
     }
 
     /**
@@ -263,17 +263,6 @@ public final class PersistentOverlay {
     }
 
     private static final int ENOSPC = 28;
-
-    static void syncDirectory(Path dir) throws IOException {
-        try (FileChannel d = FileChannel.open(dir, StandardOpenOption.READ)) {
-            d.force(true);
-        } catch (IOException e) {
-            // some file systems refuse to sync a directory; their renames are then as durable as they get
-            if (!(e.getMessage() != null && e.getMessage().contains("Is a directory"))) {
-                throw e;
-            }
-        }
-    }
 
     /** Reads the newest valid header of the map file {@code path}. */
     public static Header readHeader(Path path) throws IOException {
@@ -517,7 +506,7 @@ public final class PersistentOverlay {
                 throw new FileAlreadyExistsException(data.toString(), null, inUse(client));
             }
             Files.delete(map);
-            syncDirectory(dir);
+            FileBlockStore.syncDirectory(dir);
             OverlayJournal.delete(dir, client);
             Files.delete(data);
         } catch (NoSuchFileException e) {
@@ -525,6 +514,6 @@ public final class PersistentOverlay {
             Files.deleteIfExists(map);
             OverlayJournal.delete(dir, client);
         }
-        syncDirectory(dir);
+        FileBlockStore.syncDirectory(dir);
     }
 }
