@@ -177,7 +177,8 @@ final class OverlayJournaling implements Closeable {
 
     /** Blocks a write may have to go to the journal: at most {@link #MAX_BLOCKS}, and a quarter of its slots. */
     int maxBlocks() {
-        return Math.max(1, Math.min(MAX_BLOCKS, slots / 4));
+        OverlayJournal j = journal;
+        return Math.max(1, Math.min(MAX_BLOCKS, (j != null ? j.slots() : slots) / 4));
     }
 
     /** Whether a block of {@code [first, last]} has its content in the journal. */
